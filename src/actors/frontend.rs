@@ -1,0 +1,260 @@
+//! The front end: the request pipeline and the wait registry (etcd's
+//! Register/Trigger). A write gets a request id and a registered waiter, passes
+//! quota and auth, goes to raft, and completes when the applier triggers its
+//! id, or fails after the request timeout. Reads pass auth, then (unless
+//! serializable) a ReadIndex round, then a reader.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::*;
+use prost::Message as _;
+use tokio::sync::oneshot;
+
+use super::auth::{Auth, Authorize, Credentials, KeyAccess};
+use super::mvcc_store::{ApplyOutcome, MvccReader, ReadRange};
+use super::quota::{CheckQuota, Quota};
+use super::raft_node::{ProposeData, RaftNode, ReadIndex};
+use super::{ServerError, ServerResult};
+use crate::proto::etcdserverpb::{
+    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, PutRequest, RangeRequest, RangeResponse,
+    RequestHeader, TxnRequest,
+};
+use crate::storage::apply::ApplyResponse;
+
+type Waiter = oneshot::Sender<ServerResult<ApplyResponse>>;
+
+/// The requests that go through raft.
+#[derive(Debug, Clone)]
+pub enum WriteRequest {
+    Put(PutRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+    Compaction(CompactionRequest),
+}
+
+impl WriteRequest {
+    /// etcd's raft entry payload: one optional field per request kind.
+    fn into_internal(self, id: u64) -> InternalRaftRequest {
+        let mut request = InternalRaftRequest {
+            header: Some(RequestHeader { id, ..Default::default() }),
+            id,
+            ..Default::default()
+        };
+        match self {
+            WriteRequest::Put(r) => request.put = Some(r),
+            WriteRequest::DeleteRange(r) => request.delete_range = Some(r),
+            WriteRequest::Txn(r) => request.txn = Some(r),
+            WriteRequest::Compaction(r) => request.compaction = Some(r),
+        }
+        request
+    }
+
+    /// Every key range the request reads or writes, for the auth check.
+    fn key_access(&self) -> Vec<KeyAccess> {
+        match self {
+            WriteRequest::Put(p) => vec![write_access(&p.key, &[])],
+            WriteRequest::DeleteRange(d) => vec![write_access(&d.key, &d.range_end)],
+            WriteRequest::Txn(t) => txn_access(t),
+            WriteRequest::Compaction(_) => Vec::new(),
+        }
+    }
+}
+
+pub struct FrontEnd {
+    raft: Addr<RaftNode>,
+    quota: Addr<Quota>,
+    auth: Addr<Auth>,
+    readers: Addr<MvccReader>,
+    waiters: HashMap<u64, Waiter>,
+    ids: RequestIds,
+    request_timeout: Duration,
+}
+
+impl FrontEnd {
+    pub fn new(
+        raft: Addr<RaftNode>,
+        quota: Addr<Quota>,
+        auth: Addr<Auth>,
+        readers: Addr<MvccReader>,
+        member_id: u64,
+        request_timeout: Duration,
+    ) -> Self {
+        FrontEnd {
+            raft,
+            quota,
+            auth,
+            readers,
+            waiters: HashMap::new(),
+            ids: RequestIds::new(member_id),
+            request_timeout,
+        }
+    }
+}
+
+impl Actor for FrontEnd {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
+    }
+}
+
+/// Request ids unique across members and restarts: the member id's low 16
+/// bits, then milliseconds since the epoch, then a counter (etcd's layout).
+struct RequestIds {
+    next: u64,
+}
+
+impl RequestIds {
+    fn new(member_id: u64) -> Self {
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let prefix = (member_id & 0xffff) << 48;
+        let time = (millis & 0xff_ffff_ffff) << 8;
+        RequestIds { next: prefix | time }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.next = self.next.wrapping_add(1);
+        self.next
+    }
+}
+
+/// A write (or compaction, or txn) to go through raft.
+#[derive(Message)]
+#[rtype(result = "ServerResult<ApplyResponse>")]
+pub struct Propose {
+    pub body: WriteRequest,
+    pub credentials: Credentials,
+}
+
+impl Handler<Propose> for FrontEnd {
+    type Result = ResponseFuture<ServerResult<ApplyResponse>>;
+
+    fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
+        let id = self.ids.next();
+        let access = msg.body.key_access();
+        let data = msg.body.into_internal(id).encode_to_vec();
+        let (tx, rx) = oneshot::channel();
+        // Register before proposing so a fast apply cannot miss its waiter.
+        self.waiters.insert(id, tx);
+        let (quota, auth, raft, me) = (self.quota.clone(), self.auth.clone(), self.raft.clone(), ctx.address());
+        let timeout = self.request_timeout;
+        let credentials = msg.credentials;
+        Box::pin(async move {
+            let outcome = async {
+                quota.send(CheckQuota { encoded_len: data.len() }).await??;
+                auth.send(Authorize { credentials, access }).await??;
+                raft.send(ProposeData { data }).await??;
+                match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ServerError::Stopped),
+                    Err(_) => Err(ServerError::Timeout),
+                }
+            }
+            .await;
+            if outcome.is_err() {
+                me.do_send(Cancel { id });
+            }
+            outcome
+        })
+    }
+}
+
+/// A Range outside raft.
+#[derive(Message)]
+#[rtype(result = "ServerResult<RangeResponse>")]
+pub struct Read {
+    pub request: RangeRequest,
+    pub credentials: Credentials,
+}
+
+impl Handler<Read> for FrontEnd {
+    type Result = ResponseFuture<ServerResult<RangeResponse>>;
+
+    fn handle(&mut self, msg: Read, _: &mut Context<Self>) -> Self::Result {
+        let (auth, raft, readers) = (self.auth.clone(), self.raft.clone(), self.readers.clone());
+        let timeout = self.request_timeout;
+        Box::pin(async move {
+            let access = vec![read_access(&msg.request.key, &msg.request.range_end)];
+            auth.send(Authorize { credentials: msg.credentials, access }).await??;
+            if !msg.request.serializable {
+                match tokio::time::timeout(timeout, raft.send(ReadIndex)).await {
+                    Ok(result) => result??,
+                    Err(_) => return Err(ServerError::Timeout),
+                }
+            }
+            Ok(readers.send(ReadRange { request: msg.request }).await??)
+        })
+    }
+}
+
+/// From the applier: results of applied requests, by request id.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Trigger {
+    pub results: Vec<ApplyOutcome>,
+}
+
+impl Handler<Trigger> for FrontEnd {
+    type Result = ();
+
+    fn handle(&mut self, msg: Trigger, _: &mut Context<Self>) {
+        for (id, result) in msg.results {
+            // Ids not registered here came from elsewhere or already timed out.
+            if let Some(waiter) = self.waiters.remove(&id) {
+                let _ = waiter.send(result.map_err(ServerError::from));
+            }
+        }
+    }
+}
+
+/// Drop a waiter whose request failed or timed out.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Cancel {
+    id: u64,
+}
+
+impl Handler<Cancel> for FrontEnd {
+    type Result = ();
+
+    fn handle(&mut self, msg: Cancel, _: &mut Context<Self>) {
+        self.waiters.remove(&msg.id);
+    }
+}
+
+fn read_access(key: &[u8], range_end: &[u8]) -> KeyAccess {
+    KeyAccess { key: key.to_vec(), range_end: range_end.to_vec(), write: false }
+}
+
+fn write_access(key: &[u8], range_end: &[u8]) -> KeyAccess {
+    KeyAccess { key: key.to_vec(), range_end: range_end.to_vec(), write: true }
+}
+
+fn txn_access(txn: &TxnRequest) -> Vec<KeyAccess> {
+    let mut access: Vec<KeyAccess> = txn.compare.iter().map(|c| read_access(&c.key, &c.range_end)).collect();
+    for op in txn.success.iter().chain(&txn.failure) {
+        match &op.request {
+            Some(request_op::Request::RequestRange(r)) => access.push(read_access(&r.key, &r.range_end)),
+            Some(request_op::Request::RequestPut(p)) => access.push(write_access(&p.key, &[])),
+            Some(request_op::Request::RequestDeleteRange(d)) => access.push(write_access(&d.key, &d.range_end)),
+            Some(request_op::Request::RequestTxn(t)) => access.extend(txn_access(t)),
+            None => {}
+        }
+    }
+    access
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_carry_the_member_prefix() {
+        let mut ids = RequestIds::new(0xabcd_1234);
+        let (a, b) = (ids.next(), ids.next());
+        assert_ne!(a, b);
+        assert_eq!(a >> 48, 0x1234);
+    }
+}

@@ -1,0 +1,21 @@
+//! The server's actors, one file each, with their messages beside them.
+//!
+//! front end -> quota, auth -> raft node -> WAL writer; raft node -> applier
+//! -> MVCC writer -> (front end: trigger waiters). Reads: front end -> raft
+//! node (ReadIndex) -> MVCC readers.
+
+pub mod applier;
+pub mod auth;
+pub mod error;
+pub mod frontend;
+pub mod mvcc_store;
+pub mod quota;
+pub mod raft_node;
+pub mod status;
+pub mod wal_writer;
+pub use error::{ServerError, ServerResult};
+
+/// Mailbox size for actors on the request path: large, so bursts of
+/// thousands of clients queue instead of waiting on actix's default of 16
+/// (actix caps capacities well below usize::MAX).
+pub const MAILBOX_CAPACITY: usize = 1 << 20;

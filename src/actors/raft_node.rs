@@ -1,0 +1,354 @@
+//! The raft node: owns raft-rs's `RawNode`. It ticks, takes proposals, runs
+//! ReadIndex rounds, hands each `Ready`'s entries to the WAL writer and its
+//! committed entries to the applier. It refuses proposals when committed runs
+//! more than `MAX_APPLY_GAP` entries ahead of applied (etcd's back-pressure).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use raft::storage::MemStorage;
+use raft::{RawNode, StateRole};
+use tokio::sync::oneshot;
+
+use super::applier::{Applier, ApplyEntries};
+use super::status::RaftStatusBoard;
+use super::wal_writer::{Persist, ReleaseTo, WalWriter};
+use super::{ServerError, ServerResult};
+
+/// etcd's maxGapBetweenApplyAndCommitIndex.
+pub const MAX_APPLY_GAP: u64 = 5000;
+/// Entries kept in memory behind the durable point, for slow followers
+/// (etcd's snapshot catch-up entries).
+pub const CATCH_UP_ENTRIES: u64 = 5000;
+
+pub struct RaftNode {
+    raw: RawNode<MemStorage>,
+    wal: Addr<WalWriter>,
+    applier: Addr<Applier>,
+    board: Arc<RaftStatusBoard>,
+    tick_interval: Duration,
+    /// A Ready is being made durable; the next one waits so it can carry
+    /// everything proposed meanwhile.
+    persisting: bool,
+    applied: u64,
+    reads: ReadIndexQueue,
+}
+
+/// Linearizable reads, batched: every read that arrives while a ReadIndex
+/// round is in flight joins the next round.
+#[derive(Default)]
+struct ReadIndexQueue {
+    next_round: u64,
+    waiting_for_round: Vec<oneshot::Sender<ServerResult<()>>>,
+    in_flight: Option<(u64, Vec<oneshot::Sender<ServerResult<()>>>)>,
+    /// read index -> readers that may go once applied reaches it.
+    waiting_for_apply: BTreeMap<u64, Vec<oneshot::Sender<ServerResult<()>>>>,
+}
+
+impl RaftNode {
+    pub fn new(
+        raw: RawNode<MemStorage>,
+        wal: Addr<WalWriter>,
+        applier: Addr<Applier>,
+        board: Arc<RaftStatusBoard>,
+        tick_interval: Duration,
+        applied: u64,
+    ) -> Self {
+        RaftNode {
+            raw,
+            wal,
+            applier,
+            board,
+            tick_interval,
+            persisting: false,
+            applied,
+            reads: ReadIndexQueue::default(),
+        }
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.raw.raft;
+        self.board.publish_term_and_leader(raft.term, raft.leader_id);
+        self.board.publish_committed(raft.raft_log.committed);
+    }
+
+    /// Takes the next Ready (unless one is still being persisted) and routes
+    /// its parts: committed entries to the applier, new entries + hard state
+    /// to the WAL writer.
+    fn drive(&mut self, ctx: &mut Context<Self>) {
+        if self.persisting || !self.raw.has_ready() {
+            return;
+        }
+        let mut ready = self.raw.ready();
+        self.send_to_peers(ready.take_messages());
+        let committed = ready.take_committed_entries();
+        if !committed.is_empty() {
+            self.applier.do_send(ApplyEntries { entries: committed });
+        }
+        for state in ready.take_read_states() {
+            self.on_read_state(state.request_ctx, state.index);
+        }
+        let entries = ready.take_entries();
+        let hard_state = ready.hs().cloned();
+        let persisted_messages = ready.take_persisted_messages();
+        {
+            let store = self.raw.mut_store();
+            let mut core = store.wl();
+            if let Err(err) = core.append(&entries) {
+                fatal(&format!("raft log append failed: {err}"));
+            }
+            if let Some(hs) = &hard_state {
+                core.set_hardstate(hs.clone());
+            }
+        }
+        let number = ready.number();
+        self.raw.advance_append_async(ready);
+        self.publish_status();
+
+        if entries.is_empty() && hard_state.is_none() {
+            self.raw.on_persist_ready(number);
+            self.send_to_peers(persisted_messages);
+            ctx.notify(Drive);
+            return;
+        }
+        self.persisting = true;
+        let persist = Persist { entries, hard_state };
+        self.wal
+            .send(persist)
+            .into_actor(self)
+            .map(move |result, node, ctx| match result {
+                Ok(Ok(())) => {
+                    node.persisting = false;
+                    node.raw.on_persist_ready(number);
+                    node.send_to_peers(persisted_messages);
+                    node.publish_status();
+                    node.drive(ctx);
+                }
+                // Without a durable WAL no write may be acknowledged: stop.
+                Ok(Err(err)) => fatal(&format!("WAL write failed: {err}")),
+                Err(err) => fatal(&format!("WAL writer gone: {err}")),
+            })
+            .spawn(ctx);
+    }
+
+    fn send_to_peers(&self, messages: Vec<raft::eraftpb::Message>) {
+        // One member has no peers; peer transport arrives with clustering.
+        if !messages.is_empty() {
+            tracing::warn!(count = messages.len(), "raft messages for peers dropped: no peer transport");
+        }
+    }
+
+    fn start_read_round(&mut self) {
+        if self.reads.in_flight.is_some() || self.reads.waiting_for_round.is_empty() {
+            return;
+        }
+        self.reads.next_round += 1;
+        let round = self.reads.next_round;
+        let waiters = std::mem::take(&mut self.reads.waiting_for_round);
+        self.reads.in_flight = Some((round, waiters));
+        self.raw.read_index(round.to_be_bytes().to_vec());
+    }
+
+    fn on_read_state(&mut self, request_ctx: Vec<u8>, index: u64) {
+        let Some((round, _)) = &self.reads.in_flight else {
+            return;
+        };
+        if request_ctx != round.to_be_bytes() {
+            return;
+        }
+        let Some((_, waiters)) = self.reads.in_flight.take() else {
+            return;
+        };
+        if index <= self.applied {
+            waiters.into_iter().for_each(|tx| {
+                let _ = tx.send(Ok(()));
+            });
+        } else {
+            self.reads.waiting_for_apply.entry(index).or_default().extend(waiters);
+        }
+        self.start_read_round();
+    }
+
+    fn release_reads_up_to(&mut self, applied: u64) {
+        let later = self.reads.waiting_for_apply.split_off(&(applied + 1));
+        let ready = std::mem::replace(&mut self.reads.waiting_for_apply, later);
+        for tx in ready.into_values().flatten() {
+            let _ = tx.send(Ok(()));
+        }
+    }
+}
+
+fn fatal(msg: &str) -> ! {
+    tracing::error!("{msg}; exiting");
+    std::process::exit(1);
+}
+
+impl Actor for RaftNode {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
+        // A lone voter need not wait out an election timeout to lead.
+        let voters = self.raw.raft.prs().conf().voters().ids().len();
+        if voters == 1 && self.raw.raft.state != StateRole::Leader {
+            if let Err(err) = self.raw.campaign() {
+                tracing::warn!("campaign failed: {err}");
+            }
+        }
+        ctx.run_interval(self.tick_interval, |node, ctx| {
+            node.raw.tick();
+            node.drive(ctx);
+        });
+        self.drive(ctx);
+    }
+}
+
+/// Internal: look for a new Ready.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drive;
+
+impl Handler<Drive> for RaftNode {
+    type Result = ();
+    fn handle(&mut self, _: Drive, ctx: &mut Context<Self>) {
+        self.drive(ctx);
+    }
+}
+
+/// Propose an encoded InternalRaftRequest.
+#[derive(Message)]
+#[rtype(result = "ServerResult<()>")]
+pub struct ProposeData {
+    pub data: Vec<u8>,
+}
+
+impl Handler<ProposeData> for RaftNode {
+    type Result = ServerResult<()>;
+
+    fn handle(&mut self, msg: ProposeData, ctx: &mut Context<Self>) -> Self::Result {
+        let committed = self.raw.raft.raft_log.committed;
+        if committed > self.applied + MAX_APPLY_GAP {
+            return Err(ServerError::TooManyRequests);
+        }
+        if self.raw.raft.leader_id == raft::INVALID_ID {
+            return Err(ServerError::NoLeader);
+        }
+        self.raw.propose(Vec::new(), msg.data).map_err(|err| match err {
+            raft::Error::ProposalDropped => ServerError::NoLeader,
+            other => {
+                tracing::warn!("proposal failed: {other}");
+                ServerError::Stopped
+            }
+        })?;
+        self.drive(ctx);
+        Ok(())
+    }
+}
+
+/// Resolves once this member has applied everything committed when the read
+/// arrived (a linearizable read point).
+#[derive(Message)]
+#[rtype(result = "ServerResult<()>")]
+pub struct ReadIndex;
+
+impl Handler<ReadIndex> for RaftNode {
+    type Result = ResponseFuture<ServerResult<()>>;
+
+    fn handle(&mut self, _: ReadIndex, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.reads.waiting_for_round.push(tx);
+        self.start_read_round();
+        self.drive(ctx);
+        Box::pin(async move { rx.await.map_err(|_| ServerError::Stopped)? })
+    }
+}
+
+/// From the applier: everything up to `index` is applied.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Applied {
+    pub index: u64,
+}
+
+impl Handler<Applied> for RaftNode {
+    type Result = ();
+
+    fn handle(&mut self, msg: Applied, ctx: &mut Context<Self>) {
+        if msg.index <= self.applied {
+            return;
+        }
+        self.applied = msg.index;
+        self.raw.advance_apply_to(msg.index);
+        self.board.publish_applied(msg.index);
+        self.release_reads_up_to(msg.index);
+        self.drive(ctx);
+    }
+}
+
+/// From the applier: LMDB is flushed up to `index`, so raft's in-memory log
+/// and the WAL before it can go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Durable {
+    pub index: u64,
+}
+
+impl Handler<Durable> for RaftNode {
+    type Result = ();
+
+    fn handle(&mut self, msg: Durable, _: &mut Context<Self>) {
+        use raft::Storage as _;
+        let store = self.raw.store().clone();
+        // The WAL may drop everything LMDB holds; its cut point needs the term.
+        let Ok(term) = store.term(msg.index) else {
+            return;
+        };
+        let mut meta = raft::eraftpb::SnapshotMetadata::default();
+        meta.index = msg.index;
+        meta.term = term;
+        meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
+        self.wal.do_send(ReleaseTo { meta });
+        let keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES);
+        if keep_from > store.first_index().unwrap_or(1) {
+            if let Err(err) = store.wl().compact(keep_from) {
+                tracing::warn!("raft log compaction to {keep_from} failed: {err}");
+            }
+        }
+    }
+}
+
+/// Raft facts for Maintenance.Status.
+#[derive(Message)]
+#[rtype(result = "NodeStatus")]
+pub struct GetNodeStatus;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeStatus {
+    pub id: u64,
+    pub term: u64,
+    pub leader: u64,
+    pub committed: u64,
+    pub applied: u64,
+    pub last_index: u64,
+    pub is_leader: bool,
+}
+
+impl Handler<GetNodeStatus> for RaftNode {
+    type Result = MessageResult<GetNodeStatus>;
+
+    fn handle(&mut self, _: GetNodeStatus, _: &mut Context<Self>) -> Self::Result {
+        let raft = &self.raw.raft;
+        MessageResult(NodeStatus {
+            id: raft.id,
+            term: raft.term,
+            leader: raft.leader_id,
+            committed: raft.raft_log.committed,
+            applied: self.applied,
+            last_index: raft.raft_log.last_index(),
+            is_leader: raft.state == StateRole::Leader,
+        })
+    }
+}
+

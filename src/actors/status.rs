@@ -1,0 +1,52 @@
+//! A read-only board of raft progress, written only by the raft node actor.
+//!
+//! Response headers need the current raft term on every reply, and the
+//! applied-index gap check needs committed/applied; reading atomics here saves
+//! a mailbox round trip per request for facts that are only ever published.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct RaftStatusBoard {
+    term: AtomicU64,
+    leader: AtomicU64,
+    committed: AtomicU64,
+    applied: AtomicU64,
+}
+
+/// One consistent-enough reading of the board.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub term: u64,
+    pub leader: u64,
+    pub committed: u64,
+    pub applied: u64,
+}
+
+impl RaftStatusBoard {
+    pub fn read(&self) -> RaftStatus {
+        RaftStatus {
+            term: self.term.load(Ordering::Acquire),
+            leader: self.leader.load(Ordering::Acquire),
+            committed: self.committed.load(Ordering::Acquire),
+            applied: self.applied.load(Ordering::Acquire),
+        }
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn publish_term_and_leader(&self, term: u64, leader: u64) {
+        self.term.store(term, Ordering::Release);
+        self.leader.store(leader, Ordering::Release);
+    }
+
+    pub(crate) fn publish_committed(&self, committed: u64) {
+        self.committed.fetch_max(committed, Ordering::AcqRel);
+    }
+
+    pub(crate) fn publish_applied(&self, applied: u64) {
+        self.applied.fetch_max(applied, Ordering::AcqRel);
+    }
+}

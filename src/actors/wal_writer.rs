@@ -1,0 +1,58 @@
+//! The WAL writer: appends raft entries and hard state to WAL segments and
+//! makes them durable with one fdatasync per message. The raft node sends one
+//! `Persist` per raft `Ready`, and keeps at most one in flight, so every
+//! proposal that arrived during the previous sync shares the next one
+//! (group commit).
+
+use actix::{Actor, Handler, Message, SyncContext};
+use raft::eraftpb::{Entry, HardState, SnapshotMetadata};
+
+use crate::storage::wal::Wal;
+use crate::storage::StorageResult;
+
+pub struct WalWriter {
+    wal: Wal,
+}
+
+impl WalWriter {
+    pub fn new(wal: Wal) -> Self {
+        WalWriter { wal }
+    }
+}
+
+impl Actor for WalWriter {
+    type Context = SyncContext<Self>;
+}
+
+/// Log `entries` then `hard_state`, and sync before replying.
+#[derive(Message)]
+#[rtype(result = "StorageResult<()>")]
+pub struct Persist {
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+impl Handler<Persist> for WalWriter {
+    type Result = StorageResult<()>;
+
+    fn handle(&mut self, msg: Persist, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::debug_span!("wal.persist", entries = msg.entries.len()).entered();
+        self.wal.append(&msg.entries, msg.hard_state.as_ref())?;
+        self.wal.sync()
+    }
+}
+
+/// Everything up to `meta.index` is durable in LMDB: old segments may go.
+#[derive(Message)]
+#[rtype(result = "StorageResult<()>")]
+pub struct ReleaseTo {
+    pub meta: SnapshotMetadata,
+}
+
+impl Handler<ReleaseTo> for WalWriter {
+    type Result = StorageResult<()>;
+
+    fn handle(&mut self, msg: ReleaseTo, _: &mut Self::Context) -> Self::Result {
+        self.wal.compact_to(&msg.meta)
+    }
+}

@@ -1,0 +1,100 @@
+//! The API layer's error type and the ONE place where oxcd errors become
+//! etcd's gRPC status codes and messages (etcd's rpctypes).
+
+use tonic::{Code, Status};
+
+use crate::actors::ServerError;
+use crate::storage::StorageError;
+
+/// Request validation failures (checked before anything is proposed) and
+/// everything the layers below report.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("key is not provided")]
+    EmptyKey,
+    #[error("value is provided")]
+    ValueProvided,
+    #[error("lease is provided")]
+    LeaseProvided,
+    #[error("too many operations in txn request")]
+    TooManyOps,
+    #[error("duplicate key given in txn request")]
+    DuplicateKey,
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        ApiError::Server(ServerError::Storage(err))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// etcd's (code, message) for an error.
+pub fn status_parts(err: &ApiError) -> (Code, String) {
+    use Code::*;
+    let (code, msg): (Code, &str) = match err {
+        ApiError::EmptyKey => (InvalidArgument, "etcdserver: key is not provided"),
+        ApiError::ValueProvided => (InvalidArgument, "etcdserver: value is provided"),
+        ApiError::LeaseProvided => (InvalidArgument, "etcdserver: lease is provided"),
+        ApiError::TooManyOps => (InvalidArgument, "etcdserver: too many operations in txn request"),
+        ApiError::DuplicateKey => (InvalidArgument, "etcdserver: duplicate key given in txn request"),
+        ApiError::Server(server) => match server {
+            ServerError::TooManyRequests => (ResourceExhausted, "etcdserver: too many requests"),
+            ServerError::Timeout => (Unavailable, "etcdserver: request timed out"),
+            ServerError::RequestTooLarge => (InvalidArgument, "etcdserver: request is too large"),
+            ServerError::NoSpace => (ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            ServerError::NoLeader => (Unavailable, "etcdserver: no leader"),
+            ServerError::Stopped => (Unavailable, "etcdserver: server stopped"),
+            ServerError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
+            ServerError::Storage(storage) => match storage {
+                StorageError::Compacted => {
+                    (OutOfRange, "etcdserver: mvcc: required revision has been compacted")
+                }
+                StorageError::FutureRevision => {
+                    (OutOfRange, "etcdserver: mvcc: required revision is a future revision")
+                }
+                StorageError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
+                StorageError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
+                // Internal failures: etcd surfaces these as the raw error text.
+                other => return (Unknown, other.to_string()),
+            },
+        },
+    };
+    (code, msg.to_string())
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        let (code, msg) = status_parts(&err);
+        Status::new(code, msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_maps_to_out_of_range_with_etcd_text() {
+        let status = Status::from(ApiError::from(StorageError::Compacted));
+        assert_eq!(status.code(), Code::OutOfRange);
+        assert_eq!(status.message(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn lease_not_found_is_not_found() {
+        let status = Status::from(ApiError::from(StorageError::LeaseNotFound));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "etcdserver: requested lease not found");
+    }
+
+    #[test]
+    fn too_many_requests_is_resource_exhausted() {
+        let status = Status::from(ApiError::Server(ServerError::TooManyRequests));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "etcdserver: too many requests");
+    }
+}

@@ -1,0 +1,13 @@
+//! gRPC front end: tonic services that turn protobuf requests into actor
+//! messages and replies into protobuf. Owns no state, never touches storage.
+
+pub mod cluster;
+pub mod error;
+pub mod header;
+pub mod kv;
+pub mod later_services;
+pub mod maintenance;
+pub mod not_built;
+pub mod server;
+pub use error::{ApiError, ApiResult};
+pub mod validate;

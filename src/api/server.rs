@@ -1,0 +1,82 @@
+//! Builds the gRPC server: every etcd service (served or Unimplemented), the
+//! gRPC health service, etcd's message size limits; serves each listen address.
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use actix::Addr;
+use tonic::transport::Server;
+
+use super::cluster::ClusterService;
+use super::header::HeaderFiller;
+use super::kv::KvService;
+use super::later_services::NotBuilt;
+use super::maintenance::MaintenanceService;
+use crate::actors::frontend::FrontEnd;
+use crate::actors::mvcc_store::MvccReader;
+use crate::actors::raft_node::RaftNode;
+use crate::membership::Membership;
+use crate::proto::etcdserverpb::auth_server::AuthServer;
+use crate::proto::etcdserverpb::cluster_server::ClusterServer;
+use crate::proto::etcdserverpb::kv_server::KvServer;
+use crate::proto::etcdserverpb::lease_server::LeaseServer;
+use crate::proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use crate::proto::etcdserverpb::watch_server::WatchServer;
+use crate::proto::v3electionpb::election_server::ElectionServer;
+use crate::proto::v3lockpb::lock_server::LockServer;
+
+/// etcd lets a gRPC message exceed --max-request-bytes by this much, so that
+/// a slightly larger request reaches the server and gets etcd's own
+/// "request is too large" instead of a transport error.
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// What the services need to reach the actors.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub frontend: Addr<FrontEnd>,
+    pub raft: Addr<RaftNode>,
+    pub readers: Addr<MvccReader>,
+    pub header: HeaderFiller,
+    pub membership: Membership,
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    pub quota_backend_bytes: u64,
+}
+
+/// Serves the client API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: ApiContext,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let max_decode = ctx.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let (_health_reporter, health) = tonic_health::server::health_reporter();
+
+    let kv = KvServer::new(KvService::new(ctx.frontend.clone(), ctx.header.clone(), ctx.max_txn_ops))
+        .max_decoding_message_size(max_decode)
+        .max_encoding_message_size(usize::MAX);
+    let maintenance = MaintenanceServer::new(MaintenanceService::new(
+        ctx.raft.clone(),
+        ctx.readers.clone(),
+        ctx.header.clone(),
+        ctx.quota_backend_bytes,
+    ))
+    .max_decoding_message_size(max_decode)
+    .max_encoding_message_size(usize::MAX);
+    let cluster = ClusterServer::new(ClusterService::new(ctx.membership.clone(), ctx.readers.clone(), ctx.header.clone()))
+        .max_decoding_message_size(max_decode);
+
+    Server::builder()
+        .max_concurrent_streams(None)
+        .add_service(health)
+        .add_service(kv)
+        .add_service(maintenance)
+        .add_service(cluster)
+        .add_service(WatchServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(LeaseServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -1,0 +1,539 @@
+//! Turns validated raw settings into a [`Config`], applying etcd's rules and
+//! error messages for the honoured flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::settings::{Settings, Source};
+use super::types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
+use super::urls;
+use super::values;
+use super::Config;
+
+/// Quota used when `--quota-backend-bytes` is 0 (etcd's: 2 GiB).
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Largest quota etcd recommends (8 GiB); more only warns.
+pub const MAX_RECOMMENDED_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+/// Largest request size etcd recommends (10 MiB); more only warns.
+pub const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
+/// Snapshot count used when `--snapshot-count` is 0 (etcd's).
+pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+/// Upper bound of `--election-timeout` in milliseconds (etcd's).
+pub const MAX_ELECTION_MS: u64 = 50_000;
+
+struct Logging {
+    level: LogLevel,
+    format: LogFormat,
+    output: LogOutput,
+}
+
+fn logging(s: &Settings, warnings: &mut Vec<String>) -> Result<Logging, ConfigError> {
+    match s.text("logger") {
+        "zap" | "capnslog" => {}
+        _ => {
+            return Err(s.invalid(
+                "logger",
+                "unknown logger option; expected 'zap' or 'capnslog'",
+            ))
+        }
+    }
+    let outputs = values::split_list(s.text("log-outputs"));
+    let output = match outputs.as_slice() {
+        [] => return Err(s.invalid("log-outputs", "expected 'stderr', 'stdout' or 'default'")),
+        [one] => match one.as_str() {
+            "default" | "stderr" => LogOutput::Stderr,
+            "stdout" => LogOutput::Stdout,
+            other => {
+                return Err(s.unsupported(
+                    "log-outputs",
+                    format!("logging to {other:?}; use 'stderr', 'stdout' or 'default'"),
+                ))
+            }
+        },
+        _ => return Err(s.unsupported("log-outputs", "more than one log output")),
+    };
+    let mut level = LogLevel::parse(s.text("log-level")).ok_or_else(|| {
+        s.invalid(
+            "log-level",
+            "only supports debug, info, warn, error, panic, or fatal",
+        )
+    })?;
+    if s.bool("debug")? {
+        warnings.push("--debug is deprecated; use --log-level=debug".to_string());
+        level = LogLevel::Debug;
+    }
+    let format = match s.text("log-format") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        _ => return Err(s.invalid("log-format", "expected 'text' or 'json'")),
+    };
+    Ok(Logging {
+        level,
+        format,
+        output,
+    })
+}
+
+/// Heartbeat interval and election timeout, with etcd's checks and messages.
+fn raft_timing(s: &Settings) -> Result<(Duration, Duration), ConfigError> {
+    let tick = s.uint("heartbeat-interval")?;
+    let election = s.uint("election-timeout")?;
+    if tick == 0 {
+        return Err(ConfigError::Invalid(
+            "--heartbeat-interval must be >0 (set to 0ms)".to_string(),
+        ));
+    }
+    if election == 0 {
+        return Err(ConfigError::Invalid(
+            "--election-timeout must be >0 (set to 0ms)".to_string(),
+        ));
+    }
+    if 5 * u128::from(tick) > u128::from(election) {
+        return Err(ConfigError::Invalid(format!(
+            "--election-timeout[{election}ms] should be at least as 5 times as --heartbeat-interval[{tick}ms]"
+        )));
+    }
+    if election > MAX_ELECTION_MS {
+        return Err(ConfigError::Invalid(format!(
+            "--election-timeout[{election}ms] is too long, and should be set less than {MAX_ELECTION_MS}ms"
+        )));
+    }
+    Ok((Duration::from_millis(tick), Duration::from_millis(election)))
+}
+
+/// `--auto-compaction-mode` and `--auto-compaction-retention`, read like
+/// etcd: a plain number is hours (periodic) or revisions (revision); a Go
+/// duration is accepted in periodic mode. Zero disables compaction.
+fn auto_compaction(s: &Settings) -> Result<Option<AutoCompaction>, ConfigError> {
+    const MODE: &str = "auto-compaction-mode";
+    const RETENTION: &str = "auto-compaction-retention";
+    let periodic = match s.text(MODE) {
+        "periodic" => true,
+        "revision" => false,
+        _ => return Err(s.invalid(MODE, "expected 'periodic' or 'revision'")),
+    };
+    let raw = s.text(RETENTION);
+    let compaction = match values::parse_int(raw) {
+        Ok(n) if n >= 0 => {
+            let n = n as u64;
+            if periodic {
+                let secs = n
+                    .checked_mul(3600)
+                    .ok_or_else(|| s.invalid(RETENTION, "too many hours"))?;
+                AutoCompaction::Periodic(Duration::from_secs(secs))
+            } else {
+                AutoCompaction::Revision(n)
+            }
+        }
+        _ if !periodic => {
+            return Err(s.invalid(
+                RETENTION,
+                "in revision mode the retention is a non-negative number of revisions",
+            ))
+        }
+        _ => {
+            let nanos = values::parse_go_duration(raw).map_err(|e| s.invalid(RETENTION, e))?;
+            if nanos < 0 {
+                return Err(s.invalid(RETENTION, "retention must not be negative"));
+            }
+            AutoCompaction::Periodic(Duration::from_nanos(nanos as u64))
+        }
+    };
+    Ok(match compaction {
+        AutoCompaction::Periodic(d) if d.is_zero() => None,
+        AutoCompaction::Revision(0) => None,
+        other => Some(other),
+    })
+}
+
+fn quota(s: &Settings, warnings: &mut Vec<String>) -> Result<u64, ConfigError> {
+    let quota = s.int("quota-backend-bytes")?;
+    if quota < 0 {
+        return Err(s.unsupported(
+            "quota-backend-bytes",
+            "a negative value, which disables the quota in etcd",
+        ));
+    }
+    let quota = if quota == 0 {
+        DEFAULT_QUOTA_BYTES
+    } else {
+        quota as u64
+    };
+    if quota > MAX_RECOMMENDED_QUOTA_BYTES {
+        warnings.push(format!(
+            "backend quota {quota} exceeds maximum recommended quota {MAX_RECOMMENDED_QUOTA_BYTES}"
+        ));
+    }
+    Ok(quota)
+}
+
+fn max_request_bytes(s: &Settings, warnings: &mut Vec<String>) -> Result<u64, ConfigError> {
+    let bytes = s.uint("max-request-bytes")?;
+    if bytes == 0 {
+        return Err(s.invalid("max-request-bytes", "must be greater than 0"));
+    }
+    if bytes > MAX_RECOMMENDED_REQUEST_BYTES {
+        warnings.push(format!(
+            "--max-request-bytes {bytes} exceeds maximum recommended size {MAX_RECOMMENDED_REQUEST_BYTES}"
+        ));
+    }
+    Ok(bytes)
+}
+
+fn cluster_state(s: &Settings) -> Result<ClusterState, ConfigError> {
+    match s.text("initial-cluster-state") {
+        "new" => Ok(ClusterState::New),
+        "existing" => Ok(ClusterState::Existing),
+        _ => Err(s.invalid("initial-cluster-state", "expected 'new' or 'existing'")),
+    }
+}
+
+/// etcd insists on advertised client URLs when the listen URLs were set on
+/// the command line (or through the environment) but these were not.
+fn check_advertise_client_urls(s: &Settings) -> Result<(), ConfigError> {
+    let listen_set_explicitly = matches!(
+        s.source("listen-client-urls"),
+        Some(Source::Flag | Source::Env(_))
+    );
+    if listen_set_explicitly && !s.is_set("advertise-client-urls") {
+        return Err(ConfigError::Invalid(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the configuration. `warnings` receives non-fatal remarks.
+pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigError> {
+    let log = logging(s, &mut warnings)?;
+    let name = s.text("name").to_string();
+    let data_dir = match s.text("data-dir") {
+        "" => PathBuf::from(format!("{name}.oxcd")),
+        dir => PathBuf::from(dir),
+    };
+    let wal_dir = match s.text("wal-dir") {
+        "" => None,
+        dir => Some(PathBuf::from(dir)),
+    };
+    let listen_peer_urls = urls::listen_urls(s, "listen-peer-urls")?;
+    let listen_client_urls = urls::listen_urls(s, "listen-client-urls")?;
+    let initial_advertise_peer_urls = urls::advertise_urls(s, "initial-advertise-peer-urls")?;
+    let advertise_client_urls = urls::advertise_urls(s, "advertise-client-urls")?;
+    let initial_cluster_state = cluster_state(s)?;
+    let (heartbeat_interval, election_timeout) = raft_timing(s)?;
+    check_advertise_client_urls(s)?;
+    let auto_compaction = auto_compaction(s)?;
+    let initial_cluster = if s.is_set("initial-cluster") {
+        urls::initial_cluster(s)?
+    } else {
+        initial_advertise_peer_urls
+            .iter()
+            .map(|url| (name.clone(), url.clone()))
+            .collect()
+    };
+    urls::check_local_member(
+        &name,
+        &initial_cluster,
+        &initial_advertise_peer_urls,
+        initial_cluster_state == ClusterState::New,
+    )?;
+    let quota_backend_bytes = quota(s, &mut warnings)?;
+    let max_request_bytes = max_request_bytes(s, &mut warnings)?;
+    let snapshot_count = match s.uint("snapshot-count")? {
+        0 => DEFAULT_SNAPSHOT_COUNT,
+        n => n,
+    };
+    let auth_provider = s.text("auth-provider").to_string();
+    if auth_provider.is_empty() {
+        return Err(s.invalid("auth-provider", "must not be empty"));
+    }
+    Ok(Config {
+        name,
+        data_dir,
+        wal_dir,
+        listen_client_urls,
+        advertise_client_urls,
+        listen_peer_urls,
+        initial_advertise_peer_urls,
+        initial_cluster,
+        initial_cluster_state,
+        initial_cluster_token: s.text("initial-cluster-token").to_string(),
+        quota_backend_bytes,
+        max_request_bytes,
+        max_txn_ops: s.uint("max-txn-ops")?,
+        heartbeat_interval,
+        election_timeout,
+        snapshot_count,
+        max_snapshots: s.uint("max-snapshots")?,
+        max_wals: s.uint("max-wals")?,
+        strict_reconfig_check: s.bool("strict-reconfig-check")?,
+        pre_vote: s.bool("pre-vote")?,
+        auto_compaction,
+        grpc_keepalive: GrpcKeepalive {
+            min_time: s.duration("grpc-keepalive-min-time")?,
+            interval: s.duration("grpc-keepalive-interval")?,
+            timeout: s.duration("grpc-keepalive-timeout")?,
+        },
+        log_level: log.level,
+        log_format: log.format,
+        log_output: log.output,
+        auth_provider,
+        config_file: None,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::table;
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let mut s = Settings::default();
+        for (name, value) in pairs {
+            match table::spec(name) {
+                Some(spec) => s.set(spec, value.to_string(), Source::Flag),
+                None => panic!("unknown flag {name}"),
+            }
+        }
+        s
+    }
+
+    fn built(pairs: &[(&str, &str)]) -> Config {
+        match build(&settings(pairs), Vec::new()) {
+            Ok(c) => c,
+            Err(e) => panic!("{pairs:?}: {e}"),
+        }
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        match build(&settings(pairs), Vec::new()) {
+            Ok(c) => panic!("{pairs:?} should fail, got {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn raft_timing_rules() {
+        assert_eq!(
+            error(&[("election-timeout", "10")]),
+            "oxcd: --election-timeout[10ms] should be at least as 5 times as --heartbeat-interval[100ms]"
+        );
+        assert_eq!(
+            error(&[
+                ("election-timeout", "60000"),
+                ("heartbeat-interval", "1000")
+            ]),
+            "oxcd: --election-timeout[60000ms] is too long, and should be set less than 50000ms"
+        );
+        assert_eq!(
+            error(&[("heartbeat-interval", "0")]),
+            "oxcd: --heartbeat-interval must be >0 (set to 0ms)"
+        );
+        assert_eq!(
+            error(&[("election-timeout", "0")]),
+            "oxcd: --election-timeout must be >0 (set to 0ms)"
+        );
+        assert_eq!(
+            error(&[("heartbeat-interval", "abc")]),
+            "oxcd: invalid value \"abc\" for --heartbeat-interval: expected a non-negative whole number"
+        );
+        let c = built(&[
+            ("election-timeout", "50000"),
+            ("heartbeat-interval", "10000"),
+        ]);
+        assert_eq!(c.election_timeout, Duration::from_secs(50));
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn compaction_rules() {
+        let periodic = |r: &str| built(&[("auto-compaction-retention", r)]).auto_compaction;
+        assert_eq!(periodic("0"), None);
+        assert_eq!(periodic("0s"), None);
+        assert_eq!(
+            periodic("1"),
+            Some(AutoCompaction::Periodic(Duration::from_secs(3600)))
+        );
+        assert_eq!(
+            periodic("30m"),
+            Some(AutoCompaction::Periodic(Duration::from_secs(1800)))
+        );
+        assert_eq!(
+            periodic("1h30m"),
+            Some(AutoCompaction::Periodic(Duration::from_secs(5400)))
+        );
+        let c = built(&[
+            ("auto-compaction-mode", "revision"),
+            ("auto-compaction-retention", "1000"),
+        ]);
+        assert_eq!(c.auto_compaction, Some(AutoCompaction::Revision(1000)));
+        assert_eq!(
+            error(&[("auto-compaction-mode", "daily")]),
+            "oxcd: invalid value \"daily\" for --auto-compaction-mode: expected 'periodic' or 'revision'"
+        );
+        assert_eq!(
+            error(&[("auto-compaction-retention", "1x")]),
+            "oxcd: invalid value \"1x\" for --auto-compaction-retention: time: unknown unit \"x\" in duration \"1x\""
+        );
+        assert_eq!(
+            error(&[("auto-compaction-retention", "-1h")]),
+            "oxcd: invalid value \"-1h\" for --auto-compaction-retention: retention must not be negative"
+        );
+        assert_eq!(
+            error(&[("auto-compaction-mode", "revision"), ("auto-compaction-retention", "1h")]),
+            "oxcd: invalid value \"1h\" for --auto-compaction-retention: in revision mode the retention is a non-negative number of revisions"
+        );
+    }
+
+    #[test]
+    fn quota_rules() {
+        assert_eq!(built(&[]).quota_backend_bytes, DEFAULT_QUOTA_BYTES);
+        assert_eq!(
+            built(&[("quota-backend-bytes", "1024")]).quota_backend_bytes,
+            1024
+        );
+        let big = built(&[("quota-backend-bytes", "17179869184")]);
+        assert_eq!(big.quota_backend_bytes, 17_179_869_184);
+        assert_eq!(
+            big.warnings,
+            vec!["backend quota 17179869184 exceeds maximum recommended quota 8589934592"]
+        );
+        assert_eq!(
+            error(&[("quota-backend-bytes", "-1")]),
+            "oxcd: --quota-backend-bytes is not supported yet (a negative value, which disables the quota in etcd)"
+        );
+        assert_eq!(
+            error(&[("quota-backend-bytes", "lots")]),
+            "oxcd: invalid value \"lots\" for --quota-backend-bytes: expected a whole number"
+        );
+    }
+
+    #[test]
+    fn request_size_rules() {
+        assert_eq!(
+            error(&[("max-request-bytes", "0")]),
+            "oxcd: invalid value \"0\" for --max-request-bytes: must be greater than 0"
+        );
+        let c = built(&[("max-request-bytes", "20971520")]);
+        assert_eq!(c.max_request_bytes, 20_971_520);
+        assert_eq!(
+            c.warnings,
+            vec!["--max-request-bytes 20971520 exceeds maximum recommended size 10485760"]
+        );
+    }
+
+    #[test]
+    fn logging_rules() {
+        let c = built(&[
+            ("log-level", "warn"),
+            ("log-outputs", "stdout"),
+            ("log-format", "json"),
+            ("logger", "zap"),
+        ]);
+        assert_eq!(
+            (c.log_level, c.log_output, c.log_format),
+            (LogLevel::Warn, LogOutput::Stdout, LogFormat::Json)
+        );
+        let c = built(&[("debug", "true")]);
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(
+            c.warnings,
+            vec!["--debug is deprecated; use --log-level=debug"]
+        );
+        assert_eq!(
+            built(&[("log-outputs", "stderr")]).log_output,
+            LogOutput::Stderr
+        );
+        assert_eq!(
+            error(&[("log-level", "trace")]),
+            "oxcd: invalid value \"trace\" for --log-level: only supports debug, info, warn, error, panic, or fatal"
+        );
+        assert_eq!(
+            error(&[("logger", "slog")]),
+            "oxcd: invalid value \"slog\" for --logger: unknown logger option; expected 'zap' or 'capnslog'"
+        );
+        assert_eq!(
+            error(&[("log-outputs", "/var/log/oxcd.log")]),
+            "oxcd: --log-outputs is not supported yet (logging to \"/var/log/oxcd.log\"; use 'stderr', 'stdout' or 'default')"
+        );
+        assert_eq!(
+            error(&[("log-outputs", "stderr,stdout")]),
+            "oxcd: --log-outputs is not supported yet (more than one log output)"
+        );
+        assert_eq!(
+            error(&[("log-format", "xml")]),
+            "oxcd: invalid value \"xml\" for --log-format: expected 'text' or 'json'"
+        );
+        assert_eq!(
+            error(&[("debug", "yes")]),
+            "oxcd: invalid value \"yes\" for --debug: expected true or false"
+        );
+    }
+
+    #[test]
+    fn cluster_rules() {
+        assert_eq!(
+            error(&[("initial-cluster-state", "old")]),
+            "oxcd: invalid value \"old\" for --initial-cluster-state: expected 'new' or 'existing'"
+        );
+        assert_eq!(
+            error(&[("listen-client-urls", "http://127.0.0.1:2379")]),
+            "oxcd: --advertise-client-urls is required when --listen-client-urls is set explicitly"
+        );
+        // The default initial cluster follows the name and advertised peer URLs.
+        let c = built(&[
+            ("name", "m1"),
+            ("initial-advertise-peer-urls", "http://10.0.0.1:2380"),
+        ]);
+        assert_eq!(
+            c.initial_cluster,
+            vec![("m1".to_string(), "http://10.0.0.1:2380".to_string())]
+        );
+        assert_eq!(
+            error(&[("name", "m1"), ("initial-cluster", "m2=http://localhost:2380")]),
+            "oxcd: couldn't find local name \"m1\" in the initial cluster configuration (--initial-cluster=m2=http://localhost:2380)"
+        );
+        assert_eq!(
+            error(&[("initial-cluster", "default=http://10.0.0.9:2380")]),
+            "oxcd: --initial-cluster has default=http://10.0.0.9:2380 but missing from --initial-advertise-peer-urls=http://localhost:2380"
+        );
+        let c = built(&[
+            ("initial-cluster-state", "existing"),
+            (
+                "initial-cluster",
+                "default=http://10.0.0.9:2380,b=http://10.0.0.8:2380",
+            ),
+        ]);
+        assert_eq!(c.initial_cluster_state, ClusterState::Existing);
+        assert_eq!(c.initial_cluster.len(), 2);
+    }
+
+    #[test]
+    fn misc_values() {
+        let c = built(&[
+            ("snapshot-count", "0"),
+            ("auth-provider", "ldap"),
+            ("data-dir", "/var/lib/oxcd"),
+            ("wal-dir", "/wal"),
+        ]);
+        assert_eq!(c.snapshot_count, DEFAULT_SNAPSHOT_COUNT);
+        assert_eq!(c.auth_provider, "ldap");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/oxcd"));
+        assert_eq!(c.wal_dir, Some(PathBuf::from("/wal")));
+        assert_eq!(
+            error(&[("auth-provider", "")]),
+            "oxcd: invalid value \"\" for --auth-provider: must not be empty"
+        );
+        assert_eq!(
+            error(&[("grpc-keepalive-timeout", "-1s")]),
+            "oxcd: invalid value \"-1s\" for --grpc-keepalive-timeout: duration must not be negative"
+        );
+        assert_eq!(
+            error(&[("pre-vote", "maybe")]),
+            "oxcd: invalid value \"maybe\" for --pre-vote: expected true or false"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Server configuration: every etcd 3.4 flag by name, an optional TOML file,
+//! and etcd's `ETCD_*` environment variables.
+//!
+//! Precedence, lowest first: defaults, environment, `--config-file`, command
+//! line. (etcd instead ignores flags and environment when a config file is
+//! given.) Flags whose feature is not built yet are accepted only with etcd's
+//! default value; see [`table`] and `docs/configuration.md`.
+
+mod build;
+mod env;
+mod error;
+mod file;
+mod flags;
+mod settings;
+pub mod table;
+mod types;
+mod unsupported;
+mod urls;
+mod values;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use build::{DEFAULT_QUOTA_BYTES, DEFAULT_SNAPSHOT_COUNT};
+pub use error::ConfigError;
+pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
+pub use urls::Endpoint;
+
+/// The etcd API version oxcd implements.
+pub const ETCD_API_VERSION: &str = "3.5";
+
+/// The validated configuration of one oxcd member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `--name`.
+    pub name: String,
+    /// `--data-dir` (default `${name}.oxcd`).
+    pub data_dir: PathBuf,
+    /// `--wal-dir`; `None` keeps the WAL inside the data directory.
+    pub wal_dir: Option<PathBuf>,
+    /// `--listen-client-urls`, with the addresses to bind.
+    pub listen_client_urls: Vec<Endpoint>,
+    /// `--advertise-client-urls`.
+    pub advertise_client_urls: Vec<String>,
+    /// `--listen-peer-urls`, with the addresses to bind.
+    pub listen_peer_urls: Vec<Endpoint>,
+    /// `--initial-advertise-peer-urls`.
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// `--initial-cluster` as (member name, peer URL) pairs, in given order.
+    pub initial_cluster: Vec<(String, String)>,
+    /// `--initial-cluster-state`.
+    pub initial_cluster_state: ClusterState,
+    /// `--initial-cluster-token`.
+    pub initial_cluster_token: String,
+    /// `--quota-backend-bytes` (0 already replaced by 2 GiB).
+    pub quota_backend_bytes: u64,
+    /// `--max-request-bytes`.
+    pub max_request_bytes: u64,
+    /// `--max-txn-ops`.
+    pub max_txn_ops: u64,
+    /// `--heartbeat-interval`.
+    pub heartbeat_interval: Duration,
+    /// `--election-timeout`.
+    pub election_timeout: Duration,
+    /// `--snapshot-count` (0 already replaced by 100000).
+    pub snapshot_count: u64,
+    /// `--max-snapshots` (0: unlimited).
+    pub max_snapshots: u64,
+    /// `--max-wals` (0: unlimited).
+    pub max_wals: u64,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig_check: bool,
+    /// `--pre-vote`.
+    pub pre_vote: bool,
+    /// `--auto-compaction-mode` + `--auto-compaction-retention`; `None` is off.
+    pub auto_compaction: Option<AutoCompaction>,
+    /// `--grpc-keepalive-min-time`, `-interval`, `-timeout`.
+    pub grpc_keepalive: GrpcKeepalive,
+    /// `--log-level` (`--debug` forces debug).
+    pub log_level: LogLevel,
+    /// `--log-format` (oxcd's own).
+    pub log_format: LogFormat,
+    /// `--log-outputs`.
+    pub log_output: LogOutput,
+    /// `--auth-provider` (oxcd's own); checked by the auth module.
+    pub auth_provider: String,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Non-fatal remarks to log once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    /// The configuration oxcd runs with when given no flags.
+    fn default() -> Self {
+        let localhost = |port: u16| Endpoint {
+            url: format!("http://localhost:{port}"),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        Config {
+            name: "default".to_string(),
+            data_dir: PathBuf::from("default.oxcd"),
+            wal_dir: None,
+            listen_client_urls: vec![localhost(2379)],
+            advertise_client_urls: vec!["http://localhost:2379".to_string()],
+            listen_peer_urls: vec![localhost(2380)],
+            initial_advertise_peer_urls: vec!["http://localhost:2380".to_string()],
+            initial_cluster: vec![("default".to_string(), "http://localhost:2380".to_string())],
+            initial_cluster_state: ClusterState::New,
+            initial_cluster_token: "etcd-cluster".to_string(),
+            quota_backend_bytes: DEFAULT_QUOTA_BYTES,
+            max_request_bytes: 1_572_864,
+            max_txn_ops: 128,
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            snapshot_count: DEFAULT_SNAPSHOT_COUNT,
+            max_snapshots: 5,
+            max_wals: 5,
+            strict_reconfig_check: true,
+            pre_vote: false,
+            auto_compaction: None,
+            grpc_keepalive: GrpcKeepalive::default(),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
+            log_output: LogOutput::Stderr,
+            auth_provider: "builtin".to_string(),
+            config_file: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Election timeout in heartbeats (etcd: election-timeout / heartbeat-interval).
+    pub fn election_ticks(&self) -> u64 {
+        let tick = self.heartbeat_interval.as_millis().max(1);
+        (self.election_timeout.as_millis() / tick) as u64
+    }
+
+    /// How long a client request may wait for the cluster: etcd's
+    /// 5 s + 2 × election timeout (counted in whole heartbeats, as etcd does).
+    pub fn request_timeout(&self) -> Duration {
+        let ticks = u32::try_from(self.election_ticks()).unwrap_or(u32::MAX);
+        Duration::from_secs(5)
+            + self
+                .heartbeat_interval
+                .saturating_mul(ticks.saturating_mul(2))
+    }
+}
+
+/// The text `--version` prints.
+pub fn version_text() -> String {
+    format!(
+        "oxcd Version: {}\netcd API Version: {ETCD_API_VERSION}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Loads the configuration from `args` (including argv[0]), the process
+/// environment and the config file.
+pub fn load_from_args<I, T>(args: I) -> Result<Config, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let lookup = |var: &str| std::env::var(var).ok();
+    let mut config = load_from_args_and_env(args, &lookup)?;
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    config.warnings.extend(env::unrecognized(names));
+    Ok(config)
+}
+
+/// Like [`load_from_args`], reading environment variables through `env`.
+pub fn load_from_args_and_env<I, T>(
+    args: I,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let from_command_line = flags::parse_args(args)?;
+    let mut config_file = None;
+    for (spec, value) in &from_command_line {
+        match spec.name {
+            "version" => match values::parse_bool(value) {
+                Ok(true) => return Err(ConfigError::Version(version_text())),
+                Ok(false) => {}
+                Err(reason) => return Err(ConfigError::invalid_value("--version", value, reason)),
+            },
+            "config-file" => config_file = Some(value.clone()),
+            _ => {}
+        }
+    }
+    let config_file = config_file
+        .or_else(|| env::lookup(env, env::CONFIG_FILE_VAR))
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+
+    let mut settings = settings::Settings::default();
+    env::apply(&mut settings, env);
+    if let Some(path) = &config_file {
+        file::apply(&mut settings, path)?;
+    }
+    for (spec, value) in from_command_line {
+        if spec.settable_outside_command_line() {
+            settings.set(spec, value, settings::Source::Flag);
+        }
+    }
+
+    let warnings = unsupported::check(&settings)?;
+    let mut config = build::build(&settings, warnings)?;
+    config.config_file = config_file;
+    Ok(config)
+}
+
+/// Loads the configuration from the process arguments and environment;
+/// prints help/version (exit 0) or the error (exit 1 or 2) and exits if
+/// loading does not produce a configuration.
+pub fn load_or_exit() -> Config {
+    match load_from_args(std::env::args_os()) {
+        Ok(config) => config,
+        Err(e) if e.is_info() => {
+            print!("{e}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

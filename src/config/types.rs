@@ -1,0 +1,143 @@
+//! Small value types that make up [`super::Config`].
+
+use std::time::Duration;
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Bootstrap a new cluster from `--initial-cluster`.
+    New,
+    /// Join a cluster that already runs.
+    Existing,
+}
+
+/// `--auto-compaction-mode` with its `--auto-compaction-retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCompaction {
+    /// Keep this much history (time based).
+    Periodic(Duration),
+    /// Keep this many revisions.
+    Revision(u64),
+}
+
+/// `--log-level` (or `--debug`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Panic,
+    Fatal,
+}
+
+impl LogLevel {
+    /// Parses one of etcd's level names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            "panic" => LogLevel::Panic,
+            "fatal" => LogLevel::Fatal,
+            _ => return None,
+        })
+    }
+
+    /// The etcd name of the level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Panic => "panic",
+            LogLevel::Fatal => "fatal",
+        }
+    }
+
+    /// The level as a `tracing` filter directive ("debug", "info", "warn"
+    /// or "error"; panic and fatal keep only errors).
+    pub fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error | LogLevel::Panic | LogLevel::Fatal => "error",
+        }
+    }
+
+    /// The most verbose `tracing` level to emit (panic and fatal keep only
+    /// errors: tracing has no higher level).
+    pub fn tracing_level(self) -> tracing::Level {
+        match self {
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error | LogLevel::Panic | LogLevel::Fatal => tracing::Level::ERROR,
+        }
+    }
+}
+
+/// `--log-format` (oxcd's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `--log-outputs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// `stderr`, and etcd's `default`.
+    Stderr,
+    Stdout,
+}
+
+impl LogOutput {
+    /// True when logs go to stdout.
+    pub fn is_stdout(self) -> bool {
+        self == LogOutput::Stdout
+    }
+}
+
+/// The `--grpc-keepalive-*` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcKeepalive {
+    /// Clients pinging more often than this are told off.
+    pub min_time: Duration,
+    /// Ping an idle client after this long (zero: never).
+    pub interval: Duration,
+    /// Close the connection if a ping is not answered within this (zero: never).
+    pub timeout: Duration,
+}
+
+impl Default for GrpcKeepalive {
+    fn default() -> Self {
+        GrpcKeepalive {
+            min_time: Duration::from_secs(5),
+            interval: Duration::from_secs(2 * 60 * 60),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_round_trip() {
+        for name in ["debug", "info", "warn", "error", "panic", "fatal"] {
+            assert_eq!(LogLevel::parse(name).map(LogLevel::as_str), Some(name));
+        }
+        assert_eq!(LogLevel::parse("trace"), None);
+        assert_eq!(LogLevel::Fatal.tracing_level(), tracing::Level::ERROR);
+        assert_eq!(LogLevel::Debug.tracing_level(), tracing::Level::DEBUG);
+        assert_eq!(LogLevel::Panic.filter(), "error");
+        assert_eq!(LogLevel::Warn.filter(), "warn");
+        assert!(LogOutput::Stdout.is_stdout());
+        assert!(!LogOutput::Stderr.is_stdout());
+    }
+}

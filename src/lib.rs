@@ -1,0 +1,10 @@
+//! oxcd: an etcd-v3-compatible, Raft-replicated key-value server.
+
+pub mod actors;
+pub mod api;
+pub mod config;
+pub mod logging;
+pub mod membership;
+pub mod proto;
+pub mod server;
+pub mod storage;

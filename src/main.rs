@@ -1,0 +1,35 @@
+//! `oxcd`: the server daemon. Flags are etcd's (plus `--config-file`).
+
+use std::process::ExitCode;
+
+use oxcd::config::{self, ConfigError};
+use oxcd::logging;
+
+fn main() -> ExitCode {
+    let config = match config::load_from_args(std::env::args_os()) {
+        Ok(config) => config,
+        Err(err) => return report_config_error(&err),
+    };
+    logging::init(config.log_level.filter(), config.log_format.into(), config.log_output.is_stdout());
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(name = %config.name, data_dir = %config.data_dir.display(), "starting oxcd");
+    match oxcd::server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("oxcd: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_config_error(err: &ConfigError) -> ExitCode {
+    if err.is_info() {
+        println!("{err}");
+    } else {
+        eprintln!("{err}");
+    }
+    ExitCode::from(err.exit_code() as u8)
+}

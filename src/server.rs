@@ -1,0 +1,314 @@
+//! Boot: opens storage, restores raft from the WAL, starts the actors on their
+//! arbiters and the gRPC front end on its own runtime, and runs until SIGINT
+//! or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use prost::Message as _;
+use raft::eraftpb::ConfState;
+use raft::storage::MemStorage;
+use raft::{RawNode, ReadOnlyOption};
+
+use crate::actors::applier::Applier;
+use crate::actors::auth::{provider_by_name, Auth};
+use crate::actors::frontend::FrontEnd;
+use crate::actors::mvcc_store::{MvccReader, MvccWriter};
+use crate::actors::quota::Quota;
+use crate::actors::raft_node::RaftNode;
+use crate::actors::status::RaftStatusBoard;
+use crate::actors::wal_writer::WalWriter;
+use crate::api::header::HeaderFiller;
+use crate::api::server::{serve, ApiContext};
+use crate::config::Config;
+use crate::membership::{Member, Membership};
+use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
+use crate::storage::wal::{Wal, WalOptions};
+use crate::storage::{raft_log, StorageError, Store, StoreOptions};
+
+/// Threads serving Range reads from LMDB in parallel with the writer.
+const READER_THREADS: usize = 2;
+/// LMDB map size beyond the backend quota, so the quota check (not LMDB's
+/// MDB_MAP_FULL) is what users hit first.
+const MAP_HEADROOM_BYTES: u64 = 1 << 30;
+const MEMBERSHIP_META_KEY: &str = "membership";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct DataDirs {
+    pub wal: PathBuf,
+    pub db: PathBuf,
+}
+
+impl DataDirs {
+    pub fn of(config: &Config) -> DataDirs {
+        let member = config.data_dir.join("member");
+        let wal = config.wal_dir.clone().unwrap_or_else(|| member.join("wal"));
+        DataDirs { wal, db: member.join("db") }
+    }
+}
+
+/// Runs the server until a shutdown signal; blocks the calling thread.
+pub fn run(config: Config) -> Result<(), BootError> {
+    let dirs = DataDirs::of(&config);
+    let map_size = config.quota_backend_bytes + MAP_HEADROOM_BYTES;
+    let store = Arc::new(Store::open(&dirs.db, StoreOptions { map_size: map_size as usize })?);
+    let membership = load_or_bootstrap_membership(&store, &config)?;
+    let auth_provider = provider_by_name(&config.auth_provider).map_err(BootError::Invalid)?;
+
+    let (wal, contents) = Wal::open(&dirs.wal, WalOptions::default())?;
+    let voters: Vec<u64> = membership.members.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
+    let conf = ConfState { voters, ..Default::default() };
+    let storage = raft_log::restore(contents, &conf)?;
+    let applied = store.consistent_index();
+    reconcile_commit(&storage, applied);
+    let raw = new_raw_node(&config, membership.local_id, storage, applied)?;
+    tracing::info!(
+        member = format!("{:x}", membership.local_id),
+        cluster = format!("{:x}", membership.cluster_id),
+        applied,
+        revision = store.current_revision(),
+        "storage restored"
+    );
+
+    let system = System::new();
+    let api_ctx = system.block_on(async {
+        start_actors(&config, store, membership, raw, wal, auth_provider, applied)
+    });
+    let api_thread = spawn_api(&config, api_ctx)?;
+    system.block_on(async {
+        wait_for_shutdown_signal().await;
+        tracing::info!("shutting down");
+        System::current().stop();
+    });
+    system.run()?;
+    drop(api_thread);
+    Ok(())
+}
+
+/// LMDB may hold entries applied after the last persisted hard state (the
+/// commit index reaches the WAL one Ready later): they were committed, so the
+/// restored commit index must cover them or raft rejects the applied index.
+fn reconcile_commit(storage: &MemStorage, applied: u64) {
+    use raft::Storage as _;
+    let last = storage.last_index().unwrap_or(0);
+    let mut core = storage.wl();
+    let hard_state = core.mut_hard_state();
+    if applied > hard_state.commit && applied <= last {
+        hard_state.commit = applied;
+    }
+}
+
+fn new_raw_node(config: &Config, id: u64, storage: MemStorage, applied: u64) -> Result<RawNode<MemStorage>, BootError> {
+    let heartbeat = config.heartbeat_interval.as_millis().max(1) as u64;
+    let election_tick = (config.election_timeout.as_millis() as u64 / heartbeat).max(2) as usize;
+    let raft_config = raft::Config {
+        id,
+        election_tick,
+        heartbeat_tick: 1,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 512,
+        check_quorum: true,
+        pre_vote: true,
+        read_only_option: ReadOnlyOption::Safe,
+        ..Default::default()
+    };
+    raft_config.validate()?;
+    Ok(RawNode::new(&raft_config, storage, &crate::logging::raft_logger())?)
+}
+
+fn start_actors(
+    config: &Config,
+    store: Arc<Store>,
+    membership: Membership,
+    raw: RawNode<MemStorage>,
+    wal: Wal,
+    auth_provider: Box<dyn crate::actors::auth::AuthProvider>,
+    applied: u64,
+) -> ApiContext {
+    let board = Arc::new(RaftStatusBoard::default());
+    board.publish_applied(applied);
+
+    let writer_store = store.clone();
+    let mvcc = SyncArbiter::start(1, move || MvccWriter::new(writer_store.clone()));
+    let reader_store = store.clone();
+    let readers = SyncArbiter::start(READER_THREADS, move || MvccReader::new(reader_store.clone()));
+    let wal_slot = std::sync::Mutex::new(Some(wal));
+    let wal_writer = SyncArbiter::start(1, move || {
+        // SyncArbiter asks its factory once per thread; there is one thread.
+        let wal = wal_slot.lock().ok().and_then(|mut slot| slot.take());
+        WalWriter::new(wal.unwrap_or_else(|| unreachable_wal()))
+    });
+    let quota = Quota::new(config.max_request_bytes as usize).start();
+    let auth = Auth::new(auth_provider).start();
+
+    // The applier and the raft node name each other: make the applier's
+    // address first, run it once the raft node exists.
+    let applier_ctx = Context::<Applier>::new();
+    let applier_addr = applier_ctx.address();
+    let raft_arbiter = Arbiter::new();
+    let tick = config.heartbeat_interval;
+    let raft_board = board.clone();
+    let raft = RaftNode::start_in_arbiter(&raft_arbiter.handle(), move |_| {
+        RaftNode::new(raw, wal_writer, applier_addr, raft_board, tick, applied)
+    });
+    let frontend = FrontEnd::new(
+        raft.clone(),
+        quota,
+        auth,
+        readers.clone(),
+        membership.local_id,
+        config.request_timeout(),
+    )
+    .start();
+    applier_ctx.run(Applier::new(mvcc, frontend.clone(), raft.clone()));
+
+    let header = HeaderFiller { cluster_id: membership.cluster_id, member_id: membership.local_id, board };
+    ApiContext {
+        frontend,
+        raft,
+        readers,
+        header,
+        membership,
+        max_request_bytes: config.max_request_bytes as usize,
+        max_txn_ops: config.max_txn_ops as usize,
+        quota_backend_bytes: config.quota_backend_bytes,
+    }
+}
+
+fn unreachable_wal() -> Wal {
+    tracing::error!("WAL writer restarted without a WAL; exiting");
+    std::process::exit(1)
+}
+
+/// Binds every client URL first (so a busy port fails the boot), then serves
+/// them on a multi-threaded tokio runtime of their own.
+fn spawn_api(config: &Config, ctx: ApiContext) -> Result<std::thread::JoinHandle<()>, BootError> {
+    let addrs: Vec<std::net::SocketAddr> = config.listen_client_urls.iter().map(|e| e.addr).collect();
+    let mut listeners = Vec::new();
+    for addr in &addrs {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| BootError::Listen { addr: *addr, source })?;
+        listener.set_nonblocking(true)?;
+        listeners.push(listener);
+    }
+    let handle = std::thread::Builder::new().name("grpc".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(err) => {
+                tracing::error!("cannot start the gRPC runtime: {err}");
+                std::process::exit(1);
+            }
+        };
+        runtime.block_on(async move {
+            let mut servers = Vec::new();
+            for listener in listeners {
+                let ctx = ctx.clone();
+                servers.push(tokio::spawn(async move {
+                    let addr = listener.local_addr().ok();
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(err) => {
+                            tracing::error!("listener: {err}");
+                            std::process::exit(1);
+                        }
+                    };
+                    tracing::info!(?addr, "ready to serve client requests");
+                    if let Err(err) = serve(listener, ctx, std::future::pending()).await {
+                        tracing::error!("gRPC server failed: {err}");
+                        std::process::exit(1);
+                    }
+                }));
+            }
+            for server in servers {
+                let _ = server.await;
+            }
+        });
+    })?;
+    Ok(handle)
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The first boot derives membership from the flags and stores it; later
+/// boots use the stored one (as etcd ignores --initial-cluster on restart).
+fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Membership, BootError> {
+    if let Some(bytes) = store.get_meta(MEMBERSHIP_META_KEY)? {
+        let stored = MemberListResponse::decode(bytes.as_slice())
+            .map_err(|e| BootError::Storage(StorageError::Corrupt(format!("membership: {e}"))))?;
+        let header = stored.header.unwrap_or_default();
+        let members = stored
+            .members
+            .into_iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_ur_ls,
+                client_urls: m.client_ur_ls,
+                is_learner: m.is_learner,
+            })
+            .collect();
+        return Ok(Membership { cluster_id: header.cluster_id, local_id: header.member_id, members });
+    }
+    let membership = Membership::bootstrap(
+        &config.initial_cluster,
+        &config.name,
+        &config.advertise_client_urls,
+        &config.initial_cluster_token,
+    );
+    if membership.local_id == 0 {
+        return Err(BootError::Invalid(format!(
+            "--initial-cluster has no member named {:?}",
+            config.name
+        )));
+    }
+    let record = MemberListResponse {
+        header: Some(ResponseHeader {
+            cluster_id: membership.cluster_id,
+            member_id: membership.local_id,
+            ..Default::default()
+        }),
+        members: membership
+            .members
+            .iter()
+            .map(|m| pb::Member {
+                id: m.id,
+                name: m.name.clone(),
+                peer_ur_ls: m.peer_urls.clone(),
+                client_ur_ls: m.client_urls.clone(),
+                is_learner: m.is_learner,
+            })
+            .collect(),
+    };
+    let mut batch = store.begin_batch()?;
+    batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
+    batch.commit(store.consistent_index())?;
+    store.sync()?;
+    Ok(membership)
+}

@@ -1,0 +1,196 @@
+//! The LMDB environment behind the MVCC store: a `kv` database keyed by
+//! encoded revisions and a small `meta` database keyed by short strings.
+
+use std::path::Path;
+
+use heed::types::Bytes;
+use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, MdbError, WithoutTls};
+
+use super::error::{StorageError, StorageResult};
+
+/// A read snapshot. Opened without thread-local storage, so it may move
+/// between threads and several may be open on one thread.
+pub type LmdbRead<'e> = heed::RoTxn<'e, WithoutTls>;
+/// The single write transaction; LMDB wants it finished on its own thread.
+pub type LmdbWrite<'e> = heed::RwTxn<'e>;
+
+/// Handle to one of the two databases (keys and values are raw bytes).
+pub type RawDb = Database<'static, Bytes, Bytes>;
+
+const KV_DB: &str = "kv";
+const META_DB: &str = "meta";
+/// Room for many concurrent readers (gRPC ranges, watch catch-up, ...).
+const MAX_READERS: u32 = 1024;
+/// LMDB needs the map size to be a multiple of the OS page size; 64 KiB is
+/// a multiple of every common page size.
+const MAP_ALIGN: usize = 64 * 1024;
+/// LMDB's two meta pages, always in use.
+const META_PAGES: u64 = 2;
+
+/// The opened environment and its two databases.
+pub struct Backend {
+    env: Env<WithoutTls>,
+    kv: RawDb,
+    meta: RawDb,
+}
+
+impl Backend {
+    /// Opens (creating if needed) the environment in `dir`.
+    pub fn open(dir: &Path, map_size: usize) -> StorageResult<Backend> {
+        std::fs::create_dir_all(dir)?;
+        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+        opts.map_size(align_map_size(map_size))
+            .max_dbs(4)
+            .max_readers(MAX_READERS);
+        // SAFETY: NO_SYNC only weakens durability against OS crashes; the
+        // WAL provides durability and `sync()` flushes on demand.
+        unsafe { opts.flags(EnvFlags::NO_SYNC) };
+        // SAFETY: the data file is ours alone; nothing else maps or truncates it.
+        let env = unsafe { opts.open(dir) }?;
+        let wtxn = env.write_txn()?;
+        let opened = env.create_databases_and_commit(wtxn, |dbo, wtxn| {
+            let kv = dbo.create_database::<Bytes, Bytes>(wtxn, Some(KV_DB))?;
+            let meta = dbo.create_database::<Bytes, Bytes>(wtxn, Some(META_DB))?;
+            Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta)))
+        })?;
+        let Some((kv, meta)) = opened.commit() else {
+            return Err(StorageError::Corrupt("could not create databases".into()));
+        };
+        Ok(Backend { env, kv, meta })
+    }
+
+    pub fn read_txn(&self) -> StorageResult<LmdbRead<'_>> {
+        Ok(self.env.read_txn()?)
+    }
+
+    pub fn write_txn(&self) -> StorageResult<LmdbWrite<'_>> {
+        Ok(self.env.write_txn()?)
+    }
+
+    /// The revision-keyed records.
+    pub fn kv(&self) -> RawDb {
+        self.kv
+    }
+
+    pub fn get_meta(&self, txn: &LmdbRead<'_>, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self.meta.get(txn, key.as_bytes())?.map(<[u8]>::to_vec))
+    }
+
+    /// Same as [`Backend::get_meta`] from inside the write transaction.
+    pub fn get_meta_w(&self, txn: &LmdbWrite<'_>, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        Ok(self.meta.get(txn, key.as_bytes())?.map(<[u8]>::to_vec))
+    }
+
+    pub fn put_meta(&self, txn: &mut LmdbWrite<'_>, key: &str, value: &[u8]) -> StorageResult<()> {
+        Ok(self.meta.put(txn, key.as_bytes(), value)?)
+    }
+
+    /// Flushes everything committed so far to disk (the env runs NO_SYNC).
+    pub fn sync(&self) -> StorageResult<()> {
+        Ok(self.env.force_sync()?)
+    }
+
+    /// (data file bytes, bytes held by live B-tree pages).
+    pub fn size(&self) -> StorageResult<(u64, u64)> {
+        let file = self.env.real_disk_size()?;
+        let txn = self.read_txn()?;
+        let main = self.env.unnamed_database_stat();
+        let mut pages = META_PAGES + tree_pages(&main);
+        for db in [self.kv, self.meta] {
+            pages += tree_pages(&db.stat(&txn)?);
+        }
+        let in_use = pages.saturating_mul(u64::from(main.page_size));
+        Ok((file, in_use.min(file)))
+    }
+}
+
+fn tree_pages(stat: &heed::DatabaseStat) -> u64 {
+    (stat.branch_pages + stat.leaf_pages + stat.overflow_pages) as u64
+}
+
+fn align_map_size(size: usize) -> usize {
+    size.max(MAP_ALIGN)
+        .div_ceil(MAP_ALIGN)
+        .saturating_mul(MAP_ALIGN)
+}
+
+impl StorageError {
+    /// The LMDB map is full: the caller should report "database space exceeded".
+    pub fn is_map_full(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Lmdb(heed::Error::Mdb(MdbError::MapFull))
+        )
+    }
+
+    /// Every LMDB reader slot is taken.
+    pub fn is_readers_full(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Lmdb(heed::Error::Mdb(MdbError::ReadersFull))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_size_is_aligned() {
+        assert_eq!(align_map_size(0), MAP_ALIGN);
+        assert_eq!(align_map_size(MAP_ALIGN + 1), 2 * MAP_ALIGN);
+        assert_eq!(align_map_size(3 * MAP_ALIGN), 3 * MAP_ALIGN);
+    }
+
+    #[test]
+    fn meta_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let b = Backend::open(dir.path(), 1 << 20).unwrap();
+            let mut w = b.write_txn().unwrap();
+            b.put_meta(&mut w, "k", b"v").unwrap();
+            assert_eq!(b.get_meta_w(&w, "k").unwrap(), Some(b"v".to_vec()));
+            w.commit().unwrap();
+            b.sync().unwrap();
+        }
+        let b = Backend::open(dir.path(), 1 << 20).unwrap();
+        let r = b.read_txn().unwrap();
+        assert_eq!(b.get_meta(&r, "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(b.get_meta(&r, "missing").unwrap(), None);
+    }
+
+    #[test]
+    fn map_full_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Backend::open(dir.path(), 256 * 1024).unwrap();
+        let mut w = b.write_txn().unwrap();
+        let value = vec![7u8; 4096];
+        let mut err = None;
+        for i in 0u32..1000 {
+            if let Err(e) = b.kv().put(&mut w, &i.to_be_bytes(), &value) {
+                err = Some(StorageError::from(e));
+                break;
+            }
+        }
+        let err = err.expect("a 256 KiB map cannot hold 4 MB");
+        assert!(err.is_map_full(), "{err}");
+        assert!(err.to_string().contains("MDB_MAP_FULL"), "{err}");
+    }
+
+    #[test]
+    fn size_reports_file_and_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Backend::open(dir.path(), 4 << 20).unwrap();
+        let (file0, used0) = b.size().unwrap();
+        assert!(used0 > 0 && used0 <= file0);
+        let mut w = b.write_txn().unwrap();
+        for i in 0u32..200 {
+            b.kv().put(&mut w, &i.to_be_bytes(), &[1u8; 1000]).unwrap();
+        }
+        w.commit().unwrap();
+        let (file1, used1) = b.size().unwrap();
+        assert!(used1 >= used0 + 200 * 1000, "{used0} -> {used1}");
+        assert!(file1 >= used1);
+    }
+}

@@ -1,0 +1,38 @@
+//! The storage layer's one error type. `api/` maps it to etcd's gRPC status.
+
+/// Everything that can go wrong below the actors: LMDB, WAL files, and etcd's
+/// MVCC/apply rules (compacted revision, missing lease, ...).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The requested revision was removed by compaction.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted,
+    /// The requested revision is newer than the store's current revision.
+    #[error("mvcc: required revision is a future revision")]
+    FutureRevision,
+    /// `ignore_value`/`ignore_lease` on a key that does not exist.
+    #[error("key not found")]
+    KeyNotFound,
+    /// A put names a lease that does not exist.
+    #[error("requested lease not found")]
+    LeaseNotFound,
+    /// LMDB failed (map full, readers full, I/O, ...).
+    #[error("lmdb: {0}")]
+    Lmdb(#[from] heed::Error),
+    /// A WAL or data file could not be read or written.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored bytes do not decode: a bug or a damaged file.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The applier was handed something it does not run (not a KV request,
+    /// or a write inside a read-only txn): a bug in the caller.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A WAL append would leave a hole or rewrite entries already cut off
+    /// (a bug in the caller); nothing was written.
+    #[error("wal: invalid append: {0}")]
+    InvalidAppend(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;

@@ -1,0 +1,17 @@
+//! Plain-Rust storage: LMDB backend, MVCC revisions and key index, WAL segments.
+//! Knows nothing of actors or gRPC.
+pub mod error;
+pub use error::{StorageError, StorageResult};
+pub mod backend;
+pub mod key_index;
+pub mod mvcc;
+pub mod revision;
+pub use mvcc::{
+    RangeOptions, RangeResult, RangeSource, ReadTxn, Store, StoreOptions, TxnOutcome, TxnWrite,
+    WriteBatch,
+};
+pub use revision::Revision;
+pub mod raft_log;
+pub mod wal;
+pub use wal::{Wal, WalContents, WalOptions};
+pub mod apply;

@@ -1,0 +1,150 @@
+//! etcd's multi-version key-value store over LMDB.
+//!
+//! LMDB holds every revision of every key, keyed by revision; the in-memory
+//! [`TreeIndex`] maps user keys to those revisions. The index sits behind an
+//! `RwLock`: a [`WriteBatch`] holds it for writing from start to LMDB commit,
+//! so a reader always pairs an index with the LMDB snapshot it describes.
+
+mod range;
+mod read;
+mod restore;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::backend::Backend;
+use super::error::StorageResult;
+use super::key_index::TreeIndex;
+
+pub use range::{RangeOptions, RangeResult, RangeSource};
+pub use read::ReadTxn;
+pub use write::{TxnOutcome, TxnWrite, WriteBatch};
+
+/// Meta keys this module owns (8-byte big-endian values).
+const META_CURRENT_REV: &str = "mvcc/current_rev";
+const META_COMPACTED_REV: &str = "mvcc/compacted_rev";
+const META_CONSISTENT_INDEX: &str = "mvcc/consistent_index";
+
+/// Internal marker for "never compacted" (etcd's -1), so that compacting at
+/// revision 0 on a fresh store succeeds like it does in etcd.
+const NEVER_COMPACTED: i64 = -1;
+
+/// How to open a [`Store`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// LMDB map size in bytes: the largest the data file may grow.
+    pub map_size: usize,
+}
+
+/// The MVCC store. `Send + Sync`; share it as `Arc<Store>`.
+pub struct Store {
+    backend: Backend,
+    index: RwLock<TreeIndex>,
+    /// Committed values, changed only while the index write lock is held.
+    current_rev: AtomicI64,
+    compacted_rev: AtomicI64,
+    consistent_index: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating `dir` if needed) and rebuilds the key index from LMDB.
+    pub fn open(dir: &Path, opts: StoreOptions) -> StorageResult<Store> {
+        let backend = Backend::open(dir, opts.map_size)?;
+        let restored = restore::restore(&backend)?;
+        Ok(Store {
+            backend,
+            index: RwLock::new(restored.index),
+            current_rev: AtomicI64::new(restored.current_rev),
+            compacted_rev: AtomicI64::new(restored.compacted_rev),
+            consistent_index: AtomicU64::new(restored.consistent_index),
+        })
+    }
+
+    /// The revision of the last committed change; 1 on a fresh store.
+    pub fn current_revision(&self) -> i64 {
+        self.current_rev.load(Ordering::SeqCst)
+    }
+
+    /// The last compaction revision; 0 when never compacted.
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted_rev.load(Ordering::SeqCst).max(0)
+    }
+
+    /// Raft index of the last applied entry (0 on a fresh store).
+    pub fn consistent_index(&self) -> u64 {
+        self.consistent_index.load(Ordering::SeqCst)
+    }
+
+    /// Reads a value written by [`WriteBatch::put_meta`] (committed data only).
+    pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        let txn = self.backend.read_txn()?;
+        self.backend.get_meta(&txn, key)
+    }
+
+    /// (data file bytes, bytes in use by live pages).
+    pub fn db_size(&self) -> StorageResult<(u64, u64)> {
+        self.backend.size()
+    }
+
+    /// Forces committed data to disk (the env runs NO_SYNC; the WAL is the
+    /// durable record until this is called).
+    pub fn sync(&self) -> StorageResult<()> {
+        self.backend.sync()
+    }
+
+    /// A consistent read view at the current revision. Blocks only while a
+    /// [`WriteBatch`] is open; never call it on a thread that holds one.
+    pub fn read(&self) -> StorageResult<ReadTxn<'_>> {
+        let index = self.index_read();
+        // Under the read lock no batch is mid-way, so the revisions, the
+        // index and the LMDB snapshot opened here all agree.
+        let rev = self.current_rev.load(Ordering::SeqCst);
+        let compacted = self.compacted_rev.load(Ordering::SeqCst);
+        let txn = self.backend.read_txn()?;
+        drop(index);
+        Ok(ReadTxn::new(self, txn, rev, compacted))
+    }
+
+    /// Starts the one write batch (one LMDB write txn). Must be used, and
+    /// committed or dropped, on the thread that began it.
+    pub fn begin_batch(&self) -> StorageResult<WriteBatch<'_>> {
+        let index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let txn = self.backend.write_txn()?;
+        Ok(WriteBatch::new(
+            self,
+            index,
+            txn,
+            self.current_rev.load(Ordering::SeqCst),
+            self.compacted_rev.load(Ordering::SeqCst),
+        ))
+    }
+
+    /// A poisoned lock only means a batch panicked; its Drop already rolled
+    /// the index back, so the data is still good.
+    fn index_read(&self) -> RwLockReadGuard<'_, TreeIndex> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes a committed batch; called with the index write lock held.
+    fn publish(&self, _index: &RwLockWriteGuard<'_, TreeIndex>, rev: i64, compacted: i64, ci: u64) {
+        self.current_rev.store(rev, Ordering::SeqCst);
+        self.compacted_rev.store(compacted, Ordering::SeqCst);
+        self.consistent_index.store(ci, Ordering::SeqCst);
+    }
+}
+
+fn encode_i64(v: i64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+fn decode_i64(key: &str, bytes: &[u8]) -> StorageResult<i64> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| super::StorageError::Corrupt(format!("meta {key}: {} bytes", bytes.len())))?;
+    Ok(i64::from_be_bytes(arr))
+}

@@ -1,0 +1,335 @@
+//! Write batches (one LMDB write txn, many etcd txns) and the txns in them.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::sync::RwLockWriteGuard;
+
+use prost::Message;
+
+use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
+use crate::storage::backend::LmdbWrite;
+use crate::storage::error::{StorageError, StorageResult};
+use crate::storage::key_index::{ByteBounds, IndexChange, TreeIndex};
+use crate::storage::revision::{main_prefix, Revision};
+
+use super::range::{fetch, plan, RangeOptions, RangeResult, RangeSource};
+use super::{
+    encode_i64, Store, META_COMPACTED_REV, META_CONSISTENT_INDEX, META_CURRENT_REV, NEVER_COMPACTED,
+};
+
+/// One LMDB write transaction. Holds the index write lock for its whole
+/// life, so readers see either all of it (after commit) or none of it.
+/// Dropping it without [`WriteBatch::commit`] rolls everything back.
+pub struct WriteBatch<'s> {
+    store: &'s Store,
+    index: RwLockWriteGuard<'s, TreeIndex>,
+    /// `None` only once commit has handed it to LMDB.
+    txn: Option<LmdbWrite<'s>>,
+    /// Index changes to revert, oldest first, if the batch is abandoned.
+    undo: Vec<IndexChange>,
+    /// Current revision as of the txns ended so far in this batch.
+    rev: i64,
+    compacted: i64,
+    /// The index is compacted only once LMDB has committed the purge; until
+    /// then it still answers correctly for every revision >= `compacted`.
+    pending_compact: Option<i64>,
+    /// A write failed half-way: LMDB and the index may disagree, so the
+    /// batch may only be dropped.
+    failed: bool,
+}
+
+impl<'s> WriteBatch<'s> {
+    pub(super) fn new(
+        store: &'s Store,
+        index: RwLockWriteGuard<'s, TreeIndex>,
+        txn: LmdbWrite<'s>,
+        rev: i64,
+        compacted: i64,
+    ) -> Self {
+        WriteBatch {
+            store,
+            index,
+            txn: Some(txn),
+            undo: Vec::new(),
+            rev,
+            compacted,
+            pending_compact: None,
+            failed: false,
+        }
+    }
+
+    /// One etcd request = one txn = at most one new main revision.
+    pub fn txn(&mut self) -> TxnWrite<'_, 's> {
+        let begin_rev = self.rev;
+        TxnWrite {
+            batch: self,
+            begin_rev,
+            events: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The batch's current revision (advanced by every changing txn ended).
+    pub fn rev(&self) -> i64 {
+        self.rev
+    }
+
+    /// The compacted revision as of this batch (0 if never).
+    pub fn compacted_revision(&self) -> i64 {
+        self.compacted.max(0)
+    }
+
+    fn txn_mut(&mut self) -> StorageResult<&mut LmdbWrite<'s>> {
+        self.txn.as_mut().ok_or_else(finished)
+    }
+
+    fn txn_ref(&self) -> StorageResult<&LmdbWrite<'s>> {
+        self.txn.as_ref().ok_or_else(finished)
+    }
+
+    /// Compaction: purges from LMDB every revision <= `rev` that is not the
+    /// latest live revision of its key as of `rev`, and records `rev`.
+    pub fn compact(&mut self, rev: i64) -> StorageResult<()> {
+        if rev > self.rev {
+            return Err(StorageError::FutureRevision);
+        }
+        if rev <= self.compacted {
+            return Err(StorageError::Compacted);
+        }
+        let purged = self.purge(rev);
+        self.failed |= purged.is_err();
+        purged?;
+        self.compacted = rev;
+        self.pending_compact = Some(rev);
+        Ok(())
+    }
+
+    /// Deletes the records a compaction at `rev` no longer needs.
+    fn purge(&mut self, rev: i64) -> StorageResult<()> {
+        let keep: HashSet<Revision> = self.index.keep(rev);
+        let db = self.store.backend.kv();
+        let upper = main_prefix(rev.saturating_add(1));
+        let bounds: ByteBounds<'_> = (Bound::Unbounded, Bound::Excluded(&upper));
+        let txn = self.txn_mut()?;
+        let mut doomed = Vec::new();
+        for item in db.range(txn, &bounds)? {
+            let (key, _) = item?;
+            let (r, _) = Revision::from_key(key)?;
+            if !keep.contains(&r) {
+                doomed.push(key.to_vec());
+            }
+        }
+        for key in &doomed {
+            db.delete(txn, key)?;
+        }
+        Ok(())
+    }
+
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) -> StorageResult<()> {
+        let backend = &self.store.backend;
+        let txn = self.txn.as_mut().ok_or_else(finished)?;
+        // no index involved: LMDB alone keeps itself consistent on failure
+        backend.put_meta(txn, key, value)
+    }
+
+    /// Reads a meta value including this batch's own `put_meta` writes.
+    pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.store.backend.get_meta_w(self.txn_ref()?, key)
+    }
+
+    /// Writes consistent_index (and current/compacted revision) in the same
+    /// LMDB txn, then commits and makes the batch visible to readers.
+    pub fn commit(mut self, consistent_index: u64) -> StorageResult<()> {
+        if self.failed {
+            return Err(StorageError::Corrupt(
+                "write batch had a failed write; drop it instead of committing".into(),
+            ));
+        }
+        let backend = &self.store.backend;
+        let mut txn = self.txn.take().ok_or_else(finished)?;
+        backend.put_meta(&mut txn, META_CURRENT_REV, &encode_i64(self.rev))?;
+        if self.compacted != NEVER_COMPACTED {
+            backend.put_meta(&mut txn, META_COMPACTED_REV, &encode_i64(self.compacted))?;
+        }
+        backend.put_meta(
+            &mut txn,
+            META_CONSISTENT_INDEX,
+            &consistent_index.to_be_bytes(),
+        )?;
+        // on failure Drop rolls the index back; LMDB already aborted
+        txn.commit()?;
+        self.undo.clear();
+        if let Some(at) = self.pending_compact.take() {
+            self.index.compact(at);
+        }
+        self.store
+            .publish(&self.index, self.rev, self.compacted, consistent_index);
+        Ok(())
+    }
+}
+
+impl Drop for WriteBatch<'_> {
+    fn drop(&mut self) {
+        // Abandoned (or failed) batch: LMDB aborts the txn when it drops;
+        // the index must forget the same changes, newest first.
+        for change in self.undo.iter().rev() {
+            self.index.undo(change);
+        }
+    }
+}
+
+fn finished() -> StorageError {
+    StorageError::Corrupt("write batch already committed".into())
+}
+
+/// What a txn did: its revision and its changes in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TxnOutcome {
+    /// The store revision after the txn (unchanged if it changed nothing).
+    pub rev: i64,
+    pub events: Vec<Event>,
+}
+
+/// One etcd txn inside a batch. Its changes share main revision
+/// `begin + 1`; it sees its own writes. Dropping it ends it like
+/// [`TxnWrite::end`].
+pub struct TxnWrite<'b, 's> {
+    batch: &'b mut WriteBatch<'s>,
+    begin_rev: i64,
+    events: Vec<Event>,
+    ended: bool,
+}
+
+impl TxnWrite<'_, '_> {
+    fn next_rev(&self) -> Revision {
+        Revision::new(self.begin_rev + 1, self.events.len() as i64)
+    }
+
+    /// Stores `value` under `key` with lease `lease` (0 = none).
+    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> StorageResult<()> {
+        let done = self.put_inner(key, value, lease);
+        self.batch.failed |= done.is_err();
+        done
+    }
+
+    fn put_inner(&mut self, key: &[u8], value: &[u8], lease: i64) -> StorageResult<()> {
+        let rev = self.next_rev();
+        let (create_revision, version) = match self.batch.index.get(key, rev.main) {
+            Some(at) => (at.created.main, at.version + 1),
+            None => (rev.main, 1),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value: value.to_vec(),
+            lease,
+        };
+        let db = self.batch.store.backend.kv();
+        db.put(
+            self.batch.txn_mut()?,
+            &rev.to_key(false),
+            &kv.encode_to_vec(),
+        )?;
+        self.batch.index.put(key, rev)?;
+        self.batch.undo.push(IndexChange::Put(key.to_vec()));
+        self.events.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: None,
+        });
+        Ok(())
+    }
+
+    /// Deletes every live key in the range; returns how many. Tombstones
+    /// are written only for keys that exist.
+    pub fn delete_range(&mut self, key: &[u8], end: &[u8]) -> StorageResult<i64> {
+        let keys = self.batch.index.keys(key, end, self.rev());
+        for k in &keys {
+            let done = self.delete_one(k);
+            self.batch.failed |= done.is_err();
+            done?;
+        }
+        Ok(keys.len() as i64)
+    }
+
+    fn delete_one(&mut self, key: &[u8]) -> StorageResult<()> {
+        let rev = self.next_rev();
+        let kv = KeyValue {
+            key: key.to_vec(),
+            mod_revision: rev.main,
+            ..Default::default()
+        };
+        let db = self.batch.store.backend.kv();
+        db.put(
+            self.batch.txn_mut()?,
+            &rev.to_key(true),
+            &kv.encode_to_vec(),
+        )?;
+        if !self.batch.index.tombstone(key, rev)? {
+            return Err(StorageError::Corrupt(
+                "tombstone on a key that is not live".into(),
+            ));
+        }
+        self.batch.undo.push(IndexChange::Tombstone(key.to_vec()));
+        self.events.push(Event {
+            r#type: EventType::Delete as i32,
+            kv: Some(kv),
+            prev_kv: None,
+        });
+        Ok(())
+    }
+
+    /// Ends the txn: if it changed anything, the batch's main revision
+    /// advances by one. Returns the events (in order) and the revision.
+    pub fn end(mut self) -> TxnOutcome {
+        self.finish();
+        TxnOutcome {
+            rev: self.batch.rev,
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            if !self.events.is_empty() {
+                self.batch.rev = self.begin_rev + 1;
+            }
+        }
+    }
+}
+
+impl Drop for TxnWrite<'_, '_> {
+    fn drop(&mut self) {
+        // its records are already in the batch: the revision must move too
+        self.finish();
+    }
+}
+
+impl RangeSource for TxnWrite<'_, '_> {
+    fn range(&self, key: &[u8], end: &[u8], opts: RangeOptions) -> StorageResult<RangeResult> {
+        let planned = plan(
+            &self.batch.index,
+            key,
+            end,
+            opts,
+            self.rev(),
+            self.batch.compacted,
+        )?;
+        fetch(
+            self.batch.store.backend.kv(),
+            self.batch.txn_ref()?,
+            planned,
+        )
+    }
+
+    fn rev(&self) -> i64 {
+        if self.events.is_empty() {
+            self.begin_rev
+        } else {
+            self.begin_rev + 1
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! End-to-end tests of `Wal` against real files.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use raft::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
+
+use super::{Wal, WalContents, WalOptions};
+use crate::storage::StorageError;
+
+fn ents(range: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
+    range
+        .map(|i| Entry {
+            index: i,
+            term,
+            data: format!("entry {i} term {term}").into_bytes().into(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn hs(term: u64, vote: u64, commit: u64) -> HardState {
+    HardState {
+        term,
+        vote,
+        commit,
+        ..Default::default()
+    }
+}
+
+fn meta(index: u64, term: u64) -> SnapshotMetadata {
+    let cs = ConfState {
+        voters: vec![1],
+        ..Default::default()
+    };
+    SnapshotMetadata {
+        index,
+        term,
+        conf_state: Some(cs).into(),
+        ..Default::default()
+    }
+}
+
+fn small() -> WalOptions {
+    WalOptions { segment_bytes: 300 }
+}
+
+fn open(dir: &Path, opts: WalOptions) -> (Wal, WalContents) {
+    Wal::open(dir, opts).unwrap()
+}
+
+fn index_terms(c: &WalContents) -> Vec<(u64, u64)> {
+    c.entries.iter().map(|e| (e.index, e.term)).collect()
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn fresh_wal_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal");
+    let (wal, contents) = open(&path, WalOptions::default());
+    assert_eq!(contents, WalContents::default());
+    assert_eq!(wal.last_index(), 0);
+    assert_eq!(segment_files(&path).len(), 1);
+    drop(wal);
+    let (_, again) = open(&path, WalOptions::default());
+    assert_eq!(again, WalContents::default());
+}
+
+#[test]
+fn append_sync_reopen_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=3, 1), Some(&hs(1, 1, 2))).unwrap();
+    wal.append(&ents(4..=5, 2), None).unwrap();
+    wal.append(&[], Some(&hs(2, 1, 5))).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(wal.last_index(), 5);
+    drop(wal);
+
+    let (wal, contents) = open(dir.path(), WalOptions::default());
+    let mut expected = ents(1..=3, 1);
+    expected.extend(ents(4..=5, 2));
+    assert_eq!(contents.entries, expected);
+    assert_eq!(contents.hard_state, Some(hs(2, 1, 5)));
+    assert_eq!(contents.snapshot, None);
+    assert_eq!(wal.last_index(), 5);
+}
+
+#[test]
+fn conflicting_entries_overwrite_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=5, 1), None).unwrap();
+    wal.append(&ents(3..=4, 2), Some(&hs(2, 0, 2))).unwrap();
+    assert_eq!(wal.last_index(), 4);
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (mut wal, contents) = open(dir.path(), WalOptions::default());
+    assert_eq!(index_terms(&contents), vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
+    assert_eq!(contents.entries[2], ents(3..=3, 2)[0]);
+    wal.append(&ents(5..=5, 2), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, contents) = open(dir.path(), WalOptions::default());
+    assert_eq!(contents.entries.len(), 5);
+}
+
+#[test]
+fn invalid_appends_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=3, 1), None).unwrap();
+    let gap = wal.append(&ents(5..=6, 1), None);
+    assert!(matches!(gap, Err(StorageError::InvalidAppend(_))));
+    let mut holey = ents(4..=4, 1);
+    holey.extend(ents(6..=6, 1));
+    assert!(matches!(
+        wal.append(&holey, None),
+        Err(StorageError::InvalidAppend(_))
+    ));
+    wal.compact_to(&meta(2, 1)).unwrap();
+    assert!(matches!(
+        wal.append(&ents(2..=2, 1), None),
+        Err(StorageError::InvalidAppend(_))
+    ));
+    // Refusals write nothing and leave the log usable.
+    wal.append(&ents(4..=4, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, contents) = open(dir.path(), WalOptions::default());
+    assert_eq!(index_terms(&contents), vec![(3, 1), (4, 1)]);
+}
+
+#[test]
+fn segments_roll_and_replay_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    for i in 1..=40 {
+        wal.append(&ents(i..=i, 1 + i / 10), Some(&hs(1 + i / 10, 1, i - 1)))
+            .unwrap();
+    }
+    // One batch that spans several segments.
+    wal.append(&ents(41..=60, 5), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let files = segment_files(dir.path());
+    assert!(files.len() > 5, "only {} segments", files.len());
+    for f in &files[..files.len() - 1] {
+        assert!(fs::metadata(f).unwrap().len() < 300 + 200);
+    }
+    let (wal, contents) = open(dir.path(), small());
+    assert_eq!(wal.segment_count(), files.len());
+    let indexes: Vec<u64> = contents.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (1..=60).collect::<Vec<_>>());
+    assert_eq!(contents.entries[59].term, 5);
+    assert_eq!(contents.hard_state, Some(hs(5, 1, 39)));
+}
+
+#[test]
+fn overwrite_reaching_back_into_an_older_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=20, 1), None).unwrap();
+    wal.append(&ents(3..=6, 2), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, contents) = open(dir.path(), small());
+    let mut expected: Vec<(u64, u64)> = (1..=2).map(|i| (i, 1)).collect();
+    expected.extend((3..=6).map(|i| (i, 2)));
+    assert_eq!(index_terms(&contents), expected);
+}
+
+fn chop(path: &Path, bytes: u64) {
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len - bytes).unwrap();
+}
+
+fn torn_tail_recovers(damage: impl Fn(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=10, 1), None).unwrap();
+    wal.append(&ents(11..=11, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let files = segment_files(dir.path());
+    assert!(files.len() > 1);
+    damage(files.last().unwrap());
+
+    let (mut wal, contents) = open(dir.path(), small());
+    assert_eq!(wal.last_index(), contents.entries.len() as u64);
+    assert!(wal.last_index() >= 10, "only the tail may be lost");
+    let next = wal.last_index() + 1;
+    wal.append(&ents(next..=next + 4, 2), Some(&hs(2, 1, next)))
+        .unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (_, again) = open(dir.path(), small());
+    let indexes: Vec<u64> = again.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (1..=next + 4).collect::<Vec<_>>());
+    assert_eq!(again.hard_state, Some(hs(2, 1, next)));
+}
+
+#[test]
+fn truncated_last_record_is_dropped() {
+    torn_tail_recovers(|p| chop(p, 3));
+    // Check the record really went: entry 11 is the last one written.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=11, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    chop(&segment_files(dir.path())[0], 3);
+    let (wal, contents) = open(dir.path(), WalOptions::default());
+    assert_eq!(wal.last_index(), 10);
+    assert_eq!(contents.entries.len(), 10);
+}
+
+#[test]
+fn garbage_after_the_last_record_is_dropped() {
+    let junk = |p: &Path| {
+        let mut f = OpenOptions::new().append(true).open(p).unwrap();
+        f.write_all(b"\x07garbage written by a dying process \xff\xfe")
+            .unwrap();
+    };
+    torn_tail_recovers(junk);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=11, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let file = &segment_files(dir.path())[0];
+    let clean_len = fs::metadata(file).unwrap().len();
+    junk(file);
+    let (_, contents) = open(dir.path(), WalOptions::default());
+    assert_eq!(contents.entries.len(), 11);
+    assert_eq!(fs::metadata(file).unwrap().len(), clean_len, "tail cut off");
+}
+
+#[test]
+fn empty_last_segment_gets_its_header_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=10, 1), Some(&hs(1, 1, 3))).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    // A crash right after creating the next segment leaves it empty.
+    let seq = segment_files(dir.path()).len() as u64;
+    let name = super::segment::file_name(seq, 11);
+    fs::write(dir.path().join(name), b"").unwrap();
+
+    let (mut wal, contents) = open(dir.path(), small());
+    assert_eq!(contents.hard_state, Some(hs(1, 1, 3)));
+    let next = wal.last_index() + 1;
+    wal.append(&ents(next..=next, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (wal, contents) = open(dir.path(), small());
+    assert_eq!(wal.last_index(), next);
+    assert_eq!(wal.segment_count(), seq as usize + 1);
+    assert_eq!(contents.entries.len() as u64, next);
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x40;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn damage_in_an_older_segment_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=20, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 3);
+    let victim = &files[1];
+    let len = fs::metadata(victim).unwrap().len() as usize;
+    flip_byte(victim, len / 2);
+    assert!(matches!(
+        Wal::open(dir.path(), small()),
+        Err(StorageError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn damage_before_intact_records_of_the_last_segment_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    wal.append(&ents(1..=10, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let file = &segment_files(dir.path())[0];
+    let len = fs::metadata(file).unwrap().len() as usize;
+    flip_byte(file, len / 2);
+    assert!(matches!(
+        Wal::open(dir.path(), WalOptions::default()),
+        Err(StorageError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn missing_middle_segment_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=20, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    fs::remove_file(&segment_files(dir.path())[1]).unwrap();
+    assert!(matches!(
+        Wal::open(dir.path(), small()),
+        Err(StorageError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn compaction_deletes_old_segments_and_records_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=30, 1), Some(&hs(1, 1, 30))).unwrap();
+    wal.sync().unwrap();
+    let before = segment_files(dir.path());
+    assert!(before.len() > 2);
+
+    wal.compact_to(&meta(20, 1)).unwrap();
+    let after = segment_files(dir.path());
+    assert!(after.len() < before.len(), "nothing deleted");
+    assert_eq!(after.last(), before.last(), "current segment kept");
+    assert_eq!(wal.last_index(), 30);
+    // Stale or repeated cuts are ignored.
+    wal.compact_to(&meta(10, 1)).unwrap();
+    wal.append(&ents(31..=32, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (wal, contents) = open(dir.path(), small());
+    assert_eq!(contents.snapshot, Some(meta(20, 1)));
+    let indexes: Vec<u64> = contents.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (21..=32).collect::<Vec<_>>());
+    assert_eq!(contents.hard_state, Some(hs(1, 1, 30)));
+    assert_eq!(wal.segment_count(), after.len());
+}
+
+#[test]
+fn compacting_everything_leaves_only_the_current_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=30, 1), None).unwrap();
+    wal.compact_to(&meta(30, 1)).unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    drop(wal);
+    let (mut wal, contents) = open(dir.path(), small());
+    assert!(contents.entries.is_empty());
+    assert_eq!(contents.snapshot, Some(meta(30, 1)));
+    assert_eq!(wal.last_index(), 30);
+    wal.append(&ents(31..=31, 2), None).unwrap();
+    wal.sync().unwrap();
+}
+
+#[test]
+fn snapshot_from_leader_replaces_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=12, 1), None).unwrap();
+    // The leader's log has term 3 at index 8: ours is stale from there on.
+    wal.compact_to(&meta(8, 3)).unwrap();
+    assert_eq!(wal.last_index(), 8);
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    wal.append(&ents(9..=10, 3), None).unwrap();
+    // A snapshot beyond our log also resets it.
+    wal.compact_to(&meta(50, 4)).unwrap();
+    assert_eq!(wal.last_index(), 50);
+    wal.append(&ents(51..=52, 4), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let (wal, contents) = open(dir.path(), small());
+    assert_eq!(contents.snapshot, Some(meta(50, 4)));
+    assert_eq!(index_terms(&contents), vec![(51, 4), (52, 4)]);
+    assert_eq!(wal.last_index(), 52);
+}
+
+#[test]
+fn each_remaining_segment_replays_after_compaction() {
+    // Compact while later segments hold entries from before the cut: the
+    // first surviving segment starts mid-log and the cut record fixes it up.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.append(&ents(1..=40, 1), Some(&hs(1, 1, 40))).unwrap();
+    wal.compact_to(&meta(15, 1)).unwrap();
+    wal.append(&ents(41..=60, 2), None).unwrap();
+    wal.compact_to(&meta(45, 2)).unwrap();
+    wal.sync().unwrap();
+    let kept = wal.segment_count();
+    drop(wal);
+    let (wal, contents) = open(dir.path(), small());
+    assert_eq!(wal.segment_count(), kept);
+    assert_eq!(contents.snapshot, Some(meta(45, 2)));
+    let indexes: Vec<u64> = contents.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (46..=60).collect::<Vec<_>>());
+}

@@ -1,0 +1,311 @@
+//! The `Wal` handle: open/replay, append, sync, compaction.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use raft::eraftpb::{Entry, HardState, SnapshotMetadata};
+
+use super::record::{self, SegmentHeader};
+use super::replay::{self, Segment};
+use super::segment;
+use super::terms::TermRuns;
+use super::{WalContents, WalOptions};
+use crate::storage::{StorageError, StorageResult};
+
+/// An open write-ahead log. Single writer: one `Wal` per directory.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    /// Live segments in log order; the last is the one being written.
+    segments: Vec<Segment>,
+    file: File,
+    file_len: u64,
+    /// Encoded records not yet handed to the file.
+    buf: Vec<u8>,
+    hard_state: Option<HardState>,
+    cut: Option<SnapshotMetadata>,
+    last_index: u64,
+    terms: TermRuns,
+    /// A segment was created since the last directory fsync.
+    dir_dirty: bool,
+    /// An I/O error happened; see the module docs.
+    failed: bool,
+}
+
+impl Wal {
+    /// Opens or creates `dir`; replays every segment. A torn or checksum-bad
+    /// record at the end of the last segment is cut off (the file is
+    /// truncated there); damage anywhere else is `StorageError::Corrupt`.
+    pub fn open(dir: &Path, opts: WalOptions) -> StorageResult<(Wal, WalContents)> {
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                segment::sync_dir(parent)?;
+            }
+        }
+        let found = replay::replay(segment::list(dir)?)?;
+        let state = found.state;
+        let last_index = state.last_index();
+        let mut terms = TermRuns::default();
+        for e in &state.entries {
+            terms.push(e.index, e.term);
+        }
+        let header = SegmentHeader {
+            seq: 0,
+            first_index: last_index + 1,
+            hard_state: state.hard_state.clone(),
+            cut: state.cut.clone(),
+        };
+        let mut segments = found.segments;
+        let (file, file_len, repaired) = match segments.last() {
+            None => {
+                let mut bytes = Vec::new();
+                record::encode_segment_header(&header, &mut bytes)?;
+                let (created, file) = segment::create(dir, 0, header.first_index, &bytes)?;
+                segments.push(Segment {
+                    file: created,
+                    max_index: 0,
+                });
+                (file, bytes.len() as u64, true)
+            }
+            Some(tail) => {
+                let file = OpenOptions::new().append(true).open(&tail.file.path)?;
+                if !found.tail_has_header {
+                    // Crashed before the header landed: write it again.
+                    let mut bytes = Vec::new();
+                    let header = SegmentHeader {
+                        seq: tail.file.seq,
+                        ..header
+                    };
+                    record::encode_segment_header(&header, &mut bytes)?;
+                    file.set_len(0)?;
+                    (&file).write_all(&bytes)?;
+                    (file, bytes.len() as u64, true)
+                } else if found.tail_torn {
+                    file.set_len(found.tail_len)?;
+                    (file, found.tail_len, true)
+                } else {
+                    (file, found.tail_len, false)
+                }
+            }
+        };
+        let mut wal = Wal {
+            dir: dir.to_path_buf(),
+            opts,
+            segments,
+            file,
+            file_len,
+            buf: Vec::new(),
+            hard_state: state.hard_state.clone(),
+            cut: state.cut.clone(),
+            last_index,
+            terms,
+            dir_dirty: repaired,
+            failed: false,
+        };
+        if repaired {
+            wal.sync()?;
+        }
+        let contents = WalContents {
+            hard_state: state.hard_state,
+            entries: state.entries,
+            snapshot: state.cut,
+        };
+        Ok((wal, contents))
+    }
+
+    /// Writes entries and then the hard state to the current segment (not
+    /// synced). An entry whose index is <= the last one logged overwrites the
+    /// tail from there, as raft does on a conflict. Group commit is the
+    /// caller's: append any number of times, then `sync` once.
+    pub fn append(
+        &mut self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> StorageResult<()> {
+        self.check_usable()?;
+        self.check_entries(entries)?;
+        let result = self.write_records(entries, hard_state);
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// fdatasyncs the current segment, and the directory if a segment was
+    /// created since the last sync. Nothing may be acknowledged before this.
+    pub fn sync(&mut self) -> StorageResult<()> {
+        self.check_usable()?;
+        let result = self.sync_inner();
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// State up to `meta.index` is durable elsewhere: records the cut point
+    /// (synced) and deletes older segments that only hold entries up to it.
+    /// If the log does not hold `meta.index` with `meta.term` (a snapshot
+    /// from the leader), the whole tail is dropped and the log continues at
+    /// `meta.index + 1`: for a snapshot in a raft `Ready`, call this before
+    /// appending the entries that follow it. A cut at or below the current
+    /// one is ignored.
+    pub fn compact_to(&mut self, meta: &SnapshotMetadata) -> StorageResult<()> {
+        self.check_usable()?;
+        if meta.index <= self.cut_index() {
+            return Ok(());
+        }
+        let result = self.compact_inner(meta);
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// Index of the last entry logged, or of the cut if none follows it.
+    pub fn last_index(&self) -> u64 {
+        self.last_index
+    }
+
+    fn cut_index(&self) -> u64 {
+        self.cut.as_ref().map_or(0, |m| m.index)
+    }
+
+    fn check_usable(&self) -> StorageResult<()> {
+        if self.failed {
+            return Err(StorageError::Io(io::Error::other(
+                "wal: an earlier write failed; reopen the log",
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_entries(&self, entries: &[Entry]) -> StorageResult<()> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        if first.index <= self.cut_index() {
+            return Err(StorageError::InvalidAppend(format!(
+                "entry {} is at or below the cut at {}",
+                first.index,
+                self.cut_index()
+            )));
+        }
+        if first.index > self.last_index + 1 {
+            return Err(StorageError::InvalidAppend(format!(
+                "entry {} leaves a gap after {}",
+                first.index, self.last_index
+            )));
+        }
+        if let Some(pair) = entries.windows(2).find(|p| p[1].index != p[0].index + 1) {
+            return Err(StorageError::InvalidAppend(format!(
+                "entries {} and {} are not consecutive",
+                pair[0].index, pair[1].index
+            )));
+        }
+        Ok(())
+    }
+
+    fn write_records(&mut self, entries: &[Entry], hs: Option<&HardState>) -> StorageResult<()> {
+        for e in entries {
+            self.roll_if_full()?;
+            record::encode_entry(e, &mut self.buf)?;
+            self.terms.push(e.index, e.term);
+            self.last_index = e.index;
+            if let Some(cur) = self.segments.last_mut() {
+                cur.max_index = cur.max_index.max(e.index);
+            }
+        }
+        if let Some(hs) = hs {
+            self.roll_if_full()?;
+            record::encode_hard_state(hs, &mut self.buf)?;
+            self.hard_state = Some(hs.clone());
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> StorageResult<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.file_len += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn sync_inner(&mut self) -> StorageResult<()> {
+        self.flush()?;
+        self.file.sync_data()?;
+        if self.dir_dirty {
+            segment::sync_dir(&self.dir)?;
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    fn roll_if_full(&mut self) -> StorageResult<()> {
+        if self.file_len + (self.buf.len() as u64) < self.opts.segment_bytes {
+            return Ok(());
+        }
+        // The old segment must be whole on disk before a newer one exists:
+        // replay only forgives damage in the last segment.
+        self.flush()?;
+        self.file.sync_data()?;
+        let seq = self.segments.last().map_or(0, |s| s.file.seq + 1);
+        let header = SegmentHeader {
+            seq,
+            first_index: self.last_index + 1,
+            hard_state: self.hard_state.clone(),
+            cut: self.cut.clone(),
+        };
+        let mut bytes = Vec::new();
+        record::encode_segment_header(&header, &mut bytes)?;
+        let (created, file) = segment::create(&self.dir, seq, header.first_index, &bytes)?;
+        self.segments.push(Segment {
+            file: created,
+            max_index: 0,
+        });
+        self.file = file;
+        self.file_len = bytes.len() as u64;
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    fn compact_inner(&mut self, meta: &SnapshotMetadata) -> StorageResult<()> {
+        let keep = self.terms.term(meta.index) == Some(meta.term);
+        record::encode_cut(!keep, meta, &mut self.buf)?;
+        if keep {
+            self.terms.drop_through(meta.index);
+        } else {
+            self.terms.clear();
+            self.last_index = meta.index;
+        }
+        self.cut = Some(meta.clone());
+        // The cut must be durable before the records it replaces go away.
+        self.sync_inner()?;
+
+        let current = self.segments.len().saturating_sub(1);
+        let doomed = if keep {
+            self.segments[..current]
+                .iter()
+                .take_while(|s| s.max_index <= meta.index)
+                .count()
+        } else {
+            current
+        };
+        // Oldest first, each removal made durable, so a crash can only ever
+        // leave a prefix deleted and the sequence without holes.
+        for _ in 0..doomed {
+            fs::remove_file(&self.segments[0].file.path)?;
+            self.segments.remove(0);
+            segment::sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
