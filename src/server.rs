@@ -13,6 +13,7 @@ use raft::{RawNode, ReadOnlyOption};
 
 use crate::actors::applier::Applier;
 use crate::actors::auth::{provider_by_name, Auth};
+use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::mvcc_store::{MvccReader, MvccWriter};
 use crate::actors::quota::Quota;
@@ -84,11 +85,12 @@ pub fn run(config: Config) -> Result<(), BootError> {
         "storage restored"
     );
 
+    let listeners = bind_client_urls(&config)?;
     let system = System::new();
     let api_ctx = system.block_on(async {
         start_actors(&config, store, membership, raw, wal, auth_provider, applied)
     });
-    let api_thread = spawn_api(&config, api_ctx)?;
+    let api_thread = spawn_api(listeners, api_ctx)?;
     system.block_on(async {
         wait_for_shutdown_signal().await;
         tracing::info!("shutting down");
@@ -123,7 +125,7 @@ fn new_raw_node(config: &Config, id: u64, storage: MemStorage, applied: u64) -> 
         max_size_per_msg: 1024 * 1024,
         max_inflight_msgs: 512,
         check_quorum: true,
-        pre_vote: true,
+        pre_vote: config.pre_vote,
         read_only_option: ReadOnlyOption::Safe,
         ..Default::default()
     };
@@ -144,7 +146,8 @@ fn start_actors(
     board.publish_applied(applied);
 
     let writer_store = store.clone();
-    let mvcc = SyncArbiter::start(1, move || MvccWriter::new(writer_store.clone()));
+    let sync_every_entries = config.snapshot_count;
+    let mvcc = SyncArbiter::start(1, move || MvccWriter::new(writer_store.clone(), sync_every_entries));
     let reader_store = store.clone();
     let readers = SyncArbiter::start(READER_THREADS, move || MvccReader::new(reader_store.clone()));
     let wal_slot = std::sync::Mutex::new(Some(wal));
@@ -176,6 +179,9 @@ fn start_actors(
     )
     .start();
     applier_ctx.run(Applier::new(mvcc, frontend.clone(), raft.clone()));
+    if let Some(policy) = config.auto_compaction {
+        Compactor::new(policy, frontend.clone(), readers.clone()).start();
+    }
 
     let header = HeaderFiller { cluster_id: membership.cluster_id, member_id: membership.local_id, board };
     ApiContext {
@@ -187,7 +193,13 @@ fn start_actors(
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
         quota_backend_bytes: config.quota_backend_bytes,
+        keepalive_interval: non_zero(config.grpc_keepalive.interval),
+        keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
     }
+}
+
+fn non_zero(duration: std::time::Duration) -> Option<std::time::Duration> {
+    (!duration.is_zero()).then_some(duration)
 }
 
 fn unreachable_wal() -> Wal {
@@ -195,16 +207,21 @@ fn unreachable_wal() -> Wal {
     std::process::exit(1)
 }
 
-/// Binds every client URL first (so a busy port fails the boot), then serves
-/// them on a multi-threaded tokio runtime of their own.
-fn spawn_api(config: &Config, ctx: ApiContext) -> Result<std::thread::JoinHandle<()>, BootError> {
-    let addrs: Vec<std::net::SocketAddr> = config.listen_client_urls.iter().map(|e| e.addr).collect();
+/// Binds every client URL before anything starts, so a busy port fails the
+/// boot cleanly.
+fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
     let mut listeners = Vec::new();
-    for addr in &addrs {
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| BootError::Listen { addr: *addr, source })?;
+    for endpoint in &config.listen_client_urls {
+        let addr = endpoint.addr;
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| BootError::Listen { addr, source })?;
         listener.set_nonblocking(true)?;
         listeners.push(listener);
     }
+    Ok(listeners)
+}
+
+/// Serves the client listeners on a multi-threaded tokio runtime of their own.
+fn spawn_api(listeners: Vec<std::net::TcpListener>, ctx: ApiContext) -> Result<std::thread::JoinHandle<()>, BootError> {
     let handle = std::thread::Builder::new().name("grpc".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(rt) => rt,

@@ -6,6 +6,7 @@
 
 pub mod applier;
 pub mod auth;
+pub mod compactor;
 pub mod error;
 pub mod frontend;
 pub mod mvcc_store;

@@ -14,17 +14,26 @@ use crate::storage::apply::{self, ApplyResponse, NoLeases};
 use crate::storage::{StorageError, StorageResult, Store};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
-/// flushed this often so the WAL before that point can be released.
+/// flushed this often, or after `--snapshot-count` entries, so the WAL and
+/// raft's in-memory log before that point can be released.
 const LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct MvccWriter {
     store: Arc<Store>,
     last_sync: Instant,
+    last_sync_index: u64,
+    sync_every_entries: u64,
 }
 
 impl MvccWriter {
-    pub fn new(store: Arc<Store>) -> Self {
-        MvccWriter { store, last_sync: Instant::now() }
+    pub fn new(store: Arc<Store>, sync_every_entries: u64) -> Self {
+        let last_sync_index = store.consistent_index();
+        MvccWriter { store, last_sync: Instant::now(), last_sync_index, sync_every_entries }
+    }
+
+    fn sync_due(&self, index: u64) -> bool {
+        self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL
+            || index.saturating_sub(self.last_sync_index) >= self.sync_every_entries
     }
 }
 
@@ -76,9 +85,10 @@ impl Handler<ApplyBatch> for MvccWriter {
         }
         batch.commit(msg.last_index)?;
         let mut durable_index = None;
-        if self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL {
+        if self.sync_due(msg.last_index) {
             self.store.sync()?;
             self.last_sync = Instant::now();
+            self.last_sync_index = msg.last_index;
             durable_index = Some(msg.last_index);
         }
         Ok(BatchApplied { outcomes, durable_index })

@@ -8,6 +8,7 @@ pub mod kv;
 pub mod later_services;
 pub mod maintenance;
 pub mod not_built;
+pub mod oversize;
 pub mod server;
 pub use error::{ApiError, ApiResult};
 pub mod validate;

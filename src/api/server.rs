@@ -41,6 +41,10 @@ pub struct ApiContext {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,
+    /// Server pings on idle connections (`--grpc-keepalive-interval`, 0 = never).
+    pub keepalive_interval: Option<std::time::Duration>,
+    /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
+    pub keepalive_timeout: Option<std::time::Duration>,
 }
 
 /// Serves the client API on `listener` until `shutdown` resolves.
@@ -67,7 +71,10 @@ pub async fn serve(
         .max_decoding_message_size(max_decode);
 
     Server::builder()
+        .layer(tower::util::MapResponseLayer::new(super::oversize::like_grpc_go))
         .max_concurrent_streams(None)
+        .http2_keepalive_interval(ctx.keepalive_interval)
+        .http2_keepalive_timeout(ctx.keepalive_timeout)
         .add_service(health)
         .add_service(kv)
         .add_service(maintenance)

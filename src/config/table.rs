@@ -181,9 +181,9 @@ pub const FLAGS: &[FlagSpec] = &[
         "Comma-separated http://IP:port URLs to accept peer (Raft) connections on."),
     flag("listen-client-urls", "http://localhost:2379", K::List, S::Honoured, G::Member,
         "Comma-separated http://IP:port URLs to serve clients on (localhost means 127.0.0.1)."),
-    flag("max-snapshots", "5", K::Uint, S::Honoured, G::Member,
+    flag("max-snapshots", "5", K::Uint, S::NotBuiltYet, G::Member,
         "How many snapshot files to keep (0: keep all)."),
-    flag("max-wals", "5", K::Uint, S::Honoured, G::Member,
+    flag("max-wals", "5", K::Uint, S::NotBuiltYet, G::Member,
         "How many WAL files to keep (0: keep all)."),
     flag("quota-backend-bytes", "0", K::Int, S::Honoured, G::Member,
         "Backend size that raises the NOSPACE alarm (0: 2 GiB; above 8 GiB only warns)."),
@@ -197,7 +197,7 @@ pub const FLAGS: &[FlagSpec] = &[
         "Largest client request, in bytes, the server accepts."),
     flag("max-concurrent-streams", "4294967295", K::Uint, S::NotBuiltYet, G::Member,
         "Most concurrent gRPC streams per client connection."),
-    flag("grpc-keepalive-min-time", "5s", K::Duration, S::Honoured, G::Member,
+    flag("grpc-keepalive-min-time", "5s", K::Duration, S::NotBuiltYet, G::Member,
         "Shortest interval at which clients may ping the server."),
     flag("grpc-keepalive-interval", "2h", K::Duration, S::Honoured, G::Member,
         "How often the server pings idle client connections (0: never)."),
@@ -523,11 +523,8 @@ pub(crate) mod tests {
             "log-level",
             "logger",
             "log-outputs",
-            "grpc-keepalive-min-time",
             "grpc-keepalive-interval",
             "grpc-keepalive-timeout",
-            "max-snapshots",
-            "max-wals",
             "debug",
             "strict-reconfig-check",
             "pre-vote",
@@ -535,6 +532,15 @@ pub(crate) mod tests {
             "auth-provider",
         ] {
             assert!(honoured.contains(name), "{name} should be honoured");
+        }
+        // No snapshot files, WAL segments deleted once LMDB holds them, and
+        // no minimum client ping interval in tonic.
+        for name in ["max-snapshots", "max-wals", "grpc-keepalive-min-time"] {
+            assert_eq!(
+                spec(name).map(|f| f.status),
+                Some(Status::NotBuiltYet),
+                "{name} should be not built yet"
+            );
         }
     }
 

@@ -93,11 +93,8 @@ fn every_honoured_flag_is_parsed() {
         "--log-level=warn",
         "--logger=zap",
         "--log-outputs=stdout",
-        "--grpc-keepalive-min-time=1s",
         "--grpc-keepalive-interval=1m",
         "--grpc-keepalive-timeout=3s",
-        "--max-snapshots=2",
-        "--max-wals=3",
         "--enable-pprof=false",
         "--strict-reconfig-check=false",
         "--pre-vote",
@@ -138,12 +135,12 @@ fn every_honoured_flag_is_parsed() {
     assert_eq!(
         c.grpc_keepalive,
         GrpcKeepalive {
-            min_time: Duration::from_secs(1),
+            min_time: Duration::from_secs(5),
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(3),
         }
     );
-    assert_eq!((c.max_snapshots, c.max_wals), (2, 3));
+    assert_eq!((c.max_snapshots, c.max_wals), (5, 5));
     assert!(!c.strict_reconfig_check);
     assert!(c.pre_vote);
     assert_eq!(c.auth_provider, "custom");
@@ -196,11 +193,11 @@ fn environment_is_read_with_lowest_precedence() {
     let f = toml_file("data-dir = \"/file/dir\"\n");
     let path = path_of(&f);
     let c = load_with_env(
-        &["--config-file", &path, "--max-wals=9"],
+        &["--config-file", &path, "--max-txn-ops=9"],
         &[
             ("ETCD_NAME", "env-name"),
             ("ETCD_DATA_DIR", "/env/dir"),
-            ("ETCD_MAX_WALS", "7"),
+            ("ETCD_MAX_TXN_OPS", "7"),
             ("ETCD_SNAPSHOT_COUNT", "42"),
             ("OXCD_AUTH_PROVIDER", "env-auth"),
         ],
@@ -211,7 +208,7 @@ fn environment_is_read_with_lowest_precedence() {
     };
     assert_eq!(c.name, "env-name");
     assert_eq!(c.data_dir, PathBuf::from("/file/dir"));
-    assert_eq!(c.max_wals, 9);
+    assert_eq!(c.max_txn_ops, 9);
     assert_eq!(c.snapshot_count, 42);
     assert_eq!(c.auth_provider, "env-auth");
 }
@@ -289,6 +286,29 @@ fn unsupported_flags_error_unless_default() {
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
     assert!(err(&["--initial-election-tick-advance=false"])
         .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));
+    // Once honoured; now accepted only at etcd's default.
+    ok(&[
+        "--max-snapshots=5",
+        "--max-wals=5",
+        "--grpc-keepalive-min-time=5000ms",
+    ]);
+    assert_eq!(
+        err(&["--max-snapshots=2"]),
+        "oxcd: --max-snapshots is not supported yet (only etcd's default 5 is accepted, got \"2\")"
+    );
+    assert_eq!(
+        err(&["--max-wals=3"]),
+        "oxcd: --max-wals is not supported yet (only etcd's default 5 is accepted, got \"3\")"
+    );
+    assert_eq!(
+        err(&["--grpc-keepalive-min-time=1s"]),
+        "oxcd: --grpc-keepalive-min-time is not supported yet (only etcd's default 5s is accepted, got \"1s\")"
+    );
+    let e = load_with_env(&[], &[("ETCD_MAX_WALS", "7")]);
+    assert_eq!(
+        e.err().map(|e| e.to_string()).as_deref(),
+        Some("oxcd: --max-wals (from ETCD_MAX_WALS) is not supported yet (only etcd's default 5 is accepted, got \"7\")")
+    );
 }
 
 #[test]
