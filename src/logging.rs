@@ -13,7 +13,9 @@ pub enum Format {
 /// (e.g. "info", or "oxcd=debug,raft=info"); RUST_LOG overrides it.
 pub fn init(level: &str, format: Format, to_stdout: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     // A second init (tests start several servers in one process) is harmless.
     let result = match (format, to_stdout) {
         (Format::Json, true) => builder.json().with_writer(std::io::stdout).try_init(),

@@ -10,7 +10,11 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return report_config_error(&err),
     };
-    logging::init(config.log_level.filter(), config.log_format.into(), config.log_output.is_stdout());
+    logging::init(
+        config.log_level.filter(),
+        config.log_format.into(),
+        config.log_output.is_stdout(),
+    );
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

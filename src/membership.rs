@@ -77,7 +77,11 @@ impl Membership {
             }
         }
         let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-        Membership { cluster_id: cluster_id(&ids), local_id, members }
+        Membership {
+            cluster_id: cluster_id(&ids),
+            local_id,
+            members,
+        }
     }
 }
 
@@ -106,6 +110,9 @@ mod tests {
         assert_eq!(m.members.len(), 2);
         assert_eq!(m.members[0].peer_urls.len(), 2);
         assert_eq!(m.local_id, m.members[0].id);
-        assert_eq!(m.members[0].client_urls, vec!["http://127.0.0.1:9".to_string()]);
+        assert_eq!(
+            m.members[0].client_urls,
+            vec!["http://127.0.0.1:9".to_string()]
+        );
     }
 }

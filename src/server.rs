@@ -44,7 +44,10 @@ pub enum BootError {
     #[error("{0}")]
     Invalid(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -58,7 +61,10 @@ impl DataDirs {
     pub fn of(config: &Config) -> DataDirs {
         let member = config.data_dir.join("member");
         let wal = config.wal_dir.clone().unwrap_or_else(|| member.join("wal"));
-        DataDirs { wal, db: member.join("db") }
+        DataDirs {
+            wal,
+            db: member.join("db"),
+        }
     }
 }
 
@@ -66,13 +72,26 @@ impl DataDirs {
 pub fn run(config: Config) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
     let map_size = config.quota_backend_bytes + MAP_HEADROOM_BYTES;
-    let store = Arc::new(Store::open(&dirs.db, StoreOptions { map_size: map_size as usize })?);
+    let store = Arc::new(Store::open(
+        &dirs.db,
+        StoreOptions {
+            map_size: map_size as usize,
+        },
+    )?);
     let membership = load_or_bootstrap_membership(&store, &config)?;
     let auth_provider = provider_by_name(&config.auth_provider).map_err(BootError::Invalid)?;
 
     let (wal, contents) = Wal::open(&dirs.wal, WalOptions::default())?;
-    let voters: Vec<u64> = membership.members.iter().filter(|m| !m.is_learner).map(|m| m.id).collect();
-    let conf = ConfState { voters, ..Default::default() };
+    let voters: Vec<u64> = membership
+        .members
+        .iter()
+        .filter(|m| !m.is_learner)
+        .map(|m| m.id)
+        .collect();
+    let conf = ConfState {
+        voters,
+        ..Default::default()
+    };
     let storage = raft_log::restore(contents, &conf)?;
     let applied = store.consistent_index();
     reconcile_commit(&storage, applied);
@@ -114,7 +133,12 @@ fn reconcile_commit(storage: &MemStorage, applied: u64) {
     }
 }
 
-fn new_raw_node(config: &Config, id: u64, storage: MemStorage, applied: u64) -> Result<RawNode<MemStorage>, BootError> {
+fn new_raw_node(
+    config: &Config,
+    id: u64,
+    storage: MemStorage,
+    applied: u64,
+) -> Result<RawNode<MemStorage>, BootError> {
     let heartbeat = config.heartbeat_interval.as_millis().max(1) as u64;
     let election_tick = (config.election_timeout.as_millis() as u64 / heartbeat).max(2) as usize;
     let raft_config = raft::Config {
@@ -130,7 +154,11 @@ fn new_raw_node(config: &Config, id: u64, storage: MemStorage, applied: u64) -> 
         ..Default::default()
     };
     raft_config.validate()?;
-    Ok(RawNode::new(&raft_config, storage, &crate::logging::raft_logger())?)
+    Ok(RawNode::new(
+        &raft_config,
+        storage,
+        &crate::logging::raft_logger(),
+    )?)
 }
 
 fn start_actors(
@@ -147,14 +175,18 @@ fn start_actors(
 
     let writer_store = store.clone();
     let sync_every_entries = config.snapshot_count;
-    let mvcc = SyncArbiter::start(1, move || MvccWriter::new(writer_store.clone(), sync_every_entries));
+    let mvcc = SyncArbiter::start(1, move || {
+        MvccWriter::new(writer_store.clone(), sync_every_entries)
+    });
     let reader_store = store.clone();
-    let readers = SyncArbiter::start(READER_THREADS, move || MvccReader::new(reader_store.clone()));
+    let readers = SyncArbiter::start(READER_THREADS, move || {
+        MvccReader::new(reader_store.clone())
+    });
     let wal_slot = std::sync::Mutex::new(Some(wal));
     let wal_writer = SyncArbiter::start(1, move || {
         // SyncArbiter asks its factory once per thread; there is one thread.
         let wal = wal_slot.lock().ok().and_then(|mut slot| slot.take());
-        WalWriter::new(wal.unwrap_or_else(|| unreachable_wal()))
+        WalWriter::new(wal.unwrap_or_else(unreachable_wal))
     });
     let quota = Quota::new(config.max_request_bytes as usize).start();
     let auth = Auth::new(auth_provider).start();
@@ -183,7 +215,11 @@ fn start_actors(
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
     }
 
-    let header = HeaderFiller { cluster_id: membership.cluster_id, member_id: membership.local_id, board };
+    let header = HeaderFiller {
+        cluster_id: membership.cluster_id,
+        member_id: membership.local_id,
+        board,
+    };
     ApiContext {
         frontend,
         raft,
@@ -213,7 +249,8 @@ fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootE
     let mut listeners = Vec::new();
     for endpoint in &config.listen_client_urls {
         let addr = endpoint.addr;
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| BootError::Listen { addr, source })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| BootError::Listen { addr, source })?;
         listener.set_nonblocking(true)?;
         listeners.push(listener);
     }
@@ -221,40 +258,48 @@ fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootE
 }
 
 /// Serves the client listeners on a multi-threaded tokio runtime of their own.
-fn spawn_api(listeners: Vec<std::net::TcpListener>, ctx: ApiContext) -> Result<std::thread::JoinHandle<()>, BootError> {
-    let handle = std::thread::Builder::new().name("grpc".into()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(err) => {
-                tracing::error!("cannot start the gRPC runtime: {err}");
-                std::process::exit(1);
-            }
-        };
-        runtime.block_on(async move {
-            let mut servers = Vec::new();
-            for listener in listeners {
-                let ctx = ctx.clone();
-                servers.push(tokio::spawn(async move {
-                    let addr = listener.local_addr().ok();
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(err) => {
-                            tracing::error!("listener: {err}");
+fn spawn_api(
+    listeners: Vec<std::net::TcpListener>,
+    ctx: ApiContext,
+) -> Result<std::thread::JoinHandle<()>, BootError> {
+    let handle = std::thread::Builder::new()
+        .name("grpc".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    tracing::error!("cannot start the gRPC runtime: {err}");
+                    std::process::exit(1);
+                }
+            };
+            runtime.block_on(async move {
+                let mut servers = Vec::new();
+                for listener in listeners {
+                    let ctx = ctx.clone();
+                    servers.push(tokio::spawn(async move {
+                        let addr = listener.local_addr().ok();
+                        let listener = match tokio::net::TcpListener::from_std(listener) {
+                            Ok(l) => l,
+                            Err(err) => {
+                                tracing::error!("listener: {err}");
+                                std::process::exit(1);
+                            }
+                        };
+                        tracing::info!(?addr, "ready to serve client requests");
+                        if let Err(err) = serve(listener, ctx, std::future::pending()).await {
+                            tracing::error!("gRPC server failed: {err}");
                             std::process::exit(1);
                         }
-                    };
-                    tracing::info!(?addr, "ready to serve client requests");
-                    if let Err(err) = serve(listener, ctx, std::future::pending()).await {
-                        tracing::error!("gRPC server failed: {err}");
-                        std::process::exit(1);
-                    }
-                }));
-            }
-            for server in servers {
-                let _ = server.await;
-            }
-        });
-    })?;
+                    }));
+                }
+                for server in servers {
+                    let _ = server.await;
+                }
+            });
+        })?;
     Ok(handle)
 }
 
@@ -291,7 +336,11 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
                 is_learner: m.is_learner,
             })
             .collect();
-        return Ok(Membership { cluster_id: header.cluster_id, local_id: header.member_id, members });
+        return Ok(Membership {
+            cluster_id: header.cluster_id,
+            local_id: header.member_id,
+            members,
+        });
     }
     let membership = Membership::bootstrap(
         &config.initial_cluster,

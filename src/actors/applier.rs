@@ -23,7 +23,13 @@ pub struct Applier {
 
 impl Applier {
     pub fn new(mvcc: Addr<MvccWriter>, frontend: Addr<FrontEnd>, raft: Addr<RaftNode>) -> Self {
-        Applier { mvcc, frontend, raft, queue: Vec::new(), busy: false }
+        Applier {
+            mvcc,
+            frontend,
+            raft,
+            queue: Vec::new(),
+            busy: false,
+        }
     }
 
     fn apply_queued(&mut self, ctx: &mut Context<Self>) {
@@ -34,14 +40,17 @@ impl Applier {
         let last_index = entries.last().map(Entry::get_index).unwrap_or_default();
         let items = entries.iter().filter_map(decode_entry).collect();
         self.busy = true;
-        let _span = tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
+        let _span =
+            tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
         self.mvcc
             .send(ApplyBatch { items, last_index })
             .into_actor(self)
             .map(move |result, applier, ctx| {
                 match result {
                     Ok(Ok(applied)) => {
-                        applier.frontend.do_send(Trigger { results: applied.outcomes });
+                        applier.frontend.do_send(Trigger {
+                            results: applied.outcomes,
+                        });
                         applier.raft.do_send(Applied { index: last_index });
                         if let Some(index) = applied.durable_index {
                             applier.raft.do_send(Durable { index });
@@ -70,8 +79,14 @@ fn decode_entry(entry: &Entry) -> Option<ApplyItem> {
         return None;
     }
     match InternalRaftRequest::decode(entry.get_data()) {
-        Ok(request) => Some(ApplyItem { index: entry.get_index(), request }),
-        Err(err) => fatal(&format!("undecodable entry at index {}: {err}", entry.get_index())),
+        Ok(request) => Some(ApplyItem {
+            index: entry.get_index(),
+            request,
+        }),
+        Err(err) => fatal(&format!(
+            "undecodable entry at index {}: {err}",
+            entry.get_index()
+        )),
     }
 }
 

@@ -6,9 +6,9 @@
 
 use actix::prelude::*;
 
-use super::ServerResult;
 #[cfg(test)]
 use super::ServerError;
+use super::ServerResult;
 
 /// One key range a request touches (etcd range semantics for `range_end`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,9 @@ impl AuthProvider for BuiltinAuth {
 pub fn provider_by_name(name: &str) -> Result<Box<dyn AuthProvider>, String> {
     match name {
         "builtin" => Ok(Box::new(BuiltinAuth)),
-        other => Err(format!("unknown --auth-provider {other:?} (known: builtin)")),
+        other => Err(format!(
+            "unknown --auth-provider {other:?} (known: builtin)"
+        )),
     }
 }
 
@@ -109,21 +111,34 @@ mod tests {
     use super::*;
 
     fn write(key: &str) -> KeyAccess {
-        KeyAccess { key: key.into(), range_end: Vec::new(), write: true }
+        KeyAccess {
+            key: key.into(),
+            range_end: Vec::new(),
+            write: true,
+        }
     }
 
     #[actix_rt::test]
     async fn builtin_admits_everything() {
         let auth = Auth::new(provider_by_name("builtin").unwrap()).start();
-        let msg = Authorize { credentials: Credentials::default(), access: vec![write("a")] };
+        let msg = Authorize {
+            credentials: Credentials::default(),
+            access: vec![write("a")],
+        };
         assert!(auth.send(msg).await.unwrap().is_ok());
     }
 
     #[actix_rt::test]
     async fn a_custom_provider_decides() {
         let auth = Auth::new(Box::new(ReadOnlyAuth)).start();
-        let msg = Authorize { credentials: Credentials::default(), access: vec![write("a")] };
-        assert!(matches!(auth.send(msg).await.unwrap(), Err(ServerError::PermissionDenied)));
+        let msg = Authorize {
+            credentials: Credentials::default(),
+            access: vec![write("a")],
+        };
+        assert!(matches!(
+            auth.send(msg).await.unwrap(),
+            Err(ServerError::PermissionDenied)
+        ));
     }
 
     #[test]

@@ -36,9 +36,21 @@ struct Schedule {
 }
 
 impl Compactor {
-    pub fn new(policy: AutoCompaction, frontend: Addr<FrontEnd>, readers: Addr<MvccReader>) -> Self {
-        let schedule = Schedule { policy, samples: VecDeque::new(), last_target: 0 };
-        Compactor { schedule, frontend, readers }
+    pub fn new(
+        policy: AutoCompaction,
+        frontend: Addr<FrontEnd>,
+        readers: Addr<MvccReader>,
+    ) -> Self {
+        let schedule = Schedule {
+            policy,
+            samples: VecDeque::new(),
+            last_target: 0,
+        };
+        Compactor {
+            schedule,
+            frontend,
+            readers,
+        }
     }
 }
 
@@ -46,7 +58,9 @@ impl Schedule {
     fn interval(&self) -> Duration {
         match self.policy {
             AutoCompaction::Revision(_) => REVISION_MODE_INTERVAL,
-            AutoCompaction::Periodic(retention) => (retention / 10).clamp(Duration::from_secs(1), MAX_PERIODIC_SAMPLE_INTERVAL),
+            AutoCompaction::Periodic(retention) => {
+                (retention / 10).clamp(Duration::from_secs(1), MAX_PERIODIC_SAMPLE_INTERVAL)
+            }
         }
     }
 
@@ -84,12 +98,19 @@ impl Compactor {
                 let Ok(Ok(status)) = status else {
                     return;
                 };
-                let Some(revision) = compactor.schedule.target(Instant::now(), status.revision) else {
+                let Some(revision) = compactor.schedule.target(Instant::now(), status.revision)
+                else {
                     return;
                 };
                 tracing::info!(revision, "auto-compaction");
-                let request = WriteRequest::Compaction(CompactionRequest { revision, physical: false });
-                frontend.do_send(Propose { body: request, credentials: Credentials::default() });
+                let request = WriteRequest::Compaction(CompactionRequest {
+                    revision,
+                    physical: false,
+                });
+                frontend.do_send(Propose {
+                    body: request,
+                    credentials: Credentials::default(),
+                });
             })
             .wait(ctx);
     }
@@ -99,7 +120,9 @@ impl Actor for Compactor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.schedule.interval(), |compactor, ctx| compactor.run_once(ctx));
+        ctx.run_interval(self.schedule.interval(), |compactor, ctx| {
+            compactor.run_once(ctx)
+        });
     }
 }
 
@@ -108,7 +131,11 @@ mod tests {
     use super::*;
 
     fn schedule(policy: AutoCompaction) -> Schedule {
-        Schedule { policy, samples: VecDeque::new(), last_target: 0 }
+        Schedule {
+            policy,
+            samples: VecDeque::new(),
+            last_target: 0,
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@ use super::quota::{CheckQuota, Quota};
 use super::raft_node::{ProposeData, RaftNode, ReadIndex};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
-    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, PutRequest, RangeRequest, RangeResponse,
-    RequestHeader, TxnRequest,
+    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, PutRequest,
+    RangeRequest, RangeResponse, RequestHeader, TxnRequest,
 };
 use crate::storage::apply::ApplyResponse;
 
@@ -37,7 +37,10 @@ impl WriteRequest {
     /// etcd's raft entry payload: one optional field per request kind.
     fn into_internal(self, id: u64) -> InternalRaftRequest {
         let mut request = InternalRaftRequest {
-            header: Some(RequestHeader { id, ..Default::default() }),
+            header: Some(RequestHeader {
+                id,
+                ..Default::default()
+            }),
             id,
             ..Default::default()
         };
@@ -108,10 +111,15 @@ struct RequestIds {
 
 impl RequestIds {
     fn new(member_id: u64) -> Self {
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let prefix = (member_id & 0xffff) << 48;
         let time = (millis & 0xff_ffff_ffff) << 8;
-        RequestIds { next: prefix | time }
+        RequestIds {
+            next: prefix | time,
+        }
     }
 
     fn next(&mut self) -> u64 {
@@ -138,13 +146,26 @@ impl Handler<Propose> for FrontEnd {
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);
-        let (quota, auth, raft, me) = (self.quota.clone(), self.auth.clone(), self.raft.clone(), ctx.address());
+        let (quota, auth, raft, me) = (
+            self.quota.clone(),
+            self.auth.clone(),
+            self.raft.clone(),
+            ctx.address(),
+        );
         let timeout = self.request_timeout;
         let credentials = msg.credentials;
         Box::pin(async move {
             let outcome = async {
-                quota.send(CheckQuota { encoded_len: data.len() }).await??;
-                auth.send(Authorize { credentials, access }).await??;
+                quota
+                    .send(CheckQuota {
+                        encoded_len: data.len(),
+                    })
+                    .await??;
+                auth.send(Authorize {
+                    credentials,
+                    access,
+                })
+                .await??;
                 raft.send(ProposeData { data }).await??;
                 match tokio::time::timeout(timeout, rx).await {
                     Ok(Ok(result)) => result,
@@ -177,14 +198,22 @@ impl Handler<Read> for FrontEnd {
         let timeout = self.request_timeout;
         Box::pin(async move {
             let access = vec![read_access(&msg.request.key, &msg.request.range_end)];
-            auth.send(Authorize { credentials: msg.credentials, access }).await??;
+            auth.send(Authorize {
+                credentials: msg.credentials,
+                access,
+            })
+            .await??;
             if !msg.request.serializable {
                 match tokio::time::timeout(timeout, raft.send(ReadIndex)).await {
                     Ok(result) => result??,
                     Err(_) => return Err(ServerError::Timeout),
                 }
             }
-            Ok(readers.send(ReadRange { request: msg.request }).await??)
+            Ok(readers
+                .send(ReadRange {
+                    request: msg.request,
+                })
+                .await??)
         })
     }
 }
@@ -225,20 +254,36 @@ impl Handler<Cancel> for FrontEnd {
 }
 
 fn read_access(key: &[u8], range_end: &[u8]) -> KeyAccess {
-    KeyAccess { key: key.to_vec(), range_end: range_end.to_vec(), write: false }
+    KeyAccess {
+        key: key.to_vec(),
+        range_end: range_end.to_vec(),
+        write: false,
+    }
 }
 
 fn write_access(key: &[u8], range_end: &[u8]) -> KeyAccess {
-    KeyAccess { key: key.to_vec(), range_end: range_end.to_vec(), write: true }
+    KeyAccess {
+        key: key.to_vec(),
+        range_end: range_end.to_vec(),
+        write: true,
+    }
 }
 
 fn txn_access(txn: &TxnRequest) -> Vec<KeyAccess> {
-    let mut access: Vec<KeyAccess> = txn.compare.iter().map(|c| read_access(&c.key, &c.range_end)).collect();
+    let mut access: Vec<KeyAccess> = txn
+        .compare
+        .iter()
+        .map(|c| read_access(&c.key, &c.range_end))
+        .collect();
     for op in txn.success.iter().chain(&txn.failure) {
         match &op.request {
-            Some(request_op::Request::RequestRange(r)) => access.push(read_access(&r.key, &r.range_end)),
+            Some(request_op::Request::RequestRange(r)) => {
+                access.push(read_access(&r.key, &r.range_end))
+            }
             Some(request_op::Request::RequestPut(p)) => access.push(write_access(&p.key, &[])),
-            Some(request_op::Request::RequestDeleteRange(d)) => access.push(write_access(&d.key, &d.range_end)),
+            Some(request_op::Request::RequestDeleteRange(d)) => {
+                access.push(write_access(&d.key, &d.range_end))
+            }
             Some(request_op::Request::RequestTxn(t)) => access.extend(txn_access(t)),
             None => {}
         }

@@ -28,7 +28,12 @@ pub struct MvccWriter {
 impl MvccWriter {
     pub fn new(store: Arc<Store>, sync_every_entries: u64) -> Self {
         let last_sync_index = store.consistent_index();
-        MvccWriter { store, last_sync: Instant::now(), last_sync_index, sync_every_entries }
+        MvccWriter {
+            store,
+            last_sync: Instant::now(),
+            last_sync_index,
+            sync_every_entries,
+        }
     }
 
     fn sync_due(&self, index: u64) -> bool {
@@ -74,13 +79,22 @@ impl Handler<ApplyBatch> for MvccWriter {
         // After a restart raft may hand back entries LMDB already holds.
         let already_applied = self.store.consistent_index();
         if msg.last_index <= already_applied {
-            return Ok(BatchApplied { outcomes: Vec::new(), durable_index: None });
+            return Ok(BatchApplied {
+                outcomes: Vec::new(),
+                durable_index: None,
+            });
         }
         let mut batch = self.store.begin_batch()?;
         let mut outcomes = Vec::with_capacity(msg.items.len());
         for item in msg.items.iter().filter(|item| item.index > already_applied) {
-            let id = item.request.header.as_ref().map(|h| h.id).unwrap_or_default();
-            let result = apply::apply_request(&mut batch, &item.request, &NoLeases).map(|(response, _events)| response);
+            let id = item
+                .request
+                .header
+                .as_ref()
+                .map(|h| h.id)
+                .unwrap_or_default();
+            let result = apply::apply_request(&mut batch, &item.request, &NoLeases)
+                .map(|(response, _events)| response);
             outcomes.push((id, result));
         }
         batch.commit(msg.last_index)?;
@@ -91,7 +105,10 @@ impl Handler<ApplyBatch> for MvccWriter {
             self.last_sync_index = msg.last_index;
             durable_index = Some(msg.last_index);
         }
-        Ok(BatchApplied { outcomes, durable_index })
+        Ok(BatchApplied {
+            outcomes,
+            durable_index,
+        })
     }
 }
 
@@ -143,6 +160,10 @@ impl Handler<GetBackendStatus> for MvccReader {
 
     fn handle(&mut self, _: GetBackendStatus, _: &mut Self::Context) -> Self::Result {
         let (db_size, db_size_in_use) = self.store.db_size()?;
-        Ok(BackendStatus { db_size, db_size_in_use, revision: self.store.current_revision() })
+        Ok(BackendStatus {
+            db_size,
+            db_size_in_use,
+            revision: self.store.current_revision(),
+        })
     }
 }

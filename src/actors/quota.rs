@@ -49,7 +49,11 @@ mod tests {
     #[actix_rt::test]
     async fn rejects_only_requests_over_the_limit() {
         let quota = Quota::new(100).start();
-        assert!(quota.send(CheckQuota { encoded_len: 100 }).await.unwrap().is_ok());
+        assert!(quota
+            .send(CheckQuota { encoded_len: 100 })
+            .await
+            .unwrap()
+            .is_ok());
         let over = quota.send(CheckQuota { encoded_len: 101 }).await.unwrap();
         assert!(matches!(over, Err(ServerError::RequestTooLarge)));
     }

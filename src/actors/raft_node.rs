@@ -70,7 +70,8 @@ impl RaftNode {
 
     fn publish_status(&self) {
         let raft = &self.raw.raft;
-        self.board.publish_term_and_leader(raft.term, raft.leader_id);
+        self.board
+            .publish_term_and_leader(raft.term, raft.leader_id);
         self.board.publish_committed(raft.raft_log.committed);
     }
 
@@ -92,6 +93,10 @@ impl RaftNode {
         }
         let entries = ready.take_entries();
         let hard_state = ready.hs().cloned();
+        // Only new entries or a new term/vote must be on disk before raft
+        // goes on; a commit-index-only hard state can be written lazily (a
+        // restart re-derives commit from what LMDB applied).
+        let must_sync = ready.must_sync();
         let persisted_messages = ready.take_persisted_messages();
         {
             let store = self.raw.mut_store();
@@ -107,14 +112,25 @@ impl RaftNode {
         self.raw.advance_append_async(ready);
         self.publish_status();
 
-        if entries.is_empty() && hard_state.is_none() {
+        if !must_sync {
+            if !entries.is_empty() || hard_state.is_some() {
+                self.wal.do_send(Persist {
+                    entries,
+                    hard_state,
+                    sync: false,
+                });
+            }
             self.raw.on_persist_ready(number);
             self.send_to_peers(persisted_messages);
             ctx.notify(Drive);
             return;
         }
         self.persisting = true;
-        let persist = Persist { entries, hard_state };
+        let persist = Persist {
+            entries,
+            hard_state,
+            sync: true,
+        };
         self.wal
             .send(persist)
             .into_actor(self)
@@ -136,7 +152,10 @@ impl RaftNode {
     fn send_to_peers(&self, messages: Vec<raft::eraftpb::Message>) {
         // One member has no peers; peer transport arrives with clustering.
         if !messages.is_empty() {
-            tracing::warn!(count = messages.len(), "raft messages for peers dropped: no peer transport");
+            tracing::warn!(
+                count = messages.len(),
+                "raft messages for peers dropped: no peer transport"
+            );
         }
     }
 
@@ -166,7 +185,11 @@ impl RaftNode {
                 let _ = tx.send(Ok(()));
             });
         } else {
-            self.reads.waiting_for_apply.entry(index).or_default().extend(waiters);
+            self.reads
+                .waiting_for_apply
+                .entry(index)
+                .or_default()
+                .extend(waiters);
         }
         self.start_read_round();
     }
@@ -235,13 +258,15 @@ impl Handler<ProposeData> for RaftNode {
         if self.raw.raft.leader_id == raft::INVALID_ID {
             return Err(ServerError::NoLeader);
         }
-        self.raw.propose(Vec::new(), msg.data).map_err(|err| match err {
-            raft::Error::ProposalDropped => ServerError::NoLeader,
-            other => {
-                tracing::warn!("proposal failed: {other}");
-                ServerError::Stopped
-            }
-        })?;
+        self.raw
+            .propose(Vec::new(), msg.data)
+            .map_err(|err| match err {
+                raft::Error::ProposalDropped => ServerError::NoLeader,
+                other => {
+                    tracing::warn!("proposal failed: {other}");
+                    ServerError::Stopped
+                }
+            })?;
         self.drive(ctx);
         Ok(())
     }
@@ -305,9 +330,11 @@ impl Handler<Durable> for RaftNode {
         let Ok(term) = store.term(msg.index) else {
             return;
         };
-        let mut meta = raft::eraftpb::SnapshotMetadata::default();
-        meta.index = msg.index;
-        meta.term = term;
+        let mut meta = raft::eraftpb::SnapshotMetadata {
+            index: msg.index,
+            term,
+            ..Default::default()
+        };
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
         self.wal.do_send(ReleaseTo { meta });
         let keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES);
@@ -351,4 +378,3 @@ impl Handler<GetNodeStatus> for RaftNode {
         })
     }
 }
-

@@ -21,14 +21,21 @@ pub struct ClusterService {
 
 impl ClusterService {
     pub fn new(membership: Membership, readers: Addr<MvccReader>, header: HeaderFiller) -> Self {
-        ClusterService { membership, readers, header }
+        ClusterService {
+            membership,
+            readers,
+            header,
+        }
     }
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     #[tracing::instrument(name = "cluster.member_list", skip_all)]
-    async fn member_list(&self, _request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(
+        &self,
+        _request: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
         let backend = self
             .readers
             .send(GetBackendStatus)
@@ -47,7 +54,10 @@ impl Cluster for ClusterService {
                 is_learner: m.is_learner,
             })
             .collect();
-        Ok(Response::new(MemberListResponse { header: self.header.with_revision(backend.revision), members }))
+        Ok(Response::new(MemberListResponse {
+            header: self.header.with_revision(backend.revision),
+            members,
+        }))
     }
 
     not_built_rpcs! { "Cluster";

@@ -39,23 +39,34 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
         ApiError::EmptyKey => (InvalidArgument, "etcdserver: key is not provided"),
         ApiError::ValueProvided => (InvalidArgument, "etcdserver: value is provided"),
         ApiError::LeaseProvided => (InvalidArgument, "etcdserver: lease is provided"),
-        ApiError::TooManyOps => (InvalidArgument, "etcdserver: too many operations in txn request"),
-        ApiError::DuplicateKey => (InvalidArgument, "etcdserver: duplicate key given in txn request"),
+        ApiError::TooManyOps => (
+            InvalidArgument,
+            "etcdserver: too many operations in txn request",
+        ),
+        ApiError::DuplicateKey => (
+            InvalidArgument,
+            "etcdserver: duplicate key given in txn request",
+        ),
         ApiError::Server(server) => match server {
             ServerError::TooManyRequests => (ResourceExhausted, "etcdserver: too many requests"),
             ServerError::Timeout => (Unavailable, "etcdserver: request timed out"),
             ServerError::RequestTooLarge => (InvalidArgument, "etcdserver: request is too large"),
-            ServerError::NoSpace => (ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            ServerError::NoSpace => (
+                ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
             ServerError::NoLeader => (Unavailable, "etcdserver: no leader"),
             ServerError::Stopped => (Unavailable, "etcdserver: server stopped"),
             ServerError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
             ServerError::Storage(storage) => match storage {
-                StorageError::Compacted => {
-                    (OutOfRange, "etcdserver: mvcc: required revision has been compacted")
-                }
-                StorageError::FutureRevision => {
-                    (OutOfRange, "etcdserver: mvcc: required revision is a future revision")
-                }
+                StorageError::Compacted => (
+                    OutOfRange,
+                    "etcdserver: mvcc: required revision has been compacted",
+                ),
+                StorageError::FutureRevision => (
+                    OutOfRange,
+                    "etcdserver: mvcc: required revision is a future revision",
+                ),
                 StorageError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
                 StorageError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
                 // Internal failures: etcd surfaces these as the raw error text.
@@ -81,7 +92,10 @@ mod tests {
     fn compacted_maps_to_out_of_range_with_etcd_text() {
         let status = Status::from(ApiError::from(StorageError::Compacted));
         assert_eq!(status.code(), Code::OutOfRange);
-        assert_eq!(status.message(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            status.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
     }
 
     #[test]

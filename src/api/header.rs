@@ -23,7 +23,10 @@ impl HeaderFiller {
 
     /// A header for responses that carry only the current revision.
     pub fn with_revision(&self, revision: i64) -> Option<ResponseHeader> {
-        let mut header = Some(ResponseHeader { revision, ..Default::default() });
+        let mut header = Some(ResponseHeader {
+            revision,
+            ..Default::default()
+        });
         self.fill(&mut header);
         header
     }

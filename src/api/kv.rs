@@ -11,8 +11,8 @@ use crate::actors::frontend::{FrontEnd, Propose, Read, WriteRequest};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::storage::apply::ApplyResponse;
 
@@ -24,34 +24,64 @@ pub struct KvService {
 
 impl KvService {
     pub fn new(frontend: Addr<FrontEnd>, header: HeaderFiller, max_txn_ops: usize) -> Self {
-        KvService { frontend, header, max_txn_ops }
+        KvService {
+            frontend,
+            header,
+            max_txn_ops,
+        }
     }
 
-    async fn propose(&self, body: WriteRequest, credentials: Credentials) -> Result<ApplyResponse, ApiError> {
-        let reply = self.frontend.send(Propose { body, credentials }).await.map_err(ServerError::from)?;
+    async fn propose(
+        &self,
+        body: WriteRequest,
+        credentials: Credentials,
+    ) -> Result<ApplyResponse, ApiError> {
+        let reply = self
+            .frontend
+            .send(Propose { body, credentials })
+            .await
+            .map_err(ServerError::from)?;
         Ok(reply?)
     }
 }
 
 /// The token etcd clients send in gRPC metadata once authenticated.
 pub fn credentials_of<T>(request: &Request<T>) -> Credentials {
-    let token = request.metadata().get("token").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let token = request
+        .metadata()
+        .get("token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     Credentials { token }
 }
 
 fn unexpected(kind: &str) -> Status {
-    Status::internal(format!("oxcd: applier returned a response of the wrong kind for {kind}"))
+    Status::internal(format!(
+        "oxcd: applier returned a response of the wrong kind for {kind}"
+    ))
 }
 
 #[tonic::async_trait]
 impl Kv for KvService {
     #[tracing::instrument(name = "kv.range", skip_all)]
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_range(&request)?;
-        let read = Read { request, credentials };
-        let mut response = self.frontend.send(read).await.map_err(ServerError::from).map_err(ApiError::from)?.map_err(ApiError::from)?;
+        let read = Read {
+            request,
+            credentials,
+        };
+        let mut response = self
+            .frontend
+            .send(read)
+            .await
+            .map_err(ServerError::from)
+            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
         self.header.fill(&mut response.header);
         Ok(Response::new(response))
     }
@@ -61,7 +91,10 @@ impl Kv for KvService {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_put(&request)?;
-        match self.propose(WriteRequest::Put(request), credentials).await? {
+        match self
+            .propose(WriteRequest::Put(request), credentials)
+            .await?
+        {
             ApplyResponse::Put(mut response) => {
                 self.header.fill(&mut response.header);
                 Ok(Response::new(response))
@@ -71,11 +104,17 @@ impl Kv for KvService {
     }
 
     #[tracing::instrument(name = "kv.delete_range", skip_all)]
-    async fn delete_range(&self, request: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_delete_range(&request)?;
-        match self.propose(WriteRequest::DeleteRange(request), credentials).await? {
+        match self
+            .propose(WriteRequest::DeleteRange(request), credentials)
+            .await?
+        {
             ApplyResponse::DeleteRange(mut response) => {
                 self.header.fill(&mut response.header);
                 Ok(Response::new(response))
@@ -89,7 +128,10 @@ impl Kv for KvService {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_txn(&request, self.max_txn_ops)?;
-        match self.propose(WriteRequest::Txn(request), credentials).await? {
+        match self
+            .propose(WriteRequest::Txn(request), credentials)
+            .await?
+        {
             ApplyResponse::Txn(mut response) => {
                 // Only the top header: nested responses carry just their revision, as in etcd.
                 self.header.fill(&mut response.header);
@@ -100,10 +142,16 @@ impl Kv for KvService {
     }
 
     #[tracing::instrument(name = "kv.compact", skip_all)]
-    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
-        match self.propose(WriteRequest::Compaction(request), credentials).await? {
+        match self
+            .propose(WriteRequest::Compaction(request), credentials)
+            .await?
+        {
             ApplyResponse::Compaction(mut response) => {
                 self.header.fill(&mut response.header);
                 Ok(Response::new(response))

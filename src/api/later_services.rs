@@ -14,8 +14,8 @@ use crate::proto::etcdserverpb::watch_server::Watch;
 use crate::proto::etcdserverpb::*;
 use crate::proto::v3electionpb::election_server::Election;
 use crate::proto::v3electionpb::{
-    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest, ProclaimResponse,
-    ResignRequest, ResignResponse,
+    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
 };
 use crate::proto::v3lockpb::lock_server::Lock;
 use crate::proto::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
@@ -30,7 +30,10 @@ pub struct NotBuilt;
 impl Watch for NotBuilt {
     type WatchStream = BoxStream<WatchResponse>;
 
-    async fn watch(&self, _request: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        _request: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         not_built("Watch.Watch")
     }
 }
@@ -89,7 +92,10 @@ impl Lock for NotBuilt {
 impl Election for NotBuilt {
     type ObserveStream = BoxStream<LeaderResponse>;
 
-    async fn observe(&self, _request: Request<LeaderRequest>) -> Result<Response<Self::ObserveStream>, Status> {
+    async fn observe(
+        &self,
+        _request: Request<LeaderRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
         not_built("Election.Observe")
     }
 

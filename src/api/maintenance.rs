@@ -26,8 +26,18 @@ pub struct MaintenanceService {
 }
 
 impl MaintenanceService {
-    pub fn new(raft: Addr<RaftNode>, readers: Addr<MvccReader>, header: HeaderFiller, quota_backend_bytes: u64) -> Self {
-        MaintenanceService { raft, readers, header, quota_backend_bytes }
+    pub fn new(
+        raft: Addr<RaftNode>,
+        readers: Addr<MvccReader>,
+        header: HeaderFiller,
+        quota_backend_bytes: u64,
+    ) -> Self {
+        MaintenanceService {
+            raft,
+            readers,
+            header,
+            quota_backend_bytes,
+        }
     }
 }
 
@@ -36,8 +46,15 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     #[tracing::instrument(name = "maintenance.status", skip_all)]
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let node = self.raft.send(GetNodeStatus).await.map_err(|e| ApiError::from(ServerError::from(e)))?;
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let node = self
+            .raft
+            .send(GetNodeStatus)
+            .await
+            .map_err(|e| ApiError::from(ServerError::from(e)))?;
         let backend = self
             .readers
             .send(GetBackendStatus)
@@ -60,7 +77,10 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = SnapshotStream;
 
-    async fn snapshot(&self, _request: Request<SnapshotRequest>) -> Result<Response<SnapshotStream>, Status> {
+    async fn snapshot(
+        &self,
+        _request: Request<SnapshotRequest>,
+    ) -> Result<Response<SnapshotStream>, Status> {
         not_built("Maintenance.Snapshot")
     }
 

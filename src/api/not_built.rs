@@ -4,7 +4,9 @@
 use tonic::Status;
 
 pub fn not_built<T>(rpc: &str) -> Result<T, Status> {
-    Err(Status::unimplemented(format!("oxcd: {rpc} is not implemented yet")))
+    Err(Status::unimplemented(format!(
+        "oxcd: {rpc} is not implemented yet"
+    )))
 }
 
 /// Implements every listed unary rpc of a generated service trait as

@@ -15,7 +15,11 @@ pub fn like_grpc_go<B>(mut response: Response<B>) -> Response<B> {
     if headers.get("grpc-status").and_then(|v| v.to_str().ok()) != Some(GRPC_OUT_OF_RANGE) {
         return response;
     }
-    let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode) else {
+    let Some(message) = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+    else {
         return response;
     };
     let Some((found, limit)) = parse_tonic_message(&message) else {
@@ -23,7 +27,10 @@ pub fn like_grpc_go<B>(mut response: Response<B>) -> Response<B> {
     };
     let text = format!("grpc: received message larger than max ({found} vs. {limit})");
     if let Ok(value) = HeaderValue::from_str(&percent_encode(&text)) {
-        headers.insert("grpc-status", HeaderValue::from_static(GRPC_RESOURCE_EXHAUSTED));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from_static(GRPC_RESOURCE_EXHAUSTED),
+        );
         headers.insert("grpc-message", value);
     }
     response
@@ -43,7 +50,9 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -72,7 +81,11 @@ mod tests {
     use super::*;
 
     fn response(status: &str, message: &str) -> Response<()> {
-        Response::builder().header("grpc-status", status).header("grpc-message", message).body(()).unwrap()
+        Response::builder()
+            .header("grpc-status", status)
+            .header("grpc-message", message)
+            .body(())
+            .unwrap()
     }
 
     #[test]
@@ -81,7 +94,10 @@ mod tests {
         let rewritten = like_grpc_go(response("11", tonic));
         assert_eq!(rewritten.headers()["grpc-status"], "8");
         let message = percent_decode(rewritten.headers()["grpc-message"].to_str().unwrap());
-        assert_eq!(message, "grpc: received message larger than max (100 vs. 50)");
+        assert_eq!(
+            message,
+            "grpc: received message larger than max (100 vs. 50)"
+        );
     }
 
     #[test]

@@ -56,9 +56,13 @@ pub async fn serve(
     let max_decode = ctx.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (_health_reporter, health) = tonic_health::server::health_reporter();
 
-    let kv = KvServer::new(KvService::new(ctx.frontend.clone(), ctx.header.clone(), ctx.max_txn_ops))
-        .max_decoding_message_size(max_decode)
-        .max_encoding_message_size(usize::MAX);
+    let kv = KvServer::new(KvService::new(
+        ctx.frontend.clone(),
+        ctx.header.clone(),
+        ctx.max_txn_ops,
+    ))
+    .max_decoding_message_size(max_decode)
+    .max_encoding_message_size(usize::MAX);
     let maintenance = MaintenanceServer::new(MaintenanceService::new(
         ctx.raft.clone(),
         ctx.readers.clone(),
@@ -67,11 +71,17 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
-    let cluster = ClusterServer::new(ClusterService::new(ctx.membership.clone(), ctx.readers.clone(), ctx.header.clone()))
-        .max_decoding_message_size(max_decode);
+    let cluster = ClusterServer::new(ClusterService::new(
+        ctx.membership.clone(),
+        ctx.readers.clone(),
+        ctx.header.clone(),
+    ))
+    .max_decoding_message_size(max_decode);
 
     Server::builder()
-        .layer(tower::util::MapResponseLayer::new(super::oversize::like_grpc_go))
+        .layer(tower::util::MapResponseLayer::new(
+            super::oversize::like_grpc_go,
+        ))
         .max_concurrent_streams(None)
         .http2_keepalive_interval(ctx.keepalive_interval)
         .http2_keepalive_timeout(ctx.keepalive_timeout)
