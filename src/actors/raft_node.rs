@@ -43,6 +43,10 @@ struct ReadIndexQueue {
     next_round: u64,
     waiting_for_round: Vec<oneshot::Sender<ServerResult<()>>>,
     in_flight: Option<(u64, Vec<oneshot::Sender<ServerResult<()>>>)>,
+    /// Ticks since the in-flight round was (re)issued: raft drops a read
+    /// request it cannot serve (e.g. across a leader change), so it is
+    /// asked again after an election timeout.
+    in_flight_ticks: usize,
     /// read index -> readers that may go once applied reaches it.
     waiting_for_apply: BTreeMap<u64, Vec<oneshot::Sender<ServerResult<()>>>>,
 }
@@ -79,6 +83,7 @@ impl RaftNode {
     /// its parts: committed entries to the applier, new entries + hard state
     /// to the WAL writer.
     fn drive(&mut self, ctx: &mut Context<Self>) {
+        self.start_read_round();
         if self.persisting || !self.raw.has_ready() {
             return;
         }
@@ -159,15 +164,41 @@ impl RaftNode {
         }
     }
 
+    /// A leader that has not yet committed an entry of its own term cannot
+    /// know the read point (raft-rs silently drops the request then).
+    fn can_serve_read_index(&self) -> bool {
+        let raft = &self.raw.raft;
+        raft.state != StateRole::Leader || raft.commit_to_current_term()
+    }
+
     fn start_read_round(&mut self) {
-        if self.reads.in_flight.is_some() || self.reads.waiting_for_round.is_empty() {
+        if self.reads.in_flight.is_some()
+            || self.reads.waiting_for_round.is_empty()
+            || !self.can_serve_read_index()
+        {
             return;
         }
         self.reads.next_round += 1;
         let round = self.reads.next_round;
         let waiters = std::mem::take(&mut self.reads.waiting_for_round);
         self.reads.in_flight = Some((round, waiters));
+        self.reads.in_flight_ticks = 0;
         self.raw.read_index(round.to_be_bytes().to_vec());
+    }
+
+    /// Re-asks raft for a round that got no answer within an election timeout.
+    fn retry_stalled_read_round(&mut self) {
+        let Some((round, _)) = &self.reads.in_flight else {
+            return;
+        };
+        let round = *round;
+        self.reads.in_flight_ticks += 1;
+        if self.reads.in_flight_ticks >= self.raw.raft.election_timeout()
+            && self.can_serve_read_index()
+        {
+            self.reads.in_flight_ticks = 0;
+            self.raw.read_index(round.to_be_bytes().to_vec());
+        }
     }
 
     fn on_read_state(&mut self, request_ctx: Vec<u8>, index: u64) {
@@ -222,6 +253,7 @@ impl Actor for RaftNode {
         }
         ctx.run_interval(self.tick_interval, |node, ctx| {
             node.raw.tick();
+            node.retry_stalled_read_round();
             node.drive(ctx);
         });
         self.drive(ctx);

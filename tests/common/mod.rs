@@ -1,0 +1,22 @@
+//! Shared helpers for the integration tests: `mod common;` in a test file.
+//!
+//! - [`server`]: start oxcd or the reference etcd (one member or a cluster) on free loopback
+//!   ports with a fresh temp data dir, wait until it serves, kill -9 / restart, stop on drop.
+//! - [`ctl`]: run `etcdctl` with `--endpoints`, optional stdin and a deadline.
+//! - [`normalize`], [`scenario`], [`diff`]: the differential scenario harness
+//!   (see docs/testing.md).
+#![allow(dead_code)]
+
+pub mod ctl;
+pub mod diff;
+pub mod normalize;
+pub mod scenario;
+pub mod server;
+
+#[allow(unused_imports)]
+pub use ctl::{etcdctl, etcdctl_bin, BgProcess, CtlOutput, CTL_TIMEOUT};
+#[allow(unused_imports)]
+pub use server::{
+    etcd_available, etcd_bin, free_port, oxcd_bin, require_etcd, Cluster, ClusterBuilder, Member,
+    Server, ServerKind,
+};

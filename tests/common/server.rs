@@ -1,0 +1,477 @@
+//! Starting oxcd or etcd (one member or a small cluster) on loopback ports with fresh data
+//! dirs, waiting until they serve, kill -9 / restart, cleanup on drop.
+
+use super::ctl::{self, etcdctl, CtlOutput, CTL_TIMEOUT};
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Which server implementation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Oxcd,
+    Etcd,
+}
+
+impl ServerKind {
+    pub fn binary(self) -> PathBuf {
+        match self {
+            ServerKind::Oxcd => oxcd_bin(),
+            ServerKind::Etcd => etcd_bin(),
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Oxcd => "oxcd",
+            ServerKind::Etcd => "etcd",
+        }
+    }
+}
+
+/// The oxcd binary cargo built for this test run.
+pub fn oxcd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_oxcd"))
+}
+
+/// The reference etcd: `$ETCD_BIN`, else `/usr/bin/etcd`, else `etcd` on `$PATH`.
+pub fn etcd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("ETCD_BIN") {
+        return PathBuf::from(p);
+    }
+    let default = Path::new("/usr/bin/etcd");
+    if default.exists() {
+        return default.to_path_buf();
+    }
+    ctl::find_in_path("etcd").unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
+}
+
+/// True when both etcd and etcdctl are installed.
+pub fn etcd_available() -> bool {
+    etcd_bin().is_file() && ctl::etcdctl_bin().is_file()
+}
+
+/// For tests that need the reference etcd (or etcdctl): returns true when it is installed.
+/// Otherwise fails the test when `OXCD_REQUIRE_ETCD=1`, or prints a skip notice and returns
+/// false.
+pub fn require_etcd(test: &str) -> bool {
+    if etcd_available() {
+        return true;
+    }
+    let msg = format!(
+        "etcd/etcdctl not found (etcd: {}, etcdctl: {}); install the Debian packages \
+         etcd-server and etcd-client or set ETCD_BIN / ETCDCTL_BIN",
+        etcd_bin().display(),
+        ctl::etcdctl_bin().display()
+    );
+    if std::env::var("OXCD_REQUIRE_ETCD").as_deref() == Ok("1") {
+        panic!("{test}: {msg} (OXCD_REQUIRE_ETCD=1)");
+    }
+    eprintln!("SKIPPED {test}: {msg}");
+    false
+}
+
+/// etcdctl/etcd are always reachable here, so loopback only.
+pub const HOST: &str = "127.0.0.1";
+
+static PORTS_HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A currently free loopback TCP port, never the same twice in this process.
+pub fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind((HOST, 0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let mut guard = PORTS_HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+}
+
+fn start_timeout() -> Duration {
+    let ms = std::env::var("OXCD_TEST_START_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    Duration::from_millis(ms)
+}
+
+fn keep_dirs() -> bool {
+    std::env::var("OXCD_TEST_KEEP").as_deref() == Ok("1")
+}
+
+/// One server process (a cluster member).
+pub struct Member {
+    pub name: String,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Member {
+    /// `127.0.0.1:<client port>`, as etcdctl's `--endpoints` wants it.
+    pub fn endpoint(&self) -> String {
+        format!("{HOST}:{}", self.client_port)
+    }
+    pub fn client_url(&self) -> String {
+        format!("http://{HOST}:{}", self.client_port)
+    }
+    pub fn peer_url(&self) -> String {
+        format!("http://{HOST}:{}", self.peer_port)
+    }
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+    /// The last `lines` lines of this member's stdout+stderr log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log_path, lines)
+    }
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Read the last `lines` lines of a file (at most the last 64 KiB).
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    kind: ServerKind,
+    members: usize,
+    args: Vec<String>,
+}
+
+impl ClusterBuilder {
+    /// Number of members (default 1).
+    pub fn members(mut self, n: usize) -> Self {
+        assert!(n >= 1);
+        self.members = n;
+        self
+    }
+    /// Extra flags passed to every member, e.g. `--max-txn-ops=3`.
+    pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
+        self.args
+            .extend(args.iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+    /// Start every member and wait until each serves; panics (with log tails) on failure.
+    pub fn start(self) -> Cluster {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+    /// Start every member and wait until each serves.
+    pub fn try_start(self) -> Result<Cluster, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("oxcd-test-{}-", self.kind.label()))
+            .tempdir()
+            .map_err(|e| format!("tempdir: {e}"))?;
+        let mut cluster = Cluster {
+            kind: self.kind,
+            args: self.args,
+            members: Vec::new(),
+            dir: Some(dir),
+        };
+        let mut last_err = String::new();
+        for attempt in 0..3 {
+            cluster.allocate(self.members, attempt);
+            for i in 0..cluster.members.len() {
+                cluster.spawn(i)?;
+            }
+            match cluster.wait_all_ready() {
+                Ok(()) => return Ok(cluster),
+                Err(e) => {
+                    let port_clash = cluster
+                        .members
+                        .iter()
+                        .any(|m| m.log_tail(200).contains("address already in use"));
+                    cluster.kill_all();
+                    last_err = e;
+                    if !port_clash {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err)
+    }
+}
+
+/// One server or a cluster of servers of one kind, each member on its own loopback ports
+/// and data dir inside one temp dir. Stopped (kill -9) on drop; if the thread is panicking
+/// the members' log tails are printed.
+pub struct Cluster {
+    kind: ServerKind,
+    args: Vec<String>,
+    pub members: Vec<Member>,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// A single-member cluster.
+pub type Server = Cluster;
+
+impl Cluster {
+    pub fn builder(kind: ServerKind) -> ClusterBuilder {
+        ClusterBuilder {
+            kind,
+            members: 1,
+            args: Vec::new(),
+        }
+    }
+    /// One member, default flags.
+    pub fn start(kind: ServerKind) -> Cluster {
+        Self::builder(kind).start()
+    }
+    /// One member with extra flags.
+    pub fn start_with_args<S: AsRef<str>>(kind: ServerKind, args: &[S]) -> Cluster {
+        Self::builder(kind).args(args).start()
+    }
+
+    pub fn kind(&self) -> ServerKind {
+        self.kind
+    }
+    /// The temp dir holding the data dirs and logs (also usable for scratch files).
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+    /// Endpoint (`127.0.0.1:port`) of member 0.
+    pub fn endpoint(&self) -> String {
+        self.members[0].endpoint()
+    }
+    /// Endpoints of all members.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.endpoint()).collect()
+    }
+    pub fn member(&self, i: usize) -> &Member {
+        &self.members[i]
+    }
+
+    /// Run etcdctl against member 0.
+    pub fn ctl<S: AsRef<OsStr>>(&self, args: &[S]) -> CtlOutput {
+        etcdctl(&self.endpoint(), args, None, CTL_TIMEOUT)
+    }
+    /// Run etcdctl against member 0 with stdin.
+    pub fn ctl_stdin<S: AsRef<OsStr>>(&self, args: &[S], stdin: &[u8]) -> CtlOutput {
+        etcdctl(&self.endpoint(), args, Some(stdin), CTL_TIMEOUT)
+    }
+
+    fn allocate(&mut self, n: usize, attempt: u32) {
+        let dir = self.dir().to_path_buf();
+        self.members = (0..n)
+            .map(|i| {
+                let name = format!("n{}", i + 1);
+                Member {
+                    data_dir: if attempt == 0 {
+                        dir.join(format!("{name}.data"))
+                    } else {
+                        dir.join(format!("{name}.data.{attempt}"))
+                    },
+                    log_path: dir.join(format!("{name}.log")),
+                    name,
+                    client_port: free_port(),
+                    peer_port: free_port(),
+                    child: None,
+                    starts: 0,
+                }
+            })
+            .collect();
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The flags a member is started with (identical for etcd and oxcd).
+    pub fn member_args(&self, i: usize) -> Vec<String> {
+        let m = &self.members[i];
+        let mut a = vec![
+            format!("--name={}", m.name),
+            format!("--data-dir={}", m.data_dir.display()),
+            format!("--listen-client-urls={}", m.client_url()),
+            format!("--advertise-client-urls={}", m.client_url()),
+            format!("--listen-peer-urls={}", m.peer_url()),
+            format!("--initial-advertise-peer-urls={}", m.peer_url()),
+            format!("--initial-cluster={}", self.initial_cluster()),
+        ];
+        a.extend(self.args.iter().cloned());
+        a
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let args = self.member_args(i);
+        let bin = self.kind.binary();
+        let m = &mut self.members[i];
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&m.log_path)
+            .map_err(|e| format!("open {}: {e}", m.log_path.display()))?;
+        m.starts += 1;
+        let _ = writeln!(
+            log,
+            "=== harness: start #{} of {} {} {}",
+            m.starts,
+            self.kind.label(),
+            bin.display(),
+            args.join(" ")
+        );
+        let mut cmd = Command::new(&bin);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("ETCD_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.args(&args)
+            .current_dir(self.dir.as_ref().unwrap().path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        m.child = Some(child);
+        Ok(())
+    }
+
+    /// Wait until member `i` answers `etcdctl get` (a gRPC Range), or fail with its log tail.
+    pub fn wait_ready(&mut self, i: usize) -> Result<(), String> {
+        let deadline = Instant::now() + start_timeout();
+        let label = self.kind.label();
+        let m = &mut self.members[i];
+        loop {
+            if !m.is_running() {
+                let status = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                return Err(format!(
+                    "{label} member {} exited during startup ({status:?}); log tail:\n{}",
+                    m.name,
+                    m.log_tail(40)
+                ));
+            }
+            let out = etcdctl(
+                &m.endpoint(),
+                &[
+                    "get",
+                    "oxcd-harness-probe",
+                    "--dial-timeout=1s",
+                    "--command-timeout=2s",
+                ],
+                None,
+                Duration::from_secs(5),
+            );
+            if out.success() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{label} member {} did not serve within {:?}; last etcdctl error: {}\nlog tail:\n{}",
+                    m.name,
+                    start_timeout(),
+                    out.stderr_str().trim(),
+                    m.log_tail(40)
+                ));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_all_ready(&mut self) -> Result<(), String> {
+        for i in 0..self.members.len() {
+            self.wait_ready(i)?;
+        }
+        Ok(())
+    }
+
+    /// kill -9 member `i` (its data dir stays).
+    pub fn kill9(&mut self, i: usize) {
+        self.members[i].kill9();
+    }
+    pub fn kill_all(&mut self) {
+        for m in &mut self.members {
+            m.kill9();
+        }
+    }
+    /// Start member `i` again (same ports, same data dir) and wait until it serves.
+    pub fn start_member(&mut self, i: usize) -> Result<(), String> {
+        if self.members[i].is_running() {
+            return Ok(());
+        }
+        self.spawn(i)?;
+        self.wait_ready(i)
+    }
+    /// kill -9 member `i`, then start it again on the same ports with the same data.
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.kill9(i);
+        self.start_member(i)
+    }
+    /// kill -9 every member, then start them all again (concurrently) and wait.
+    pub fn restart_all(&mut self) -> Result<(), String> {
+        self.kill_all();
+        for i in 0..self.members.len() {
+            self.spawn(i)?;
+        }
+        self.wait_all_ready()
+    }
+
+    /// Log tails of every member, labelled.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut s = String::new();
+        for m in &self.members {
+            s.push_str(&format!(
+                "----- {} {} log tail ({}) -----\n{}\n",
+                self.kind.label(),
+                m.name,
+                m.log_path.display(),
+                m.log_tail(lines)
+            ));
+        }
+        s
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        if thread::panicking() {
+            eprintln!("{}", self.log_tails(30));
+        }
+        if keep_dirs() {
+            if let Some(d) = self.dir.as_mut() {
+                d.disable_cleanup(true);
+                eprintln!("OXCD_TEST_KEEP=1: kept {}", d.path().display());
+            }
+        }
+    }
+}
