@@ -22,7 +22,7 @@ use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
 use crate::api::header::HeaderFiller;
 use crate::api::server::{serve, ApiContext};
-use crate::config::Config;
+use crate::config::{ClusterState, Config};
 use crate::membership::{Member, Membership};
 use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
 use crate::storage::wal::{Wal, WalOptions};
@@ -342,12 +342,26 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
             members,
         });
     }
+    // Until peers can talk (clustering is a later issue) a member could only
+    // wait forever for a quorum: say so instead.
+    if config.initial_cluster_state == ClusterState::Existing {
+        return Err(BootError::Invalid(
+            "--initial-cluster-state=existing (joining a running cluster) is not supported yet"
+                .into(),
+        ));
+    }
     let membership = Membership::bootstrap(
         &config.initial_cluster,
         &config.name,
         &config.advertise_client_urls,
         &config.initial_cluster_token,
     );
+    if membership.members.len() > 1 {
+        return Err(BootError::Invalid(format!(
+            "--initial-cluster names {} members; clusters of more than one member are not supported yet",
+            membership.members.len()
+        )));
+    }
     if membership.local_id == 0 {
         return Err(BootError::Invalid(format!(
             "--initial-cluster has no member named {:?}",

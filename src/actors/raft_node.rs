@@ -234,6 +234,15 @@ impl RaftNode {
     }
 }
 
+/// etcd's back-pressure: refuse new proposals while the applier is more than
+/// `MAX_APPLY_GAP` entries behind the commit index.
+fn check_apply_gap(committed: u64, applied: u64) -> ServerResult<()> {
+    if committed > applied + MAX_APPLY_GAP {
+        return Err(ServerError::TooManyRequests);
+    }
+    Ok(())
+}
+
 fn fatal(msg: &str) -> ! {
     tracing::error!("{msg}; exiting");
     std::process::exit(1);
@@ -283,10 +292,7 @@ impl Handler<ProposeData> for RaftNode {
     type Result = ServerResult<()>;
 
     fn handle(&mut self, msg: ProposeData, ctx: &mut Context<Self>) -> Self::Result {
-        let committed = self.raw.raft.raft_log.committed;
-        if committed > self.applied + MAX_APPLY_GAP {
-            return Err(ServerError::TooManyRequests);
-        }
+        check_apply_gap(self.raw.raft.raft_log.committed, self.applied)?;
         if self.raw.raft.leader_id == raft::INVALID_ID {
             return Err(ServerError::NoLeader);
         }
@@ -408,5 +414,20 @@ impl Handler<GetNodeStatus> for RaftNode {
             last_index: raft.raft_log.last_index(),
             is_leader: raft.state == StateRole::Leader,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_are_refused_only_beyond_the_gap() {
+        assert!(check_apply_gap(5000, 0).is_ok());
+        assert!(check_apply_gap(15_000, 10_000).is_ok());
+        assert!(matches!(
+            check_apply_gap(5001, 0),
+            Err(ServerError::TooManyRequests)
+        ));
     }
 }
