@@ -34,6 +34,10 @@ const READER_THREADS: usize = 2;
 /// MDB_MAP_FULL) is what users hit first.
 const MAP_HEADROOM_BYTES: u64 = 1 << 30;
 const MEMBERSHIP_META_KEY: &str = "membership";
+/// WAL segments are preallocated with zeros (so a sync never changes the file
+/// size); 16 MiB keeps the zero-fill at boot and per roll short while still
+/// holding tens of thousands of entries.
+const WAL_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -81,7 +85,12 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let membership = load_or_bootstrap_membership(&store, &config)?;
     let auth_provider = provider_by_name(&config.auth_provider).map_err(BootError::Invalid)?;
 
-    let (wal, contents) = Wal::open(&dirs.wal, WalOptions::default())?;
+    let (wal, contents) = Wal::open(
+        &dirs.wal,
+        WalOptions {
+            segment_bytes: WAL_SEGMENT_BYTES,
+        },
+    )?;
     let voters: Vec<u64> = membership
         .members
         .iter()

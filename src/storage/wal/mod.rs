@@ -4,10 +4,33 @@
 //! # Files
 //!
 //! The WAL directory holds segments named `{seq:016x}-{first_index:016x}.wal`
-//! (16 hex digits each, so lexical order is log order). A segment is rolled
-//! once it reaches [`WalOptions::segment_bytes`]; the old one is synced
-//! before the new one is created, so only the last segment can have a torn
-//! tail. There is no preallocation: a segment is exactly its records.
+//! (16 hex digits each, so lexical order is log order). The writer rolls to
+//! a new segment when the next record would not fit in the current one; the
+//! old one is synced before the new one gets its name, so only the last
+//! segment can have a torn tail.
+//!
+//! # Preallocation
+//!
+//! Every segment is created [`WalOptions::segment_bytes`] long and filled
+//! with real zeros (synced), and records are written at the current offset
+//! (`pwrite`, not `O_APPEND`), so a later `fdatasync` never has to commit a
+//! size change to the file system journal: that makes each sync cheaper
+//! (≈ 0.24 ms instead of ≈ 0.32 ms for a 4 KiB write on ext4). `fallocate`
+//! is no substitute: its unwritten extents make every first write into a
+//! block a metadata change, which measured slower still (≈ 0.42 ms).
+//!
+//! Filling 64 MiB takes about half a second, so while a segment is being
+//! written the next one is prepared on a background thread as
+//! `next.wal.tmp` and renamed into place (then the directory synced) when
+//! the writer rolls; if it is not ready by then the writer waits for it, or
+//! makes it itself. A `next.wal.tmp` found at open is deleted, never
+//! replayed. Only the first segment of a new log is made synchronously.
+//!
+//! A record that does not fit even in a fresh segment is still written
+//! whole, growing that segment past `segment_bytes`; the limit on a record
+//! is the frame format's (`MAX_PAYLOAD`, 512 MiB), as before preallocation.
+//! Segments written before preallocation (exactly their records) replay as
+//! usual; the last one is padded with zeros to full size at open.
 //!
 //! # Records
 //!
@@ -31,8 +54,16 @@
 //!   segment was created, each as `[u8 present][u32 len][protobuf]`. It lets
 //!   a segment replay on its own once older ones are deleted.
 //!
-//! Damage at the end of the last segment (a crash mid-write) is truncated
-//! away on open; damage anywhere else is [`StorageError::Corrupt`].
+//! # Replay
+//!
+//! A segment's records end where only zeros remain (no frame header is all
+//! zero, since kind 0 does not exist); zeros after the records are normal
+//! in every segment, anything else after them is damage. Damage at the end
+//! of the last segment (a crash mid-write: a bad or partial record followed
+//! only by zeros, or by a zeroed sector and then more of the same unsynced
+//! write) is cut off on open by zeroing it, synced, and the writer carries
+//! on at the cut. Damage followed by intact records, or anywhere in an
+//! older segment, is [`StorageError::Corrupt`].
 //!
 //! # Failures
 //!
@@ -42,13 +73,20 @@
 //!
 //! [`StorageError::Corrupt`]: crate::storage::StorageError::Corrupt
 
+mod preparer;
 mod record;
 mod replay;
 mod segment;
 mod state;
+mod tail;
 mod terms;
 mod writer;
+mod zeros;
 
+#[cfg(test)]
+mod prealloc_tests;
+#[cfg(test)]
+mod sync_bench;
 #[cfg(test)]
 mod tests;
 
@@ -59,7 +97,8 @@ pub use writer::Wal;
 /// Tuning for [`Wal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalOptions {
-    /// A segment is rolled once it holds at least this many bytes.
+    /// Every segment is preallocated to this size; the writer rolls when
+    /// the next record would not fit in the rest.
     pub segment_bytes: u64,
 }
 

@@ -1,5 +1,10 @@
 //! Reading segment files back, and deciding what damage is survivable.
 //!
+//! Segments are preallocated with zeros, so the records of a segment end
+//! where only zeros remain (no valid frame header is all zero: its kind is
+//! never 0). Zeros after the records are normal in every segment, since a
+//! segment rolls before it is full; anything else after them is damage.
+//!
 //! Only the end of the last segment can legitimately be damaged: a crash
 //! can interrupt the unsynced tail, and older segments were synced before a
 //! newer one was created. Damage in the last segment counts as a torn tail
@@ -13,6 +18,7 @@ use std::fs;
 use super::record::{self, Frame, Record, HEADER_LEN};
 use super::segment::SegmentFile;
 use super::state::ReplayState;
+use super::zeros;
 use crate::storage::{StorageError, StorageResult};
 
 /// Unit of a torn write: the smallest block a disk writes atomically.
@@ -31,12 +37,21 @@ pub(crate) struct Segment {
 pub(crate) struct Replayed {
     pub state: ReplayState,
     pub segments: Vec<Segment>,
-    /// Bytes of the last segment holding whole records; the rest is a torn tail.
-    pub tail_len: u64,
-    /// The last segment's file is longer than `tail_len`.
-    pub tail_torn: bool,
-    /// The last segment starts with a readable header.
-    pub tail_has_header: bool,
+    /// Where the last segment's records end and what follows them.
+    pub tail: Tail,
+}
+
+/// The end of the last segment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// Bytes holding whole records: the writer continues here. 0 when the
+    /// segment has no readable header.
+    pub valid_len: u64,
+    /// End of the torn tail: `valid_len..dirty_end` holds a write the crash
+    /// interrupted, to be zeroed. Equal to `valid_len` if there is none.
+    pub dirty_end: u64,
+    /// Records after the segment header.
+    pub records: usize,
 }
 
 /// Replays `files` (in log order) from disk.
@@ -45,15 +60,20 @@ pub(crate) fn replay(files: Vec<SegmentFile>) -> StorageResult<Replayed> {
     let mut out = Replayed {
         state: ReplayState::default(),
         segments: Vec::with_capacity(count),
-        tail_len: 0,
-        tail_torn: false,
-        tail_has_header: false,
+        tail: Tail::default(),
     };
     for (i, file) in files.into_iter().enumerate() {
         let last = i + 1 == count;
         let bytes = fs::read(&file.path)?;
         let scan = scan(&bytes, last)
             .map_err(|at| in_file(&file, format!("damaged record at byte {at}")))?;
+        if last {
+            out.tail = Tail {
+                valid_len: scan.valid_len as u64,
+                dirty_end: scan.dirty_end.max(scan.valid_len) as u64,
+                records: scan.records.len().saturating_sub(1),
+            };
+        }
         let mut records = scan.records.into_iter();
         match records.next() {
             Some(Record::SegmentHeader(h)) => out
@@ -71,11 +91,6 @@ pub(crate) fn replay(files: Vec<SegmentFile>) -> StorageResult<Replayed> {
                 max_index = max_index.max(e.index);
             }
             out.state.apply(r).map_err(|e| with_file(&file, e))?;
-        }
-        if last {
-            out.tail_len = scan.valid_len as u64;
-            out.tail_torn = scan.valid_len < bytes.len();
-            out.tail_has_header = scan.valid_len > 0;
         }
         out.segments.push(Segment { file, max_index });
     }
@@ -101,15 +116,19 @@ struct Scan {
     records: Vec<Record>,
     /// Bytes covered by `records`.
     valid_len: usize,
+    /// Where the nonzero bytes of the buffer end.
+    dirty_end: usize,
 }
 
-/// Decodes every frame; `Err(offset)` for damage that is not a torn tail.
+/// Decodes every frame up to the trailing zeros; `Err(offset)` for damage
+/// that is not a torn tail.
 fn scan(buf: &[u8], last: bool) -> Result<Scan, usize> {
+    let data_end = zeros::data_end(buf);
     let mut records = Vec::new();
     let mut at = 0;
-    while at < buf.len() {
-        let rest = &buf[at..];
-        let frame = record::read_frame(rest);
+    // A record may itself end in zeros, so `at` can pass `data_end`.
+    while at < data_end {
+        let frame = record::read_frame(&buf[at..]);
         match frame {
             Frame::Ok { kind, payload, len } => {
                 // The checksum held, so a payload that does not decode was
@@ -120,32 +139,34 @@ fn scan(buf: &[u8], last: bool) -> Result<Scan, usize> {
                 }
                 at += len;
             }
-            _ if last && is_torn_tail(buf, at, &frame) => break,
+            _ if last && is_torn_tail(buf, data_end, at, &frame) => break,
             _ => return Err(at),
         }
     }
     Ok(Scan {
         records,
         valid_len: at,
+        dirty_end: data_end,
     })
 }
 
-/// Whether damage at `at` (in the last segment) is a write the crash
-/// interrupted rather than a damaged record that may have been acknowledged.
-fn is_torn_tail(buf: &[u8], at: usize, frame: &Frame<'_>) -> bool {
+/// Whether damage at `at` (in the last segment, whose nonzero bytes end at
+/// `data_end`) is a write the crash interrupted rather than a damaged record
+/// that may have been acknowledged.
+fn is_torn_tail(buf: &[u8], data_end: usize, at: usize, frame: &Frame<'_>) -> bool {
     if matches!(frame, Frame::Truncated) {
         return true;
     }
-    match next_intact_frame(buf, at + 1) {
+    match next_intact_frame(buf, at + 1, data_end) {
         None => true,
         Some(next) => has_unwritten_sector(buf, at, next),
     }
 }
 
-/// Offset of the first intact frame starting at or after `from`.
-fn next_intact_frame(buf: &[u8], from: usize) -> Option<usize> {
-    (from..buf.len().saturating_sub(HEADER_LEN - 1))
-        .find(|&off| matches!(record::read_frame(&buf[off..]), Frame::Ok { .. }))
+/// Offset of the first intact frame starting in `from..data_end` (a frame
+/// header is never all zero, so none can start at or after `data_end`).
+fn next_intact_frame(buf: &[u8], from: usize, data_end: usize) -> Option<usize> {
+    (from..data_end).find(|&off| matches!(record::read_frame(&buf[off..]), Frame::Ok { .. }))
 }
 
 /// Whether `buf[from..to]` holds a sector of zeros: space the file system
@@ -246,6 +267,58 @@ mod tests {
         let s = scan(&buf, true).unwrap();
         assert!(s.valid_len < 512);
         assert_eq!(s.records.len(), s.valid_len / (clean / 40));
+        assert!(scan(&buf, false).is_err());
+    }
+
+    #[test]
+    fn zeros_after_the_records_end_every_segment() {
+        let clean = frames(3);
+        let mut buf = clean.clone();
+        buf.resize(64 << 10, 0);
+        for last in [false, true] {
+            let s = scan(&buf, last).unwrap();
+            assert_eq!(s.records.len(), 3);
+            assert_eq!((s.valid_len, s.dirty_end), (clean.len(), clean.len()));
+        }
+        let s = scan(&[0u8; 4096], true).unwrap();
+        assert_eq!((s.records.len(), s.valid_len, s.dirty_end), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_record_ending_in_zeros_is_whole() {
+        let e = Entry {
+            index: 1,
+            data: vec![0u8; 600].into(),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        record::encode(&Record::Entry(e), &mut buf).unwrap();
+        let len = buf.len();
+        buf.resize(8192, 0);
+        let s = scan(&buf, false).unwrap();
+        assert_eq!((s.records.len(), s.valid_len), (1, len));
+    }
+
+    #[test]
+    fn bytes_after_the_zeros_are_torn_only_in_the_last_segment() {
+        let clean = frames(3);
+        let mut buf = clean.clone();
+        buf.resize(8192, 0);
+        buf[5000..5004].copy_from_slice(b"junk");
+        let s = scan(&buf, true).unwrap();
+        assert_eq!(s.records.len(), 3);
+        assert_eq!((s.valid_len, s.dirty_end), (clean.len(), 5004));
+        assert_eq!(scan(&buf, false).err(), Some(clean.len()));
+    }
+
+    #[test]
+    fn a_partial_record_then_zeros_is_torn() {
+        let clean = frames(2);
+        let mut buf = frames(3)[..clean.len() + 20].to_vec();
+        buf.resize(4096, 0);
+        let s = scan(&buf, true).unwrap();
+        assert_eq!(s.records.len(), 2);
+        assert_eq!((s.valid_len, s.dirty_end), (clean.len(), clean.len() + 20));
         assert!(scan(&buf, false).is_err());
     }
 }

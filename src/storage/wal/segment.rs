@@ -3,15 +3,19 @@
 //! A segment is named `{seq:016x}-{first_index:016x}.wal`: `seq` counts up
 //! from 0 so lexical order is log order, and `first_index` is the index the
 //! segment's first new entry was expected to have (handy for operators; an
-//! overwrite may still put lower indexes in it).
+//! overwrite may still put lower indexes in it). The next segment is
+//! prepared as [`TEMP_NAME`], which is not a segment name, and renamed into
+//! place when the writer rolls.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::storage::{StorageError, StorageResult};
 
 const SUFFIX: &str = ".wal";
+/// The next segment while it is being prepared; never replayed.
+pub(crate) const TEMP_NAME: &str = "next.wal.tmp";
 
 /// One segment file found on disk or created by the writer.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,21 +73,15 @@ pub(crate) fn list(dir: &Path) -> StorageResult<Vec<SegmentFile>> {
     Ok(found)
 }
 
-/// Creates a new segment holding `header` (already framed). The caller syncs
+/// Creates segment `seq` as an empty file. The caller fills it and syncs
 /// the file and directory before relying on it.
-pub(crate) fn create(
-    dir: &Path,
-    seq: u64,
-    first_index: u64,
-    header: &[u8],
-) -> StorageResult<(SegmentFile, File)> {
+pub(crate) fn create(dir: &Path, seq: u64, first_index: u64) -> StorageResult<(SegmentFile, File)> {
     let path = dir.join(file_name(seq, first_index));
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)?;
-    file.write_all(header)?;
     Ok((
         SegmentFile {
             seq,
@@ -92,6 +90,42 @@ pub(crate) fn create(
         },
         file,
     ))
+}
+
+/// Renames the prepared file at `prepared` into place as segment `seq`. The
+/// caller syncs the directory before relying on the new name.
+pub(crate) fn install(
+    dir: &Path,
+    prepared: &Path,
+    seq: u64,
+    first_index: u64,
+) -> StorageResult<SegmentFile> {
+    let path = dir.join(file_name(seq, first_index));
+    if path.exists() {
+        return Err(StorageError::Corrupt(format!(
+            "wal: segment {} already exists",
+            path.display()
+        )));
+    }
+    fs::rename(prepared, &path)?;
+    Ok(SegmentFile {
+        seq,
+        first_index,
+        path,
+    })
+}
+
+/// Where the next segment is prepared.
+pub(crate) fn temp_path(dir: &Path) -> PathBuf {
+    dir.join(TEMP_NAME)
+}
+
+/// Deletes a prepared file left behind by a crash (whole or not).
+pub(crate) fn remove_temp(dir: &Path) -> StorageResult<()> {
+    match fs::remove_file(temp_path(dir)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Makes creations and removals of entries in `dir` durable.
@@ -118,13 +152,30 @@ mod tests {
     fn list_orders_segments_and_rejects_holes() {
         let dir = tempfile::tempdir().unwrap();
         for (seq, first) in [(1, 20), (0, 1), (2, 40)] {
-            create(dir.path(), seq, first, b"").unwrap();
+            create(dir.path(), seq, first).unwrap();
         }
         fs::write(dir.path().join("LOCK"), b"").unwrap();
+        fs::write(temp_path(dir.path()), b"").unwrap();
         let seqs: Vec<u64> = list(dir.path()).unwrap().iter().map(|s| s.seq).collect();
         assert_eq!(seqs, vec![0, 1, 2]);
 
         fs::remove_file(dir.path().join(file_name(1, 20))).unwrap();
         assert!(matches!(list(dir.path()), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
+    fn install_renames_the_prepared_file_and_never_clobbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = temp_path(dir.path());
+        fs::write(&tmp, b"prepared").unwrap();
+        let seg = install(dir.path(), &tmp, 0, 1).unwrap();
+        assert_eq!(fs::read(&seg.path).unwrap(), b"prepared");
+        assert!(!tmp.exists());
+        fs::write(&tmp, b"again").unwrap();
+        assert!(install(dir.path(), &tmp, 0, 1).is_err());
+        assert_eq!(fs::read(&seg.path).unwrap(), b"prepared");
+        remove_temp(dir.path()).unwrap();
+        remove_temp(dir.path()).unwrap();
+        assert!(!tmp.exists());
     }
 }

@@ -1,7 +1,6 @@
 //! End-to-end tests of `Wal` against real files.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use raft::eraftpb::{ConfState, Entry, HardState, SnapshotMetadata};
@@ -46,6 +45,14 @@ fn small() -> WalOptions {
     WalOptions { segment_bytes: 300 }
 }
 
+/// Room for everything a test writes in one segment, without preallocating
+/// the default 64 MiB of zeros per test.
+fn roomy() -> WalOptions {
+    WalOptions {
+        segment_bytes: 1 << 20,
+    }
+}
+
 fn open(dir: &Path, opts: WalOptions) -> (Wal, WalContents) {
     Wal::open(dir, opts).unwrap()
 }
@@ -71,16 +78,20 @@ fn fresh_wal_is_empty() {
     let (wal, contents) = open(&path, WalOptions::default());
     assert_eq!(contents, WalContents::default());
     assert_eq!(wal.last_index(), 0);
-    assert_eq!(segment_files(&path).len(), 1);
+    let files = segment_files(&path);
+    assert_eq!(files.len(), 1);
+    let full = WalOptions::default().segment_bytes;
+    assert_eq!(fs::metadata(&files[0]).unwrap().len(), full);
     drop(wal);
     let (_, again) = open(&path, WalOptions::default());
     assert_eq!(again, WalContents::default());
+    assert_eq!(fs::metadata(&files[0]).unwrap().len(), full);
 }
 
 #[test]
 fn append_sync_reopen_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    let (mut wal, _) = open(dir.path(), roomy());
     wal.append(&ents(1..=3, 1), Some(&hs(1, 1, 2))).unwrap();
     wal.append(&ents(4..=5, 2), None).unwrap();
     wal.append(&[], Some(&hs(2, 1, 5))).unwrap();
@@ -88,7 +99,7 @@ fn append_sync_reopen_round_trips() {
     assert_eq!(wal.last_index(), 5);
     drop(wal);
 
-    let (wal, contents) = open(dir.path(), WalOptions::default());
+    let (wal, contents) = open(dir.path(), roomy());
     let mut expected = ents(1..=3, 1);
     expected.extend(ents(4..=5, 2));
     assert_eq!(contents.entries, expected);
@@ -100,27 +111,27 @@ fn append_sync_reopen_round_trips() {
 #[test]
 fn conflicting_entries_overwrite_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    let (mut wal, _) = open(dir.path(), roomy());
     wal.append(&ents(1..=5, 1), None).unwrap();
     wal.append(&ents(3..=4, 2), Some(&hs(2, 0, 2))).unwrap();
     assert_eq!(wal.last_index(), 4);
     wal.sync().unwrap();
     drop(wal);
 
-    let (mut wal, contents) = open(dir.path(), WalOptions::default());
+    let (mut wal, contents) = open(dir.path(), roomy());
     assert_eq!(index_terms(&contents), vec![(1, 1), (2, 1), (3, 2), (4, 2)]);
     assert_eq!(contents.entries[2], ents(3..=3, 2)[0]);
     wal.append(&ents(5..=5, 2), None).unwrap();
     wal.sync().unwrap();
     drop(wal);
-    let (_, contents) = open(dir.path(), WalOptions::default());
+    let (_, contents) = open(dir.path(), roomy());
     assert_eq!(contents.entries.len(), 5);
 }
 
 #[test]
 fn invalid_appends_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    let (mut wal, _) = open(dir.path(), roomy());
     wal.append(&ents(1..=3, 1), None).unwrap();
     let gap = wal.append(&ents(5..=6, 1), None);
     assert!(matches!(gap, Err(StorageError::InvalidAppend(_))));
@@ -139,7 +150,7 @@ fn invalid_appends_are_refused() {
     wal.append(&ents(4..=4, 1), None).unwrap();
     wal.sync().unwrap();
     drop(wal);
-    let (_, contents) = open(dir.path(), WalOptions::default());
+    let (_, contents) = open(dir.path(), roomy());
     assert_eq!(index_terms(&contents), vec![(3, 1), (4, 1)]);
 }
 
@@ -158,8 +169,8 @@ fn segments_roll_and_replay_across_files() {
 
     let files = segment_files(dir.path());
     assert!(files.len() > 5, "only {} segments", files.len());
-    for f in &files[..files.len() - 1] {
-        assert!(fs::metadata(f).unwrap().len() < 300 + 200);
+    for f in &files {
+        assert_eq!(fs::metadata(f).unwrap().len(), 300, "preallocated");
     }
     let (wal, contents) = open(dir.path(), small());
     assert_eq!(wal.segment_count(), files.len());
@@ -183,11 +194,29 @@ fn overwrite_reaching_back_into_an_older_segment() {
     assert_eq!(index_terms(&contents), expected);
 }
 
-fn chop(path: &Path, bytes: u64) {
-    let f = OpenOptions::new().write(true).open(path).unwrap();
-    let len = f.metadata().unwrap().len();
-    f.set_len(len - bytes).unwrap();
+/// End of the records in a segment: written records here end in a nonzero
+/// byte, and preallocated space is zeros.
+fn records_end(path: &Path) -> usize {
+    super::zeros::data_end(&fs::read(path).unwrap())
 }
+
+/// Zeroes the last `bytes` of the last record: the end of its write never
+/// landed, the preallocated zeros are still there.
+fn tear(path: &Path, bytes: usize) {
+    let end = records_end(path);
+    let mut data = fs::read(path).unwrap();
+    data[end - bytes..end].fill(0);
+    fs::write(path, data).unwrap();
+}
+
+/// Writes `junk` right after the last record, as a dying process might.
+fn scribble(path: &Path, junk: &[u8]) {
+    let end = records_end(path);
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, junk, end as u64).unwrap();
+}
+
+const JUNK: &[u8] = b"\x07garbage written by a dying process \xff\xfe";
 
 fn torn_tail_recovers(damage: impl Fn(&Path)) {
     let dir = tempfile::tempdir().unwrap();
@@ -217,38 +246,47 @@ fn torn_tail_recovers(damage: impl Fn(&Path)) {
 
 #[test]
 fn truncated_last_record_is_dropped() {
-    torn_tail_recovers(|p| chop(p, 3));
+    torn_tail_recovers(|p| tear(p, 3));
     // Check the record really went: entry 11 is the last one written.
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
-    wal.append(&ents(1..=11, 1), None).unwrap();
-    wal.sync().unwrap();
-    drop(wal);
-    chop(&segment_files(dir.path())[0], 3);
-    let (wal, contents) = open(dir.path(), WalOptions::default());
-    assert_eq!(wal.last_index(), 10);
-    assert_eq!(contents.entries.len(), 10);
-}
-
-#[test]
-fn garbage_after_the_last_record_is_dropped() {
-    let junk = |p: &Path| {
-        let mut f = OpenOptions::new().append(true).open(p).unwrap();
-        f.write_all(b"\x07garbage written by a dying process \xff\xfe")
-            .unwrap();
-    };
-    torn_tail_recovers(junk);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    let (mut wal, _) = open(dir.path(), roomy());
     wal.append(&ents(1..=11, 1), None).unwrap();
     wal.sync().unwrap();
     drop(wal);
     let file = &segment_files(dir.path())[0];
-    let clean_len = fs::metadata(file).unwrap().len();
-    junk(file);
-    let (_, contents) = open(dir.path(), WalOptions::default());
+    let end = records_end(file);
+    tear(file, 3);
+    let (wal, contents) = open(dir.path(), roomy());
+    assert_eq!(wal.last_index(), 10);
+    assert_eq!(contents.entries.len(), 10);
+    let cut = wal.write_offset() as usize;
+    assert!(cut < end - 3, "the torn record starts before its tail");
+    let bytes = fs::read(file).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        roomy().segment_bytes,
+        "still preallocated"
+    );
+    assert!(super::zeros::is_zero(&bytes[cut..]), "torn record zeroed");
+}
+
+#[test]
+fn garbage_after_the_last_record_is_dropped() {
+    torn_tail_recovers(|p| scribble(p, JUNK));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), roomy());
+    wal.append(&ents(1..=11, 1), None).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let file = &segment_files(dir.path())[0];
+    let clean_end = records_end(file);
+    scribble(file, JUNK);
+    let (wal, contents) = open(dir.path(), roomy());
     assert_eq!(contents.entries.len(), 11);
-    assert_eq!(fs::metadata(file).unwrap().len(), clean_len, "tail cut off");
+    assert_eq!(wal.write_offset() as usize, clean_end);
+    assert_eq!(records_end(file), clean_end, "tail zeroed");
+    let len = fs::metadata(file).unwrap().len();
+    assert_eq!(len, roomy().segment_bytes, "still preallocated");
 }
 
 #[test]
@@ -291,8 +329,7 @@ fn damage_in_an_older_segment_is_corrupt() {
     let files = segment_files(dir.path());
     assert!(files.len() >= 3);
     let victim = &files[1];
-    let len = fs::metadata(victim).unwrap().len() as usize;
-    flip_byte(victim, len / 2);
+    flip_byte(victim, records_end(victim) / 2);
     assert!(matches!(
         Wal::open(dir.path(), small()),
         Err(StorageError::Corrupt(_))
@@ -302,15 +339,14 @@ fn damage_in_an_older_segment_is_corrupt() {
 #[test]
 fn damage_before_intact_records_of_the_last_segment_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = open(dir.path(), WalOptions::default());
+    let (mut wal, _) = open(dir.path(), roomy());
     wal.append(&ents(1..=10, 1), None).unwrap();
     wal.sync().unwrap();
     drop(wal);
     let file = &segment_files(dir.path())[0];
-    let len = fs::metadata(file).unwrap().len() as usize;
-    flip_byte(file, len / 2);
+    flip_byte(file, records_end(file) / 2);
     assert!(matches!(
-        Wal::open(dir.path(), WalOptions::default()),
+        Wal::open(dir.path(), roomy()),
         Err(StorageError::Corrupt(_))
     ));
 }

@@ -1,14 +1,17 @@
 //! The `Wal` handle: open/replay, append, sync, compaction.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use raft::eraftpb::{Entry, HardState, SnapshotMetadata};
 
+use super::preparer::Preparer;
 use super::record::{self, SegmentHeader};
 use super::replay::{self, Segment};
 use super::segment;
+use super::tail;
 use super::terms::TermRuns;
 use super::{WalContents, WalOptions};
 use crate::storage::{StorageError, StorageResult};
@@ -20,10 +23,18 @@ pub struct Wal {
     opts: WalOptions,
     /// Live segments in log order; the last is the one being written.
     segments: Vec<Segment>,
+    /// The last segment, preallocated: records are written at `offset`,
+    /// never appended, so syncing them does not change the file's size.
     file: File,
-    file_len: u64,
+    /// Where `buf` goes in `file`.
+    offset: u64,
     /// Encoded records not yet handed to the file.
     buf: Vec<u8>,
+    /// The current segment holds (or `buf` holds for it) a record after its
+    /// header: until then a record too big to fit does not roll.
+    seg_has_records: bool,
+    /// Zero-fills the next segment in the background.
+    preparer: Preparer,
     hard_state: Option<HardState>,
     cut: Option<SnapshotMetadata>,
     last_index: u64,
@@ -36,8 +47,10 @@ pub struct Wal {
 
 impl Wal {
     /// Opens or creates `dir`; replays every segment. A torn or checksum-bad
-    /// record at the end of the last segment is cut off (the file is
-    /// truncated there); damage anywhere else is `StorageError::Corrupt`.
+    /// record at the end of the last segment is cut off (zeroed from there
+    /// on, so the file keeps its preallocated size); damage anywhere else is
+    /// `StorageError::Corrupt`. A new log's first segment is preallocated
+    /// here; the next one is prepared in the background from now on.
     pub fn open(dir: &Path, opts: WalOptions) -> StorageResult<(Wal, WalContents)> {
         if !dir.exists() {
             fs::create_dir_all(dir)?;
@@ -50,6 +63,7 @@ impl Wal {
                 segment::sync_dir(parent)?;
             }
         }
+        segment::remove_temp(dir)?;
         let found = replay::replay(segment::list(dir)?)?;
         let state = found.state;
         let last_index = state.last_index();
@@ -64,53 +78,36 @@ impl Wal {
             cut: state.cut.clone(),
         };
         let mut segments = found.segments;
-        let (file, file_len, repaired) = match segments.last() {
+        let writable = match segments.last() {
             None => {
-                let mut bytes = Vec::new();
-                record::encode_segment_header(&header, &mut bytes)?;
-                let (created, file) = segment::create(dir, 0, header.first_index, &bytes)?;
+                let (created, writable) = tail::create_first(dir, &header, opts.segment_bytes)?;
                 segments.push(Segment {
                     file: created,
                     max_index: 0,
                 });
-                (file, bytes.len() as u64, true)
+                writable
             }
-            Some(tail) => {
-                let file = OpenOptions::new().append(true).open(&tail.file.path)?;
-                if !found.tail_has_header {
-                    // Crashed before the header landed: write it again.
-                    let mut bytes = Vec::new();
-                    let header = SegmentHeader {
-                        seq: tail.file.seq,
-                        ..header
-                    };
-                    record::encode_segment_header(&header, &mut bytes)?;
-                    file.set_len(0)?;
-                    (&file).write_all(&bytes)?;
-                    (file, bytes.len() as u64, true)
-                } else if found.tail_torn {
-                    file.set_len(found.tail_len)?;
-                    (file, found.tail_len, true)
-                } else {
-                    (file, found.tail_len, false)
-                }
-            }
+            Some(last) => tail::reopen(&last.file, found.tail, header, opts.segment_bytes)?,
         };
+        let mut preparer = Preparer::new(segment::temp_path(dir), opts.segment_bytes);
+        preparer.start();
         let mut wal = Wal {
             dir: dir.to_path_buf(),
             opts,
             segments,
-            file,
-            file_len,
+            file: writable.file,
+            offset: writable.offset,
             buf: Vec::new(),
+            seg_has_records: writable.has_records,
+            preparer,
             hard_state: state.hard_state.clone(),
             cut: state.cut.clone(),
             last_index,
             terms,
-            dir_dirty: repaired,
+            dir_dirty: writable.repaired,
             failed: false,
         };
-        if repaired {
+        if writable.repaired {
             wal.sync()?;
         }
         let contents = WalContents {
@@ -209,8 +206,7 @@ impl Wal {
 
     fn write_records(&mut self, entries: &[Entry], hs: Option<&HardState>) -> StorageResult<()> {
         for e in entries {
-            self.roll_if_full()?;
-            record::encode_entry(e, &mut self.buf)?;
+            self.push(|buf| record::encode_entry(e, buf))?;
             self.terms.push(e.index, e.term);
             self.last_index = e.index;
             if let Some(cur) = self.segments.last_mut() {
@@ -218,17 +214,39 @@ impl Wal {
             }
         }
         if let Some(hs) = hs {
-            self.roll_if_full()?;
-            record::encode_hard_state(hs, &mut self.buf)?;
+            self.push(|buf| record::encode_hard_state(hs, buf))?;
             self.hard_state = Some(hs.clone());
         }
         self.flush()
     }
 
+    /// Adds one record, framed by `encode`, to the batch; rolls first if it
+    /// would not fit in the rest of the current segment. A record that does
+    /// not fit even in a fresh segment is written anyway and grows the file
+    /// past `segment_bytes` (records are limited only by the frame format).
+    fn push(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let start = self.buf.len();
+        if let Err(err) = encode(&mut self.buf) {
+            self.buf.truncate(start);
+            return Err(err);
+        }
+        let end = self.offset + self.buf.len() as u64;
+        if end > self.opts.segment_bytes && self.seg_has_records {
+            let record = self.buf.split_off(start);
+            self.roll()?;
+            self.buf.extend_from_slice(&record);
+        }
+        self.seg_has_records = true;
+        Ok(())
+    }
+
     fn flush(&mut self) -> StorageResult<()> {
         if !self.buf.is_empty() {
-            self.file.write_all(&self.buf)?;
-            self.file_len += self.buf.len() as u64;
+            self.file.write_all_at(&self.buf, self.offset)?;
+            self.offset += self.buf.len() as u64;
             self.buf.clear();
         }
         Ok(())
@@ -244,14 +262,16 @@ impl Wal {
         Ok(())
     }
 
-    fn roll_if_full(&mut self) -> StorageResult<()> {
-        if self.file_len + (self.buf.len() as u64) < self.opts.segment_bytes {
-            return Ok(());
-        }
-        // The old segment must be whole on disk before a newer one exists:
-        // replay only forgives damage in the last segment.
+    /// Moves on to the prepared next segment; its header waits in `buf`.
+    fn roll(&mut self) -> StorageResult<()> {
+        // The old segment must be whole on disk, under its name, before a
+        // newer one exists: replay only forgives damage in the last segment.
         self.flush()?;
         self.file.sync_data()?;
+        if self.dir_dirty {
+            segment::sync_dir(&self.dir)?;
+            self.dir_dirty = false;
+        }
         let seq = self.segments.last().map_or(0, |s| s.file.seq + 1);
         let header = SegmentHeader {
             seq,
@@ -259,22 +279,24 @@ impl Wal {
             hard_state: self.hard_state.clone(),
             cut: self.cut.clone(),
         };
-        let mut bytes = Vec::new();
-        record::encode_segment_header(&header, &mut bytes)?;
-        let (created, file) = segment::create(&self.dir, seq, header.first_index, &bytes)?;
+        let file = self.preparer.take()?;
+        let created = segment::install(&self.dir, self.preparer.path(), seq, header.first_index)?;
+        self.dir_dirty = true;
+        self.preparer.start();
+        record::encode_segment_header(&header, &mut self.buf)?;
         self.segments.push(Segment {
             file: created,
             max_index: 0,
         });
         self.file = file;
-        self.file_len = bytes.len() as u64;
-        self.dir_dirty = true;
+        self.offset = 0;
+        self.seg_has_records = false;
         Ok(())
     }
 
     fn compact_inner(&mut self, meta: &SnapshotMetadata) -> StorageResult<()> {
         let keep = self.terms.term(meta.index) == Some(meta.term);
-        record::encode_cut(!keep, meta, &mut self.buf)?;
+        self.push(|buf| record::encode_cut(!keep, meta, buf))?;
         if keep {
             self.terms.drop_through(meta.index);
         } else {
@@ -307,5 +329,17 @@ impl Wal {
     #[cfg(test)]
     pub(crate) fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Where the next record goes in the current segment.
+    #[cfg(test)]
+    pub(crate) fn write_offset(&self) -> u64 {
+        self.offset + self.buf.len() as u64
+    }
+
+    /// Waits until the next segment is prepared.
+    #[cfg(test)]
+    pub(crate) fn wait_prepared(&self) {
+        self.preparer.wait();
     }
 }
