@@ -1,0 +1,64 @@
+//! The loads: what one request of each subcommand is.
+//!
+//! A load is a [`Load`] (shared, built once from the command line) that hands every client
+//! loop its own [`Worker`]. The runner owns pacing, stopping, timing and statistics; a worker
+//! only sends request number `n`. To add a load (e.g. `watch-latency`, `lease-keepalive`):
+//! add a subcommand in `args.rs`, a module here with a `Load` + `Worker`, and a match arm in
+//! `main.rs`. Loads that must set things up first (open watch streams, grant leases) do it in
+//! [`Load::prepare`] or [`Load::worker`], before the clock starts; loads whose latency is not
+//! the wall time of one call (a put seen through a watch) return it from [`Worker::request`].
+
+pub mod mixed;
+pub mod put;
+pub mod range;
+pub mod txn_put;
+
+use crate::keys::{KeySpace, Values};
+use oxcd::proto::etcdserverpb::kv_client::KvClient;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::Status;
+
+/// What a worker reports for one request: `Ok(None)` when the runner's wall-clock time of
+/// the call is the latency, `Ok(Some(d))` when the worker measured the latency itself.
+pub type Outcome = Result<Option<Duration>, Status>;
+
+/// One kind of load, shared by all client loops.
+pub trait Load: Send + Sync + 'static {
+    type Worker: Worker;
+
+    /// The load's name in reports (`put`, `range`, ...).
+    fn name(&self) -> &'static str;
+
+    /// One-time setup before any worker exists and before the clock starts.
+    fn prepare(&self, _channels: &[Channel]) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    /// State for client loop number `client`, which sends on `channel`.
+    fn worker(
+        &self,
+        client: u64,
+        channel: Channel,
+    ) -> impl Future<Output = Result<Self::Worker, String>> + Send;
+}
+
+/// One client loop's request sender.
+pub trait Worker: Send + 'static {
+    /// Send request number `n` (0-based, counted over all clients) and wait for its answer.
+    fn request(&mut self, n: u64) -> impl Future<Output = Outcome> + Send;
+}
+
+/// What the KV loads share: the key space and the pre-generated values.
+#[derive(Debug, Clone)]
+pub struct KvData {
+    pub keys: Arc<KeySpace>,
+    pub values: Arc<Values>,
+}
+
+/// A KV client that accepts responses of any size (large ranges).
+pub fn kv_client(channel: Channel) -> KvClient<Channel> {
+    KvClient::new(channel).max_decoding_message_size(usize::MAX)
+}
