@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Benchmarks oxcd against the real etcd (3.4.23 from Debian) with oxcd-bench.
+#
+#   scripts/bench-vs-etcd.sh                    # every standard load, 3 rounds of 10s each
+#   scripts/bench-vs-etcd.sh --quick            # smoke run: 1 round of 3s
+#   scripts/bench-vs-etcd.sh --loads put-1c,range-s-1000c --rounds 5 --duration 20s
+#   scripts/bench-vs-etcd.sh --list-loads
+#
+# Steps:
+#   1. installs etcd-server and etcd-client with apt when etcd/etcdctl are missing
+#      (`--skip-apt` or OXCD_SKIP_APT=1 skips this);
+#   2. cargo build --release --bin oxcd --bin oxcd-bench (`--no-build` skips this; a
+#      binary given with --oxcd-bin/--bench-bin is not built);
+#   3. python3 scripts/bench/run.py with all the arguments: for each load and round, etcd
+#      then oxcd, each on a fresh server and data dir on free 127.0.0.1 ports, one timed
+#      oxcd-bench run each; then the table on stdout, docs/bench/results.md,
+#      docs/bench/chart.svg and docs/bench/raw/*.json (the raw JSON of every run).
+#
+# Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
+# Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR
+#   --chart FILE --prepopulate N --bench-bin P --oxcd-bin P --etcd-bin P --etcdctl-bin P
+#   --keep-tmp --no-build --skip-apt --list-loads
+# Exit status: 0 when every run succeeded, 1 when some run failed, 2 on a usage/setup error.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+no_build=0
+skip_apt="${OXCD_SKIP_APT:-0}"
+build_oxcd=1
+build_bench=1
+info_only=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) no_build=1 ;;
+        --skip-apt) skip_apt=1 ;;
+        --oxcd-bin | --oxcd-bin=*) build_oxcd=0 ;;
+        --bench-bin | --bench-bin=*) build_bench=0 ;;
+        -h | --help | --list-loads) info_only=1 ;;
+    esac
+done
+
+if [ "$info_only" = 1 ]; then
+    OXCD_BENCH_PROG="scripts/bench-vs-etcd.sh" exec python3 scripts/bench/run.py "$@"
+fi
+
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    if [ "$skip_apt" = 1 ]; then
+        echo "etcd/etcdctl missing and --skip-apt given; pass --etcd-bin/--etcdctl-bin" >&2
+    else
+        sudo=""
+        if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+        echo "==> installing etcd-server etcd-client" >&2
+        $sudo apt-get update >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y etcd-server etcd-client >&2
+    fi
+fi
+
+if [ "$no_build" = 0 ]; then
+    bins=()
+    if [ "$build_oxcd" = 1 ]; then bins+=(--bin oxcd); fi
+    if [ "$build_bench" = 1 ]; then bins+=(--bin oxcd-bench); fi
+    if [ "${#bins[@]}" -gt 0 ]; then
+        echo "==> cargo build --release ${bins[*]}" >&2
+        cargo build --release "${bins[@]}" >&2
+    fi
+fi
+
+export OXCD_BENCH_INVOKED_AS="scripts/bench-vs-etcd.sh"
+export OXCD_BENCH_PROG="scripts/bench-vs-etcd.sh"
+exec python3 scripts/bench/run.py "$@"

@@ -1,0 +1,79 @@
+"""The standard loads of scripts/bench-vs-etcd.sh.
+
+etcd's published benchmark set (Documentation/op-guide/performance.md: put and range with
+1 and 1000 clients), scaled to a 2-core machine, plus a txn-put and a mixed read/write load.
+Every load uses 8-byte keys and 256-byte values.
+
+A load is a dict:
+  name         short id used in file names and tables
+  title        one line for the tables
+  bench_args   oxcd-bench arguments: global flags first, then the subcommand and its own
+               arguments; the runner puts --endpoints, --json, --no-progress and --duration
+               (or --total) before them
+  setup        what is done on the fresh server before the timed run:
+                 None                  nothing
+                 ("key", KEY)          KEY is written once with etcdctl (256-byte value)
+                 ("prepopulate", N)    keys 0..N-1 are written with `oxcd-bench put --total N
+                                       --sequential-keys --key-space-size N` (not timed)
+"""
+
+KEY_SIZE = 8
+VAL_SIZE = 256
+KEY_SPACE = 100000
+RANGE_KEY = "rangekey"  # 8 bytes, like the load's keys
+
+_KV = ["--key-size", str(KEY_SIZE), "--val-size", str(VAL_SIZE)]
+
+STANDARD_LOADS = [
+    {
+        "name": "put-1c",
+        "title": "put, 1 client, 1 conn",
+        "bench_args": ["--clients", "1", "--conns", "1", "--key-space-size", str(KEY_SPACE),
+                       "--sequential-keys"] + _KV + ["put"],
+        "setup": None,
+    },
+    {
+        "name": "put-1000c",
+        "title": "put, 1000 clients, 100 conns",
+        "bench_args": ["--clients", "1000", "--conns", "100", "--key-space-size",
+                       str(KEY_SPACE)] + _KV + ["put"],
+        "setup": None,
+    },
+    {
+        "name": "range-l-1000c",
+        "title": "range 1 key, linearizable, 1000 clients, 100 conns",
+        "bench_args": ["--consistency", "l", "--clients", "1000", "--conns", "100",
+                       "range", RANGE_KEY],
+        "setup": ("key", RANGE_KEY),
+    },
+    {
+        "name": "range-s-1000c",
+        "title": "range 1 key, serializable, 1000 clients, 100 conns",
+        "bench_args": ["--consistency", "s", "--clients", "1000", "--conns", "100",
+                       "range", RANGE_KEY],
+        "setup": ("key", RANGE_KEY),
+    },
+    {
+        "name": "txn-put-100c",
+        "title": "txn-put, 100 clients, 10 conns",
+        "bench_args": ["--clients", "100", "--conns", "10", "--key-space-size",
+                       str(KEY_SPACE)] + _KV + ["txn-put"],
+        "setup": None,
+    },
+    {
+        "name": "mixed-90r",
+        "title": "90% range / 10% put, 100 clients, 10 conns, 100k keys pre-written",
+        "bench_args": ["--clients", "100", "--conns", "10", "--key-space-size",
+                       str(KEY_SPACE)] + _KV + ["mixed", "--read-ratio", "0.9"],
+        "setup": ("prepopulate", KEY_SPACE),
+    },
+]
+
+LOAD_NAMES = [l["name"] for l in STANDARD_LOADS]
+
+
+def by_name(name):
+    for load in STANDARD_LOADS:
+        if load["name"] == name:
+            return load
+    raise KeyError(name)

@@ -1,0 +1,562 @@
+#!/usr/bin/env python3
+"""Runs the standard loads against the real etcd and oxcd, A B A B..., and writes the raw
+JSON of every run, the Markdown table and the SVG chart (through report.py).
+
+Normally started by scripts/bench-vs-etcd.sh, which builds the binaries first; run
+`python3 scripts/bench/run.py --help` for the options. Python 3 standard library only.
+
+Each run: a fresh temp data dir, a freshly started server on free 127.0.0.1 ports with the
+same flags for both servers (--name --data-dir --listen-client-urls --advertise-client-urls
+--listen-peer-urls --initial-advertise-peer-urls --initial-cluster, nothing else), a wait
+until `etcdctl get` succeeds, the load's setup, ONE timed oxcd-bench run with --json
+--no-progress, then VmHWM from /proc/PID/status and `du -sb` of the data dir, then SIGTERM
+(SIGKILL after a few seconds), by pid.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/bench/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import loads as loadsmod  # noqa: E402
+import report  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SERVERS = ("etcd", "oxcd")
+START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 5.0
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_duration(text):
+    """'10s', '10', '1.5s', '2m', '500ms' -> seconds (float)."""
+    t = text.strip().lower()
+    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if t.endswith(suffix):
+            return float(t[: -len(suffix)]) * mult
+    return float(t)
+
+
+def fmt_duration(seconds):
+    if seconds >= 1 and float(seconds).is_integer():
+        return "%ds" % int(seconds)
+    return "%dms" % int(round(seconds * 1000))
+
+
+def free_port(taken):
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken and port not in (2379, 2380):
+            taken.add(port)
+            return port
+
+
+def clean_env():
+    """The environment without ETCD_*/ETCDCTL_*/OXCD_* (both servers read ETCD_* flags)."""
+    return {k: v for k, v in os.environ.items()
+            if not (k.startswith("ETCD_") or k.startswith("ETCDCTL_") or k.startswith("OXCD_"))}
+
+
+def read_status_kb(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def read_cpu_s(pid):
+    """utime+stime of a live process, in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def loadavg():
+    """The 1-minute load average: shows whether something else used the cores."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_stat():
+    """The machine-wide CPU times since boot from /proc/stat, in seconds, by field."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:1 + len(STAT_FIELDS)]]
+        tick = os.sysconf("SC_CLK_TCK")
+        return {k: x / tick for k, x in zip(STAT_FIELDS, v)}
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def du_bytes(path):
+    try:
+        out = subprocess.run(["du", "-sb", path], capture_output=True, text=True, timeout=60)
+        return int(out.stdout.split()[0])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
+def tail(path, n=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+class Server:
+    """One single-member server (etcd or oxcd) on free loopback ports, in a fresh dir."""
+
+    def __init__(self, kind, binary, workdir, taken_ports):
+        self.kind = kind
+        self.binary = binary
+        self.workdir = workdir
+        self.client_port = free_port(taken_ports)
+        self.peer_port = free_port(taken_ports)
+        self.name = "bench"
+        self.data_dir = os.path.join(workdir, "data")
+        self.log_path = os.path.join(workdir, "server.log")
+        self.proc = None
+        self.endpoint = "127.0.0.1:%d" % self.client_port
+
+    def args(self):
+        client = "http://127.0.0.1:%d" % self.client_port
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        return [
+            self.binary,
+            "--name", self.name,
+            "--data-dir", self.data_dir,
+            "--listen-client-urls", client,
+            "--advertise-client-urls", client,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "%s=%s" % (self.name, peer),
+        ]
+
+    def start(self):
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args(), stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=clean_env(), cwd=self.workdir)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                log("  %s pid %d did not stop on SIGTERM in %ds: SIGKILL"
+                    % (self.kind, self.proc.pid, STOP_GRACE_S))
+                try:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self.logf.close()
+
+
+class Runner:
+    def __init__(self, opts):
+        self.opts = opts
+        self.taken_ports = set()
+
+    def etcdctl(self, endpoint, args, timeout=10.0):
+        env = clean_env()
+        env["ETCDCTL_API"] = "3"
+        cmd = [self.opts.etcdctl_bin, "--endpoints=" + endpoint, "--command-timeout=5s"] + args
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_ready(self, server):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            if not server.alive():
+                raise RuntimeError("%s exited with %s during start-up; log tail:\n%s"
+                                   % (server.kind, server.proc.returncode, tail(server.log_path)))
+            r = self.etcdctl(server.endpoint, ["get", "bench-ready-probe"], timeout=6.0)
+            if r is not None and r.returncode == 0:
+                return
+            last = r.stderr.strip() if r is not None else "etcdctl timed out"
+            time.sleep(0.2)
+        raise RuntimeError("%s did not serve within %ds (last etcdctl error: %s); log tail:\n%s"
+                           % (server.kind, START_TIMEOUT_S, last, tail(server.log_path)))
+
+    def bench(self, endpoint, args, timeout):
+        """Runs oxcd-bench once; returns (parsed JSON or None, info dict)."""
+        common = ["--endpoints", endpoint, "--json", "--no-progress"]
+        cmd = [self.opts.bench_bin] + common + args
+        t0 = time.monotonic()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=clean_env())
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            timed_out = True
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        info = {
+            "cpu_s": round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 3),
+            "argv": [os.path.basename(self.opts.bench_bin), "--endpoints", "ENDPOINT",
+                     "--json", "--no-progress"] + args,
+            "exit_code": proc.returncode,
+            "wall_s": round(time.monotonic() - t0, 3),
+            "timed_out": timed_out,
+        }
+        text = out.decode(errors="replace").strip()
+        parsed = None
+        if text:
+            # One JSON object; tolerate stray lines before it.
+            for candidate in (text, text.splitlines()[-1]):
+                try:
+                    parsed = json.loads(candidate)
+                    break
+                except ValueError:
+                    continue
+        if parsed is None or proc.returncode != 0 or timed_out:
+            info["stderr_tail"] = err.decode(errors="replace")[-2000:]
+            if parsed is None:
+                info["stdout_tail"] = text[-1000:]
+        return parsed, info
+
+    def setup(self, load, server):
+        setup = load["setup"]
+        if setup is None:
+            return None
+        kind, arg = setup
+        if kind == "key":
+            r = self.etcdctl(server.endpoint, ["put", arg, "x" * loadsmod.VAL_SIZE])
+            if r is None or r.returncode != 0:
+                raise RuntimeError("writing %s failed: %s" % (arg, r.stderr if r else "timeout"))
+            return {"kind": "key", "key": arg}
+        if kind == "prepopulate":
+            n = self.opts.prepopulate if self.opts.prepopulate is not None else arg
+            if n <= 0:
+                return {"kind": "prepopulate", "keys": 0}
+            args = ["--total", str(n), "--sequential-keys", "--key-space-size", str(arg),
+                    "--key-size", str(loadsmod.KEY_SIZE), "--val-size", str(loadsmod.VAL_SIZE),
+                    "--clients", "100", "--conns", "10", "put"]
+            res, info = self.bench(server.endpoint, args, timeout=600)
+            if res is None or info["exit_code"] != 0:
+                raise RuntimeError("pre-populating %d keys failed: %s" % (n, json.dumps(info)))
+            return {"kind": "prepopulate", "keys": n, "argv": info["argv"],
+                    "wall_s": info["wall_s"], "requests_per_sec": res.get("requests_per_sec"),
+                    "errors": res.get("errors")}
+        raise ValueError("unknown setup %r" % (setup,))
+
+    def run_one(self, load, kind, rnd):
+        binary = self.opts.etcd_bin if kind == "etcd" else self.opts.oxcd_bin
+        rec = {"load": load["name"], "server": kind, "round": rnd, "ok": False,
+               "server_bin": self.opts.shown_bins[kind]}
+        workdir = tempfile.mkdtemp(prefix="oxcd-bench-%s-%s-r%d-" % (load["name"], kind, rnd))
+        server = Server(kind, binary, workdir, self.taken_ports)
+        t0 = time.monotonic()
+        try:
+            server.start()
+            rec["server_pid"] = server.proc.pid
+            self.wait_ready(server)
+            rec["start_s"] = round(time.monotonic() - t0, 3)
+            rec["setup"] = self.setup(load, server)
+            args = ["--duration", self.opts.duration_str] + list(load["bench_args"])
+            cpu0, stat0 = read_cpu_s(server.proc.pid), cpu_stat()
+            res, info = self.bench(server.endpoint, args,
+                                   timeout=self.opts.duration_s * 3 + 120)
+            cpu1, stat1 = read_cpu_s(server.proc.pid), cpu_stat()
+            rec["bench_run"] = info
+            rec["bench"] = res
+            if stat0 is not None and stat1 is not None:
+                rec["machine_cpu_s"] = {k: round(stat1[k] - stat0[k], 3) for k in STAT_FIELDS}
+            if cpu0 is not None and cpu1 is not None:
+                rec["server_cpu_s"] = round(cpu1 - cpu0, 3)
+                if stat0 is not None and stat1 is not None:
+                    # Process CPU time (user + system) that neither the server nor oxcd-bench
+                    # used during the timed run: other processes and kernel threads. Interrupt
+                    # time (irq, softirq: e.g. loopback TCP) is left out: it is not charged
+                    # to any process.
+                    d = rec["machine_cpu_s"]
+                    used = d["user"] + d["nice"] + d["system"] + d["steal"]
+                    rec["other_cpu_s"] = round(
+                        max(0.0, used - rec["server_cpu_s"] - info["cpu_s"]), 3)
+            if not server.alive():
+                rec["error"] = "server exited (code %s) during the load; log tail:\n%s" % (
+                    server.proc.returncode, tail(server.log_path))
+            else:
+                rec["peak_rss_kb"] = read_status_kb(server.proc.pid, "VmHWM")
+                rec["data_dir_bytes"] = du_bytes(server.data_dir)
+                if res is None:
+                    rec["error"] = "oxcd-bench gave no JSON (exit %s)" % info["exit_code"]
+                elif info["exit_code"] != 0 or info["timed_out"]:
+                    rec["error"] = "oxcd-bench exit %s%s" % (
+                        info["exit_code"], ", timed out" if info["timed_out"] else "")
+                else:
+                    rec["ok"] = True
+        except Exception as e:  # noqa: BLE001 - one failed run must not end the benchmark
+            rec["error"] = str(e)
+        finally:
+            server.stop()
+            rec["total_s"] = round(time.monotonic() - t0, 3)
+            if not rec["ok"]:
+                rec["server_log_tail"] = tail(server.log_path)
+            if self.opts.keep_tmp:
+                rec["workdir"] = workdir
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return rec
+
+
+def shown_path(path):
+    """A path as shown in the results: relative to the repository when inside it."""
+    full = os.path.abspath(path)
+    if full.startswith(REPO + os.sep):
+        return os.path.relpath(full, REPO)
+    return path
+
+
+def server_version(kind, binary):
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10,
+                             env=clean_env())
+        lines = (out.stdout or out.stderr).strip().splitlines()
+        text = lines[0].strip() if lines else ""
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    if kind == "oxcd":
+        try:
+            rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain",
+                                    "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10).stdout.strip()
+            if rev:
+                text += " (git %s%s)" % (rev, ", with uncommitted changes" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return text.strip()
+
+
+def machine_info():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kb = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kb = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "mem_total_kb": mem_kb,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog=os.environ.get("OXCD_BENCH_PROG", "run.py"),
+        description="Benchmark oxcd against the real etcd with oxcd-bench, A B A B..., and "
+                    "write a Markdown table, an SVG chart and the raw JSON of every run.")
+    ap.add_argument("--rounds", type=int, default=3, help="runs per load and server (default 3)")
+    ap.add_argument("--duration", default=None,
+                    help="length of every timed run, e.g. 10s (default 10s; 3s with --quick)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: --duration 3s and 1 round (unless given explicitly)")
+    ap.add_argument("--loads", default=",".join(loadsmod.LOAD_NAMES),
+                    help="comma-separated subset of: %s" % ",".join(loadsmod.LOAD_NAMES))
+    ap.add_argument("--list-loads", action="store_true", help="print the loads and exit")
+    ap.add_argument("--out", default=os.path.join(REPO, "docs", "bench", "results.md"),
+                    help="Markdown results (default docs/bench/results.md)")
+    ap.add_argument("--raw-dir", default=None,
+                    help="raw JSON of every run (default: raw/ beside --out); its *.json files "
+                         "are replaced")
+    ap.add_argument("--chart", default=None,
+                    help="SVG chart (default: chart.svg beside --out)")
+    ap.add_argument("--prepopulate", type=int, default=None,
+                    help="keys written before mixed-90r (default: the whole key space, 100000)")
+    ap.add_argument("--bench-bin", default=os.path.join(REPO, "target", "release", "oxcd-bench"))
+    ap.add_argument("--oxcd-bin", default=os.path.join(REPO, "target", "release", "oxcd"))
+    ap.add_argument("--etcd-bin", default=shutil.which("etcd") or "/usr/bin/etcd")
+    ap.add_argument("--etcdctl-bin", default=shutil.which("etcdctl") or "/usr/bin/etcdctl")
+    ap.add_argument("--oxcd-label", default="oxcd",
+                    help="name of the second server in the tables (for a noise check with etcd "
+                         "on both sides: --oxcd-bin /usr/bin/etcd --oxcd-label etcd-b)")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep every run's temp dir")
+    ap.add_argument("--no-build", action="store_true",
+                    help="(bench-vs-etcd.sh) do not run cargo build")
+    ap.add_argument("--skip-apt", action="store_true",
+                    help="(bench-vs-etcd.sh) do not install etcd with apt")
+    opts = ap.parse_args(argv)
+
+    if opts.list_loads:
+        for l in loadsmod.STANDARD_LOADS:
+            print("%-14s %s\n%14s oxcd-bench %s" % (l["name"], l["title"], "",
+                                                      " ".join(l["bench_args"])))
+        return 0
+
+    names = [n.strip() for n in opts.loads.split(",") if n.strip()]
+    unknown = [n for n in names if n not in loadsmod.LOAD_NAMES]
+    if unknown or not names:
+        ap.error("unknown load(s) %s; known: %s" % (",".join(unknown),
+                                                     ",".join(loadsmod.LOAD_NAMES)))
+    if opts.quick:
+        if opts.duration is None:
+            opts.duration = "3s"
+        if "--rounds" not in " ".join(sys.argv if argv is None else argv):
+            opts.rounds = 1
+    if opts.duration is None:
+        opts.duration = "10s"
+    opts.duration_s = parse_duration(opts.duration)
+    opts.duration_str = fmt_duration(opts.duration_s)
+    if opts.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    for what in ("bench_bin", "oxcd_bin", "etcd_bin", "etcdctl_bin"):
+        path = getattr(opts, what)
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            ap.error("--%s %s: no such executable" % (what.replace("_", "-"), path))
+    out_dir = os.path.dirname(os.path.abspath(opts.out))
+    raw_dir = opts.raw_dir or os.path.join(out_dir, "raw")
+    chart = opts.chart or os.path.join(out_dir, "chart.svg")
+    os.makedirs(raw_dir, exist_ok=True)
+    for f in os.listdir(raw_dir):
+        if f.endswith(".json"):
+            os.remove(os.path.join(raw_dir, f))
+
+    invoked = os.environ.get("OXCD_BENCH_INVOKED_AS")
+    cmdline = shlex.join(([invoked] if invoked else ["python3", "scripts/bench/run.py"])
+                         + (sys.argv[1:] if argv is None else list(argv)))
+    selected = [loadsmod.by_name(n) for n in names]
+    meta = {
+        "format": 1,
+        "command": cmdline,
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "loadavg_at_start": loadavg(),
+        "config": {"rounds": opts.rounds, "duration": opts.duration_str,
+                   "order": "for each load and round: etcd, then oxcd"},
+        "servers": {
+            "etcd": {"label": "etcd", "bin": shown_path(opts.etcd_bin),
+                     "version": server_version("etcd", opts.etcd_bin)},
+            "oxcd": {"label": opts.oxcd_label, "bin": shown_path(opts.oxcd_bin),
+                     "version": server_version("oxcd", opts.oxcd_bin)},
+        },
+        "bench_bin": shown_path(opts.bench_bin),
+        "loads": selected,
+    }
+    # Run copies of the binaries built in this tree: a concurrent `cargo build` must not
+    # swap the server or the load generator halfway through the benchmark.
+    bin_dir = tempfile.mkdtemp(prefix="oxcd-bench-bins-")
+    try:
+        for what in ("oxcd_bin", "bench_bin"):
+            path = getattr(opts, what)
+            if os.path.abspath(path).startswith(REPO + os.sep):
+                os.mkdir(os.path.join(bin_dir, what))
+                copy = os.path.join(bin_dir, what, os.path.basename(path))
+                shutil.copy2(path, copy)
+                setattr(opts, what, copy)
+        meta["servers"]["oxcd"]["sha256"] = file_sha256(opts.oxcd_bin)[:16]
+        return run_all(opts, meta, selected, raw_dir, chart)
+    finally:
+        shutil.rmtree(bin_dir, ignore_errors=True)
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_all(opts, meta, selected, raw_dir, chart):
+    opts.shown_bins = {s: meta["servers"][s]["bin"] for s in SERVERS}
+    runner = Runner(opts)
+    t_all = time.monotonic()
+    n_runs = len(selected) * opts.rounds * 2
+    i = 0
+    for load in selected:
+        for rnd in range(1, opts.rounds + 1):
+            for kind in SERVERS:
+                i += 1
+                log("[%d/%d] %s round %d: %s ..." % (i, n_runs, load["name"], rnd,
+                                                     meta["servers"][kind]["label"]))
+                rec = runner.run_one(load, kind, rnd)
+                path = os.path.join(raw_dir, "%s.r%d.%s.json" % (load["name"], rnd, kind))
+                with open(path, "w") as f:
+                    json.dump(rec, f, indent=1, sort_keys=True)
+                    f.write("\n")
+                if rec["ok"]:
+                    b = rec["bench"]
+                    log("    %.0f req/s, p99 %.2f ms, %s errors, peak RSS %.1f MiB, data %.1f "
+                        "MiB (%.1fs)" % (
+                            b.get("requests_per_sec", 0), b.get("latency_ms", {}).get("p99", 0),
+                            b.get("errors"), (rec.get("peak_rss_kb") or 0) / 1024,
+                            (rec.get("data_dir_bytes") or 0) / 1048576, rec["total_s"]))
+                else:
+                    log("    FAILED: %s" % rec.get("error", "?").splitlines()[0])
+                    log("    (details in %s)" % path)
+    meta["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    meta["wall_s"] = round(time.monotonic() - t_all, 1)
+    with open(os.path.join(raw_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return report.render(raw_dir, opts.out, chart, print_table=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
