@@ -47,6 +47,19 @@ pub struct ApiContext {
     pub keepalive_timeout: Option<std::time::Duration>,
 }
 
+/// Accepted connections with Nagle off: gRPC writes small frames and waits
+/// for answers, so Nagle plus delayed ACKs would add ~40 ms stalls.
+fn with_nodelay(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
 /// Serves the client API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -94,6 +107,6 @@ pub async fn serve(
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(with_nodelay(listener), shutdown)
         .await
 }
