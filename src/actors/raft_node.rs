@@ -99,8 +99,7 @@ impl RaftNode {
         let entries = ready.take_entries();
         let hard_state = ready.hs().cloned();
         // Only new entries or a new term/vote must be on disk before raft
-        // goes on; a commit-index-only hard state can be written lazily (a
-        // restart re-derives commit from what LMDB applied).
+        // goes on.
         let must_sync = ready.must_sync();
         let persisted_messages = ready.take_persisted_messages();
         {
@@ -118,13 +117,9 @@ impl RaftNode {
         self.publish_status();
 
         if !must_sync {
-            if !entries.is_empty() || hard_state.is_some() {
-                self.wal.do_send(Persist {
-                    entries,
-                    hard_state,
-                    sync: false,
-                });
-            }
+            // Nothing raft needs on disk (no entries, same term and vote): a
+            // commit-index-only hard state is not written at all; a restart
+            // derives commit from what LMDB applied and raft re-commits the rest.
             self.raw.on_persist_ready(number);
             self.send_to_peers(persisted_messages);
             ctx.notify(Drive);
@@ -134,7 +129,6 @@ impl RaftNode {
         let persist = Persist {
             entries,
             hard_state,
-            sync: true,
         };
         self.wal
             .send(persist)

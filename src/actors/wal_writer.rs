@@ -24,14 +24,12 @@ impl Actor for WalWriter {
     type Context = SyncContext<Self>;
 }
 
-/// Log `entries` then `hard_state`; with `sync`, fdatasync before replying
-/// (which also makes every earlier unsynced record durable).
+/// Log `entries` then `hard_state`, and fdatasync before replying.
 #[derive(Message)]
 #[rtype(result = "StorageResult<()>")]
 pub struct Persist {
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
-    pub sync: bool,
 }
 
 impl Handler<Persist> for WalWriter {
@@ -39,14 +37,8 @@ impl Handler<Persist> for WalWriter {
 
     fn handle(&mut self, msg: Persist, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("wal.persist", entries = msg.entries.len()).entered();
-        let result = self.wal.append(&msg.entries, msg.hard_state.as_ref());
-        let result = result.and_then(|()| if msg.sync { self.wal.sync() } else { Ok(()) });
-        if let Err(err) = &result {
-            // Unsynced writes are sent without waiting for a reply; the WAL
-            // refuses every later call, so the next synced write fails loudly.
-            tracing::error!("WAL write failed: {err}");
-        }
-        result
+        self.wal.append(&msg.entries, msg.hard_state.as_ref())?;
+        self.wal.sync()
     }
 }
 
