@@ -4,11 +4,9 @@
 use actix::Addr;
 use tonic::{Request, Response, Status};
 
-use super::header::HeaderFiller;
+use super::header::{backend_status, HeaderFiller};
 use super::not_built::not_built_rpcs;
-use super::ApiError;
-use crate::actors::mvcc_store::{GetBackendStatus, MvccReader};
-use crate::actors::ServerError;
+use crate::actors::mvcc_store::MvccReader;
 use crate::membership::Membership;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::*;
@@ -36,12 +34,7 @@ impl Cluster for ClusterService {
         &self,
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let backend = self
-            .readers
-            .send(GetBackendStatus)
-            .await
-            .map_err(|e| ApiError::from(ServerError::from(e)))?
-            .map_err(ApiError::from)?;
+        let backend = backend_status(&self.readers).await?;
         let members = self
             .membership
             .members

@@ -3,6 +3,12 @@
 
 use std::sync::Arc;
 
+use actix::Addr;
+
+use super::ApiError;
+use crate::actors::mvcc_store::{BackendStatus, GetBackendStatus, MvccReader};
+use crate::actors::ServerError;
+
 use crate::actors::status::RaftStatusBoard;
 use crate::proto::etcdserverpb::ResponseHeader;
 
@@ -30,4 +36,13 @@ impl HeaderFiller {
         self.fill(&mut header);
         header
     }
+}
+
+/// Backend figures (revision, sizes) for headers and Status.
+pub async fn backend_status(readers: &Addr<MvccReader>) -> Result<BackendStatus, ApiError> {
+    let status = readers
+        .send(GetBackendStatus)
+        .await
+        .map_err(ServerError::from)?;
+    Ok(status?)
 }

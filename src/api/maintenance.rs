@@ -6,10 +6,10 @@ use actix::Addr;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use super::header::HeaderFiller;
+use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
 use super::ApiError;
-use crate::actors::mvcc_store::{GetBackendStatus, MvccReader};
+use crate::actors::mvcc_store::MvccReader;
 use crate::actors::raft_node::{GetNodeStatus, RaftNode};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
@@ -55,12 +55,7 @@ impl Maintenance for MaintenanceService {
             .send(GetNodeStatus)
             .await
             .map_err(|e| ApiError::from(ServerError::from(e)))?;
-        let backend = self
-            .readers
-            .send(GetBackendStatus)
-            .await
-            .map_err(|e| ApiError::from(ServerError::from(e)))?
-            .map_err(ApiError::from)?;
+        let backend = backend_status(&self.readers).await?;
         Ok(Response::new(StatusResponse {
             header: self.header.with_revision(backend.revision),
             version: ETCD_API_VERSION.to_string(),
