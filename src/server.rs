@@ -15,7 +15,7 @@ use crate::actors::applier::Applier;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
-use crate::actors::mvcc_store::{MvccReader, MvccWriter};
+use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::RaftNode;
 use crate::actors::status::RaftStatusBoard;
@@ -183,9 +183,9 @@ fn start_actors(
 
     let writer_store = store.clone();
     let sync_every_entries = config.snapshot_count;
-    let mvcc = SyncArbiter::start(1, move || {
-        MvccWriter::new(writer_store.clone(), sync_every_entries)
-    });
+    let batch_writer = BatchWriter::new(writer_store, sync_every_entries);
+    let thread_writer = batch_writer.clone();
+    let mvcc = SyncArbiter::start(1, move || MvccWriter::new(thread_writer.clone()));
     let reader_store = store.clone();
     let readers = SyncArbiter::start(READER_THREADS, move || {
         MvccReader::new(reader_store.clone())
@@ -221,7 +221,12 @@ fn start_actors(
         config.request_timeout(),
     )
     .start();
-    applier_ctx.run(Applier::new(mvcc, frontend.clone(), raft.clone()));
+    applier_ctx.run(Applier::new(
+        batch_writer,
+        mvcc,
+        frontend.clone(),
+        raft.clone(),
+    ));
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
     }

@@ -8,11 +8,18 @@ use prost::Message as _;
 use raft::eraftpb::{Entry, EntryType};
 
 use super::frontend::{FrontEnd, Trigger};
-use super::mvcc_store::{ApplyBatch, ApplyItem, MvccWriter};
+use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
 use super::raft_node::{Applied, Durable, RaftNode};
 use crate::proto::etcdserverpb::InternalRaftRequest;
+use crate::storage::StorageResult;
+
+/// Batches up to this many requests, without compactions, are applied inline:
+/// a quiet server's writes then skip two thread hops; busy servers' large
+/// batches still go to the writer thread and keep this thread free.
+const INLINE_APPLY_MAX_ITEMS: usize = 8;
 
 pub struct Applier {
+    inline: BatchWriter,
     mvcc: Addr<MvccWriter>,
     frontend: Addr<FrontEnd>,
     raft: Addr<RaftNode>,
@@ -22,8 +29,14 @@ pub struct Applier {
 }
 
 impl Applier {
-    pub fn new(mvcc: Addr<MvccWriter>, frontend: Addr<FrontEnd>, raft: Addr<RaftNode>) -> Self {
+    pub fn new(
+        inline: BatchWriter,
+        mvcc: Addr<MvccWriter>,
+        frontend: Addr<FrontEnd>,
+        raft: Addr<RaftNode>,
+    ) -> Self {
         Applier {
+            inline,
             mvcc,
             frontend,
             raft,
@@ -38,34 +51,54 @@ impl Applier {
         }
         let entries = std::mem::take(&mut self.queue);
         let last_index = entries.last().map(Entry::get_index).unwrap_or_default();
-        let items = entries.iter().filter_map(decode_entry).collect();
-        self.busy = true;
+        let items: Vec<ApplyItem> = entries.iter().filter_map(decode_entry).collect();
         let _span =
             tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
+        let batch = ApplyBatch { items, last_index };
+        if is_small(&batch) {
+            let result = self.inline.apply(batch);
+            self.finish(last_index, result);
+            return self.apply_queued(ctx);
+        }
+        self.busy = true;
         self.mvcc
-            .send(ApplyBatch { items, last_index })
+            .send(batch)
             .into_actor(self)
             .map(move |result, applier, ctx| {
-                match result {
-                    Ok(Ok(applied)) => {
-                        applier.frontend.do_send(Trigger {
-                            results: applied.outcomes,
-                        });
-                        applier.raft.do_send(Applied { index: last_index });
-                        if let Some(index) = applied.durable_index {
-                            applier.raft.do_send(Durable { index });
-                        }
-                    }
-                    // A batch that cannot be applied leaves the state machine
-                    // behind the log: stop rather than serve stale data.
-                    Ok(Err(err)) => fatal(&format!("apply failed at index {last_index}: {err}")),
-                    Err(err) => fatal(&format!("MVCC store gone: {err}")),
-                }
+                let result = result.unwrap_or_else(|err| fatal(&format!("MVCC store gone: {err}")));
+                applier.finish(last_index, result);
                 applier.busy = false;
                 applier.apply_queued(ctx);
             })
             .spawn(ctx);
     }
+
+    /// Hands the results on: waiters, the raft node's applied index, and the
+    /// durable point for log release.
+    fn finish(&self, last_index: u64, result: StorageResult<BatchApplied>) {
+        match result {
+            Ok(applied) => {
+                self.frontend.do_send(Trigger {
+                    results: applied.outcomes,
+                });
+                self.raft.do_send(Applied { index: last_index });
+                if let Some(index) = applied.durable_index {
+                    self.raft.do_send(Durable { index });
+                }
+            }
+            // A batch that cannot be applied leaves the state machine behind
+            // the log: stop rather than serve stale data.
+            Err(err) => fatal(&format!("apply failed at index {last_index}: {err}")),
+        }
+    }
+}
+
+fn is_small(batch: &ApplyBatch) -> bool {
+    batch.items.len() <= INLINE_APPLY_MAX_ITEMS
+        && batch
+            .items
+            .iter()
+            .all(|item| item.request.compaction.is_none())
 }
 
 fn fatal(msg: &str) -> ! {

@@ -1,10 +1,12 @@
-//! The MVCC store actors. `MvccWriter` runs on one dedicated thread (LMDB
-//! write transactions must commit on the thread that opened them) and applies
-//! a whole batch of committed requests in one transaction, together with the
-//! consistent index. `MvccReader`s run ranges on LMDB read transactions on a
+//! The MVCC store actors. A batch of committed requests is applied in one
+//! LMDB transaction together with the consistent index, by `BatchWriter`:
+//! inline on the applier's thread for small batches (no thread hop on the
+//! latency path), or on the dedicated `MvccWriter` thread for large batches
+//! and compactions. LMDB write transactions commit on the thread that opened
+//! them either way. `MvccReader`s run ranges on LMDB read transactions on a
 //! small thread pool, in parallel with the writer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -18,27 +20,101 @@ use crate::storage::{StorageError, StorageResult, Store};
 /// raft's in-memory log before that point can be released.
 const LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
-pub struct MvccWriter {
+/// Applies batches to LMDB; used by the `MvccWriter` thread and, for small
+/// batches, inline by the applier. Clones share the LMDB flush cadence.
+/// Only one batch is ever in flight (the applier waits for each), so the two
+/// users never hold write transactions at once.
+#[derive(Clone)]
+pub struct BatchWriter {
     store: Arc<Store>,
-    last_sync: Instant,
-    last_sync_index: u64,
-    sync_every_entries: u64,
+    cadence: Arc<Mutex<SyncCadence>>,
 }
 
-impl MvccWriter {
+struct SyncCadence {
+    last_sync: Instant,
+    last_sync_index: u64,
+    every_entries: u64,
+}
+
+impl SyncCadence {
+    fn due(&self, index: u64) -> bool {
+        self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL
+            || index.saturating_sub(self.last_sync_index) >= self.every_entries
+    }
+}
+
+impl BatchWriter {
     pub fn new(store: Arc<Store>, sync_every_entries: u64) -> Self {
-        let last_sync_index = store.consistent_index();
-        MvccWriter {
-            store,
+        let cadence = SyncCadence {
             last_sync: Instant::now(),
-            last_sync_index,
-            sync_every_entries,
+            last_sync_index: store.consistent_index(),
+            every_entries: sync_every_entries,
+        };
+        BatchWriter {
+            store,
+            cadence: Arc::new(Mutex::new(cadence)),
         }
     }
 
-    fn sync_due(&self, index: u64) -> bool {
-        self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL
-            || index.saturating_sub(self.last_sync_index) >= self.sync_every_entries
+    /// Applies `batch` in one LMDB transaction, on the calling thread.
+    pub fn apply(&self, batch: ApplyBatch) -> StorageResult<BatchApplied> {
+        let _span = tracing::debug_span!("mvcc.apply_batch", items = batch.items.len()).entered();
+        // After a restart raft may hand back entries LMDB already holds.
+        let already_applied = self.store.consistent_index();
+        if batch.last_index <= already_applied {
+            return Ok(BatchApplied {
+                outcomes: Vec::new(),
+                durable_index: None,
+            });
+        }
+        let mut txn = self.store.begin_batch()?;
+        let mut outcomes = Vec::with_capacity(batch.items.len());
+        for item in batch
+            .items
+            .iter()
+            .filter(|item| item.index > already_applied)
+        {
+            let id = item
+                .request
+                .header
+                .as_ref()
+                .map(|h| h.id)
+                .unwrap_or_default();
+            let result = apply::apply_request(&mut txn, &item.request, &NoLeases)
+                .map(|(response, _events)| response);
+            outcomes.push((id, result));
+        }
+        txn.commit(batch.last_index)?;
+        Ok(BatchApplied {
+            outcomes,
+            durable_index: self.sync_if_due(batch.last_index)?,
+        })
+    }
+
+    fn sync_if_due(&self, index: u64) -> StorageResult<Option<u64>> {
+        let mut cadence = self
+            .cadence
+            .lock()
+            .map_err(|_| StorageError::Corrupt("LMDB sync cadence lock poisoned".into()))?;
+        if !cadence.due(index) {
+            return Ok(None);
+        }
+        self.store.sync()?;
+        cadence.last_sync = Instant::now();
+        cadence.last_sync_index = index;
+        Ok(Some(index))
+    }
+}
+
+/// The thread for large batches and compactions, which must not stall the
+/// system arbiter.
+pub struct MvccWriter {
+    writer: BatchWriter,
+}
+
+impl MvccWriter {
+    pub fn new(writer: BatchWriter) -> Self {
+        MvccWriter { writer }
     }
 }
 
@@ -75,40 +151,7 @@ impl Handler<ApplyBatch> for MvccWriter {
     type Result = StorageResult<BatchApplied>;
 
     fn handle(&mut self, msg: ApplyBatch, _: &mut Self::Context) -> Self::Result {
-        let _span = tracing::debug_span!("mvcc.apply_batch", items = msg.items.len()).entered();
-        // After a restart raft may hand back entries LMDB already holds.
-        let already_applied = self.store.consistent_index();
-        if msg.last_index <= already_applied {
-            return Ok(BatchApplied {
-                outcomes: Vec::new(),
-                durable_index: None,
-            });
-        }
-        let mut batch = self.store.begin_batch()?;
-        let mut outcomes = Vec::with_capacity(msg.items.len());
-        for item in msg.items.iter().filter(|item| item.index > already_applied) {
-            let id = item
-                .request
-                .header
-                .as_ref()
-                .map(|h| h.id)
-                .unwrap_or_default();
-            let result = apply::apply_request(&mut batch, &item.request, &NoLeases)
-                .map(|(response, _events)| response);
-            outcomes.push((id, result));
-        }
-        batch.commit(msg.last_index)?;
-        let mut durable_index = None;
-        if self.sync_due(msg.last_index) {
-            self.store.sync()?;
-            self.last_sync = Instant::now();
-            self.last_sync_index = msg.last_index;
-            durable_index = Some(msg.last_index);
-        }
-        Ok(BatchApplied {
-            outcomes,
-            durable_index,
-        })
+        self.writer.apply(msg)
     }
 }
 
