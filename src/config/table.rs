@@ -170,7 +170,7 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("wal-dir", "", K::Text, S::Honoured, G::Member,
         "Put the write-ahead log in this directory instead of inside --data-dir."),
     flag("snapshot-count", "100000", K::Uint, S::Honoured, G::Member,
-        "Number of applied entries after which a snapshot is written (0: the default)."),
+        "Applied entries after which LMDB is flushed and the WAL before that point released (also done every second; 0: the default)."),
     flag("heartbeat-interval", "100", K::Uint, S::Honoured, G::Member,
         "Raft heartbeat period in milliseconds."),
     flag("election-timeout", "1000", K::Uint, S::Honoured, G::Member,
