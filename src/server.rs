@@ -20,6 +20,7 @@ use crate::actors::quota::Quota;
 use crate::actors::raft_node::RaftNode;
 use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
+use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
 use crate::api::server::{serve, ApiContext};
 use crate::config::{ClusterState, Config};
@@ -221,11 +222,13 @@ fn start_actors(
         config.request_timeout(),
     )
     .start();
+    let watch_hub = WatchHub::new(store.clone()).start();
     applier_ctx.run(Applier::new(
         batch_writer,
         mvcc,
         frontend.clone(),
         raft.clone(),
+        watch_hub.clone(),
     ));
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
@@ -240,6 +243,7 @@ fn start_actors(
         frontend,
         raft,
         readers,
+        watch_hub,
         header,
         membership,
         max_request_bytes: config.max_request_bytes as usize,

@@ -10,6 +10,7 @@ use raft::eraftpb::{Entry, EntryType};
 use super::frontend::{FrontEnd, Trigger};
 use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
 use super::raft_node::{Applied, Durable, RaftNode};
+use super::watch_hub::{Notify, WatchHub};
 use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::storage::StorageResult;
 
@@ -23,6 +24,7 @@ pub struct Applier {
     mvcc: Addr<MvccWriter>,
     frontend: Addr<FrontEnd>,
     raft: Addr<RaftNode>,
+    watch_hub: Addr<WatchHub>,
     queue: Vec<Entry>,
     /// A batch is being applied; entries arriving meanwhile form the next one.
     busy: bool,
@@ -34,12 +36,14 @@ impl Applier {
         mvcc: Addr<MvccWriter>,
         frontend: Addr<FrontEnd>,
         raft: Addr<RaftNode>,
+        watch_hub: Addr<WatchHub>,
     ) -> Self {
         Applier {
             inline,
             mvcc,
             frontend,
             raft,
+            watch_hub,
             queue: Vec::new(),
             busy: false,
         }
@@ -78,6 +82,13 @@ impl Applier {
     fn finish(&self, last_index: u64, result: StorageResult<BatchApplied>) {
         match result {
             Ok(applied) => {
+                // Batches are finished one at a time, in log order, so the
+                // hub sees revisions in order.
+                if !applied.events.is_empty() {
+                    self.watch_hub.do_send(Notify {
+                        events: applied.events,
+                    });
+                }
                 self.frontend.do_send(Trigger {
                     results: applied.outcomes,
                 });

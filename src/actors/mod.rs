@@ -14,6 +14,7 @@ pub mod quota;
 pub mod raft_node;
 pub mod status;
 pub mod wal_writer;
+pub mod watch_hub;
 pub use error::{ServerError, ServerResult};
 
 /// Mailbox size for actors on the request path: large, so bursts of

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeResponse};
+use crate::proto::mvccpb::Event;
 use crate::storage::apply::{self, ApplyResponse, NoLeases};
 use crate::storage::{StorageError, StorageResult, Store};
 
@@ -64,11 +65,13 @@ impl BatchWriter {
         if batch.last_index <= already_applied {
             return Ok(BatchApplied {
                 outcomes: Vec::new(),
+                events: Vec::new(),
                 durable_index: None,
             });
         }
         let mut txn = self.store.begin_batch()?;
         let mut outcomes = Vec::with_capacity(batch.items.len());
+        let mut all_events = Vec::new();
         for item in batch
             .items
             .iter()
@@ -80,13 +83,18 @@ impl BatchWriter {
                 .as_ref()
                 .map(|h| h.id)
                 .unwrap_or_default();
-            let result = apply::apply_request(&mut txn, &item.request, &NoLeases)
-                .map(|(response, _events)| response);
+            let result = apply::apply_request(&mut txn, &item.request, &NoLeases).map(
+                |(response, events)| {
+                    all_events.extend(events);
+                    response
+                },
+            );
             outcomes.push((id, result));
         }
         txn.commit(batch.last_index)?;
         Ok(BatchApplied {
             outcomes,
+            events: all_events,
             durable_index: self.sync_if_due(batch.last_index)?,
         })
     }
@@ -134,6 +142,8 @@ pub type ApplyOutcome = (u64, Result<ApplyResponse, StorageError>);
 /// What one batch did.
 pub struct BatchApplied {
     pub outcomes: Vec<ApplyOutcome>,
+    /// Every change the batch made, in revision order (for watchers).
+    pub events: Vec<Event>,
     /// Set when LMDB was flushed to disk: everything up to this raft index is
     /// durable without the WAL.
     pub durable_index: Option<u64>,

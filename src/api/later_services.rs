@@ -1,4 +1,4 @@
-//! Services whose features arrive in later issues (Watch, Lease, Auth, Lock,
+//! Services whose features arrive in later issues (Lease, Auth, Lock,
 //! Election). They are registered so clients get gRPC Unimplemented from
 //! each rpc rather than a transport error.
 
@@ -10,7 +10,6 @@ use tonic::{Request, Response, Status, Streaming};
 use super::not_built::{not_built, not_built_rpcs};
 use crate::proto::etcdserverpb::auth_server::Auth;
 use crate::proto::etcdserverpb::lease_server::Lease;
-use crate::proto::etcdserverpb::watch_server::Watch;
 use crate::proto::etcdserverpb::*;
 use crate::proto::v3electionpb::election_server::Election;
 use crate::proto::v3electionpb::{
@@ -25,18 +24,6 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// Stands in for each not-yet-built service.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NotBuilt;
-
-#[tonic::async_trait]
-impl Watch for NotBuilt {
-    type WatchStream = BoxStream<WatchResponse>;
-
-    async fn watch(
-        &self,
-        _request: Request<Streaming<WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
-        not_built("Watch.Watch")
-    }
-}
 
 #[tonic::async_trait]
 impl Lease for NotBuilt {

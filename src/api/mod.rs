@@ -12,3 +12,5 @@ pub mod oversize;
 pub mod server;
 pub use error::{ApiError, ApiResult};
 pub mod validate;
+pub mod watch;
+pub mod watch_fragment;

@@ -12,6 +12,7 @@ use super::header::HeaderFiller;
 use super::kv::KvService;
 use super::later_services::NotBuilt;
 use super::maintenance::MaintenanceService;
+use super::watch::WatchService;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::mvcc_store::MvccReader;
 use crate::actors::raft_node::RaftNode;
@@ -36,6 +37,7 @@ pub struct ApiContext {
     pub frontend: Addr<FrontEnd>,
     pub raft: Addr<RaftNode>,
     pub readers: Addr<MvccReader>,
+    pub watch_hub: Addr<crate::actors::watch_hub::WatchHub>,
     pub header: HeaderFiller,
     pub membership: Membership,
     pub max_request_bytes: usize,
@@ -91,6 +93,14 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode);
 
+    let watch = WatchServer::new(WatchService::new(
+        ctx.watch_hub.clone(),
+        ctx.header.clone(),
+        ctx.max_request_bytes,
+    ))
+    .max_decoding_message_size(max_decode)
+    .max_encoding_message_size(usize::MAX);
+
     Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             super::oversize::like_grpc_go,
@@ -102,7 +112,7 @@ pub async fn serve(
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
-        .add_service(WatchServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(watch)
         .add_service(LeaseServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))

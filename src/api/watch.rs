@@ -1,0 +1,240 @@
+//! etcd's Watch service: one bidirectional stream carries many watchers.
+//! Requests are handled by a task per stream that talks to the watch hub;
+//! every response (control or events) goes through the stream's one bounded
+//! channel, so a watcher's `created` always precedes its events and its
+//! `canceled` follows them.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::Addr;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc::{self, Sender};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::header::HeaderFiller;
+use super::watch_fragment::fragments;
+use crate::actors::watch_hub::{
+    ActivateWatch, CancelWatch, CloseStream, CreateWatch, CurrentRevision, KeyRange, Outgoing,
+    StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
+};
+use crate::proto::etcdserverpb::watch_request::RequestUnion;
+use crate::proto::etcdserverpb::watch_server::Watch;
+use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
+
+/// Responses a stream may have queued before its watchers count as slow
+/// (etcd: chanBufLen).
+const STREAM_CHANNEL_CAPACITY: usize = 128;
+
+/// clientv3.InvalidWatchID: refused creations and progress responses.
+const INVALID_WATCH_ID: i64 = -1;
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
+
+pub struct WatchService {
+    hub: Addr<WatchHub>,
+    header: HeaderFiller,
+    next_stream: Arc<AtomicU64>,
+    /// `--max-request-bytes`: the size fragmented responses stay under.
+    max_request_bytes: usize,
+}
+
+impl WatchService {
+    pub fn new(hub: Addr<WatchHub>, header: HeaderFiller, max_request_bytes: usize) -> Self {
+        WatchService {
+            hub,
+            header,
+            next_stream: Arc::new(AtomicU64::new(1)),
+            max_request_bytes,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        request: Request<Streaming<WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CAPACITY);
+        let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let session = Session {
+            hub: self.hub.clone(),
+            stream,
+            tx,
+        };
+        tokio::spawn(session.run(inbound));
+        let header = self.header.clone();
+        let max_bytes = self.max_request_bytes;
+        let outbound = ReceiverStream::new(rx).flat_map(move |out: Outgoing| {
+            let parts = if out.fragment {
+                fragments(out.response, max_bytes)
+            } else {
+                vec![out.response]
+            };
+            let header = header.clone();
+            futures::stream::iter(parts.into_iter().map(move |mut resp| {
+                header.fill(&mut resp.header);
+                Ok(resp)
+            }))
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// One Watch stream's request loop.
+struct Session {
+    hub: Addr<WatchHub>,
+    stream: u64,
+    tx: Sender<Outgoing>,
+}
+
+impl Session {
+    async fn run(self, mut inbound: Streaming<WatchRequest>) {
+        loop {
+            match inbound.message().await {
+                Ok(Some(request)) => {
+                    if self.handle(request).await.is_err() {
+                        break;
+                    }
+                }
+                // Half-closed: as in etcd, the watches live on until the
+                // client stops reading.
+                Ok(None) => {
+                    self.tx.closed().await;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.hub.do_send(CloseStream {
+            stream: self.stream,
+        });
+    }
+
+    /// `Err` when the stream is gone (client or hub).
+    async fn handle(&self, request: WatchRequest) -> Result<(), ()> {
+        match request.request_union {
+            Some(RequestUnion::CreateRequest(create)) => self.create(create).await,
+            Some(RequestUnion::CancelRequest(cancel)) => self.cancel(cancel.watch_id).await,
+            Some(RequestUnion::ProgressRequest(_)) => self.progress().await,
+            // etcd ignores requests it does not know.
+            None => Ok(()),
+        }
+    }
+
+    async fn create(&self, create: WatchCreateRequest) -> Result<(), ()> {
+        let Some(range) = KeyRange::from_request(&create.key, &create.range_end) else {
+            let rev = self.hub.send(CurrentRevision).await.map_err(drop)?;
+            return self.refuse(ERR_EMPTY_RANGE, rev).await;
+        };
+        let spec = WatchSpec {
+            range,
+            filters: create.filters,
+            prev_kv: create.prev_kv,
+            progress_notify: create.progress_notify,
+            fragment: create.fragment,
+            tx: self.tx.clone(),
+        };
+        let created = self
+            .hub
+            .send(CreateWatch {
+                stream: self.stream,
+                watch_id: create.watch_id,
+                start_revision: create.start_revision,
+                spec,
+            })
+            .await
+            .map_err(drop)?;
+        let (id, rev) = match created {
+            Ok(created) => created,
+            Err((reason, rev)) => return self.refuse(reason, rev).await,
+        };
+        self.send(WatchResponse {
+            header: header(rev),
+            watch_id: id,
+            created: true,
+            ..Default::default()
+        })
+        .await?;
+        self.hub.do_send(ActivateWatch {
+            stream: self.stream,
+            id,
+        });
+        Ok(())
+    }
+
+    async fn refuse(&self, reason: &str, rev: i64) -> Result<(), ()> {
+        self.send(WatchResponse {
+            header: header(rev),
+            watch_id: INVALID_WATCH_ID,
+            created: true,
+            canceled: true,
+            cancel_reason: reason.to_owned(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn cancel(&self, id: i64) -> Result<(), ()> {
+        let cancelled = self
+            .hub
+            .send(CancelWatch {
+                stream: self.stream,
+                id,
+            })
+            .await
+            .map_err(drop)?;
+        // As etcd: cancelling an unknown id is answered with nothing.
+        let Some(rev) = cancelled else {
+            return Ok(());
+        };
+        self.send(WatchResponse {
+            header: header(rev),
+            watch_id: id,
+            canceled: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Answered with the current revision once every watch of the stream is
+    /// synced (etcd 3.4 answers at once; waiting means the revision never
+    /// runs ahead of events still to come).
+    async fn progress(&self) -> Result<(), ()> {
+        let rev = loop {
+            let progress = StreamProgress {
+                stream: self.stream,
+            };
+            if let Some(rev) = self.hub.send(progress).await.map_err(drop)? {
+                break rev;
+            }
+            if self.tx.is_closed() {
+                return Err(());
+            }
+            tokio::time::sleep(CATCH_UP_INTERVAL / 2).await;
+        };
+        self.send(WatchResponse {
+            header: header(rev),
+            watch_id: INVALID_WATCH_ID,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn send(&self, response: WatchResponse) -> Result<(), ()> {
+        self.tx.send(Outgoing::whole(response)).await.map_err(drop)
+    }
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
