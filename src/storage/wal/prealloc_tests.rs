@@ -9,6 +9,7 @@ use raft::eraftpb::{Entry, HardState};
 
 use super::record;
 use super::segment::{self, TEMP_NAME};
+use super::tests::segment_files;
 use super::zeros;
 use super::{Wal, WalContents, WalOptions};
 use crate::storage::StorageError;
@@ -38,16 +39,6 @@ fn ents(range: std::ops::RangeInclusive<u64>, term: u64, size: usize) -> Vec<Ent
 
 fn indexes(c: &WalContents) -> Vec<u64> {
     c.entries.iter().map(|e| e.index).collect()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-        .collect();
-    files.sort();
-    files
 }
 
 fn len(path: &Path) -> u64 {

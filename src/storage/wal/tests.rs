@@ -61,7 +61,8 @@ fn index_terms(c: &WalContents) -> Vec<(u64, u64)> {
     c.entries.iter().map(|e| (e.index, e.term)).collect()
 }
 
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
+/// The segment files of a WAL dir, in log order (shared with prealloc_tests).
+pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
