@@ -222,7 +222,9 @@ fn start_actors(
         config.request_timeout(),
     )
     .start();
-    let watch_hub = WatchHub::new(store.clone()).start();
+    let watch_hub = WatchHub::new(store.current_revision(), readers.clone())
+        .with_progress_interval(config.watch_progress_notify_interval)
+        .start();
     applier_ctx.run(Applier::new(
         batch_writer,
         mvcc,

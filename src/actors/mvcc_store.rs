@@ -173,6 +173,10 @@ impl MvccReader {
     pub fn new(store: Arc<Store>) -> Self {
         MvccReader { store }
     }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
 impl Actor for MvccReader {

@@ -1,30 +1,36 @@
 //! The watch hub: every watcher of every Watch stream. The applier tells it
-//! about each applied batch's events (`Notify`, in revision order); synced
-//! watchers get the ones they match pushed into their stream's bounded
-//! channel. A watcher whose channel is full, or that starts in the past, is
-//! unsynced and catches up from the store's history on a timer; the hub never
-//! waits on a client.
+//! about each applied batch's events (`Notify`, in revision order); the
+//! watcher index finds the synced watchers those events concern, and each
+//! gets its share pushed into its stream's bounded channel. A watcher whose
+//! channel is full, or that starts in the past, is unsynced: it catches up
+//! from history read by the MVCC reader pool, in rounds of bounded size. The
+//! hub never waits on a client or on LMDB.
 
+mod index;
 #[cfg(test)]
 mod tests;
 mod watcher;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::mpsc::error::TrySendError;
 
+use index::WatcherIndex;
 use watcher::{chunk_by_revisions, event_rev, Watcher, MAX_REVS_PER_RESPONSE};
 pub use watcher::{KeyRange, Outgoing, WatchSpec};
 
+use crate::actors::mvcc_history::{History, ReadHistory};
+use crate::actors::mvcc_store::MvccReader;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchResponse};
 use crate::proto::mvccpb::Event;
-use crate::storage::{RangeOptions, RangeSource, ReadTxn, StorageError, Store};
 
-/// How often unsynced watchers are caught up.
+/// How often unsynced watchers are caught up when a round made no progress.
 pub const CATCH_UP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Most revisions one catch-up round reads, whatever the number of watchers
+/// behind: the memory a round holds stays bounded.
+const CATCH_UP_REVS_PER_ROUND: i64 = 10_000;
 
 /// How often quiet synced watchers that asked for progress_notify get an
 /// empty response with the current revision (etcd: progressReportInterval).
@@ -34,35 +40,52 @@ pub const PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub const ERR_EMPTY_RANGE: &str = "mvcc: watcher range is empty";
 pub const ERR_DUPLICATE_ID: &str = "mvcc: duplicate watch ID provided on the WatchStream";
 
+/// (stream, watch id).
 type WatchKey = (u64, i64);
 
 pub struct WatchHub {
-    /// Read views only: history for catch-up and prev_kv.
-    store: Arc<Store>,
+    /// History for catch-up.
+    readers: Addr<MvccReader>,
     /// The newest revision whose events the hub has been told about.
     current_rev: i64,
     watchers: HashMap<WatchKey, Watcher>,
+    index: WatcherIndex,
     /// Per stream: the next automatic watch id to try.
     next_auto_id: HashMap<u64, i64>,
     progress_interval: Duration,
+    /// A catch-up read is on its way back from the reader pool.
+    round_in_flight: bool,
 }
 
 impl WatchHub {
-    pub fn new(store: Arc<Store>) -> Self {
-        let current_rev = store.current_revision();
+    /// `current_rev`: the store's revision when the hub starts.
+    pub fn new(current_rev: i64, readers: Addr<MvccReader>) -> Self {
         WatchHub {
-            store,
+            readers,
             current_rev,
             watchers: HashMap::new(),
+            index: WatcherIndex::default(),
             next_auto_id: HashMap::new(),
             progress_interval: PROGRESS_NOTIFY_INTERVAL,
+            round_in_flight: false,
         }
     }
 
-    /// Another progress_notify period (tests).
+    /// Another progress_notify period (`--experimental-watch-progress-notify-interval`).
     pub fn with_progress_interval(mut self, interval: Duration) -> Self {
         self.progress_interval = interval;
         self
+    }
+
+    fn add(&mut self, key: WatchKey, watcher: Watcher) {
+        self.index.insert(key, &watcher.range);
+        self.watchers.insert(key, watcher);
+    }
+
+    fn remove(&mut self, key: WatchKey) -> Option<Watcher> {
+        let watcher = self.watchers.remove(&key)?;
+        self.index.remove(key, &watcher.range);
+        Some(watcher)
     }
 
     /// progress_notify: an empty response to each synced watcher that asked
@@ -84,69 +107,172 @@ impl WatchHub {
         })
     }
 
-    /// Pushes live events to synced watchers; a full channel unsyncs.
+    /// Pushes live events to the synced watchers they concern; a full
+    /// channel unsyncs the watcher, a closed one removes it.
     fn notify(&mut self, events: &[Event]) {
         let Some(last) = events.last() else {
             return;
         };
         let rev = event_rev(last).max(self.current_rev);
-        let mut view = None;
-        for w in self.watchers.values_mut().filter(|w| w.synced) {
-            let picked: Vec<Event> = events.iter().filter(|e| w.wants(e)).cloned().collect();
-            if picked.is_empty() {
-                w.next_rev = w.next_rev.max(rev + 1);
-                continue;
-            }
-            let first_rev = picked.first().map(event_rev).unwrap_or(rev);
-            let picked = with_prev_kvs(&self.store, &mut view, w.prev_kv, picked);
-            match w.tx.try_send(events_response(w, rev, picked)) {
-                Ok(()) => {
-                    w.next_rev = w.next_rev.max(rev + 1);
-                    w.sent_since_tick = true;
-                }
-                Err(_) => {
-                    tracing::info!(watch_id = w.id, rev = first_rev, "slow watcher unsynced");
-                    w.synced = false;
-                    w.next_rev = first_rev;
+        let mut closed = Vec::new();
+        for group in self.index.candidates(events) {
+            for key in group.watchers {
+                let Some(w) = self.watchers.get_mut(key).filter(|w| w.synced) else {
+                    continue;
+                };
+                let picked: Vec<Event> = group
+                    .events
+                    .iter()
+                    .map(|&at| &events[at])
+                    .filter(|e| w.wants(e))
+                    .cloned()
+                    .collect();
+                let Some(first_rev) = picked.first().map(event_rev) else {
+                    continue;
+                };
+                match w.tx.try_send(events_response(w, rev, picked)) {
+                    Ok(()) => w.sent_since_tick = true,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                        tracing::info!(watch_id = w.id, rev = first_rev, "slow watcher unsynced");
+                        w.synced = false;
+                        w.next_rev = first_rev;
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => closed.push(*key),
                 }
             }
         }
-        drop(view);
         self.current_rev = rev;
-        self.drop_closed();
+        for key in closed {
+            self.remove(key);
+        }
     }
 
-    /// Sends unsynced watchers what they missed, from the store's history.
-    fn catch_up(&mut self) {
-        if !self.watchers.values().any(|w| w.active && !w.synced) {
+    /// Starts a catch-up round unless one is running: one history read,
+    /// from the lowest revision an unsynced watcher needs, at most
+    /// `CATCH_UP_REVS_PER_ROUND` revisions long.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        if self.round_in_flight {
             return;
         }
-        let store = self.store.clone();
-        let view = match store.read() {
-            Ok(view) => view,
-            Err(err) => {
-                tracing::warn!("watch catch-up: cannot open a read view: {err}");
-                return;
-            }
-        };
-        let to = self.current_rev.min(view.rev());
-        let mut cancelled = Vec::new();
-        for (key, w) in self.watchers.iter_mut() {
-            if !w.active || w.synced {
+        let to = self.current_rev;
+        let mut from: Option<i64> = None;
+        for w in self.watchers.values_mut().filter(|w| w.active && !w.synced) {
+            // Starting in the future: nothing to replay, live events are filtered.
+            if w.next_rev > to {
+                w.synced = true;
                 continue;
             }
-            if catch_up_one(&store, &view, w, to) == CatchUp::Compacted {
+            from = Some(from.map_or(w.next_rev, |f| f.min(w.next_rev)));
+        }
+        let Some(from) = from else {
+            return;
+        };
+        let end = to.min(from.saturating_add(CATCH_UP_REVS_PER_ROUND - 1));
+        self.round_in_flight = true;
+        let read = self.readers.send(ReadHistory { from, to: end });
+        ctx.spawn(read.into_actor(self).map(move |result, hub, ctx| {
+            hub.round_in_flight = false;
+            let progressed = match result {
+                Ok(Ok(History::Events(events))) => hub.deliver_history(from, end, events),
+                Ok(Ok(History::Compacted(compacted))) => hub.cancel_compacted(compacted),
+                Ok(Err(err)) => {
+                    tracing::warn!("watch catch-up read failed: {err}");
+                    false
+                }
+                Err(err) => {
+                    tracing::warn!("watch catch-up: reader pool unavailable: {err}");
+                    false
+                }
+            };
+            // More to read right away; otherwise the timer retries.
+            if progressed {
+                hub.catch_up(ctx);
+            }
+        }));
+    }
+
+    /// Sends each unsynced watcher whose next revision lies in `from..=end`
+    /// its share of `events`; a watcher that reaches the hub's revision is
+    /// synced. True when any watcher moved forward.
+    fn deliver_history(&mut self, from: i64, end: i64, events: Vec<Event>) -> bool {
+        let now = self.current_rev;
+        let mut progressed = false;
+        let mut closed = Vec::new();
+        for (key, w) in self.watchers.iter_mut() {
+            if !w.active || w.synced || w.next_rev < from || w.next_rev > end {
+                continue;
+            }
+            let picked: Vec<Event> = events.iter().filter(|e| w.wants(e)).cloned().collect();
+            let mut sent_all = true;
+            for chunk in chunk_by_revisions(picked, MAX_REVS_PER_RESPONSE) {
+                let first_rev = chunk.first().map(event_rev).unwrap_or(end);
+                let last_rev = chunk.last().map(event_rev).unwrap_or(end);
+                match w.tx.try_send(events_response(w, now, chunk)) {
+                    Ok(()) => {
+                        w.next_rev = last_rev + 1;
+                        w.sent_since_tick = true;
+                        progressed = true;
+                    }
+                    Err(err) => {
+                        if matches!(err, tokio::sync::mpsc::error::TrySendError::Closed(_)) {
+                            closed.push(*key);
+                        }
+                        w.next_rev = first_rev;
+                        sent_all = false;
+                        break;
+                    }
+                }
+            }
+            if sent_all {
+                progressed |= w.next_rev <= end;
+                w.next_rev = end + 1;
+                w.synced = w.next_rev > now;
+            }
+        }
+        for key in closed {
+            self.remove(key);
+        }
+        progressed
+    }
+
+    /// Cancels, with etcd's `compact_revision`, every unsynced watcher that
+    /// needs history below `compacted`. True when any was cancelled.
+    fn cancel_compacted(&mut self, compacted: i64) -> bool {
+        let now = self.current_rev;
+        let mut cancelled = Vec::new();
+        for (key, w) in self.watchers.iter() {
+            if !w.active || w.synced || w.next_rev >= compacted {
+                continue;
+            }
+            let resp = WatchResponse {
+                header: WatchHub::header(now),
+                watch_id: w.id,
+                canceled: true,
+                compact_revision: compacted,
+                ..Default::default()
+            };
+            // A full channel: try again on a later round.
+            if w.tx.try_send(Outgoing::whole(resp)).is_ok() {
                 cancelled.push(*key);
             }
         }
+        let any = !cancelled.is_empty();
         for key in cancelled {
-            self.watchers.remove(&key);
+            self.remove(key);
         }
-        self.drop_closed();
+        any
     }
 
     fn drop_closed(&mut self) {
-        self.watchers.retain(|_, w| !w.tx.is_closed());
+        let closed: Vec<WatchKey> = self
+            .watchers
+            .iter()
+            .filter(|(_, w)| w.tx.is_closed())
+            .map(|(key, _)| *key)
+            .collect();
+        for key in closed {
+            self.remove(key);
+        }
     }
 
     fn pick_id(&mut self, stream: u64, wanted: i64) -> Option<i64> {
@@ -163,62 +289,6 @@ impl WatchHub {
     }
 }
 
-#[derive(PartialEq)]
-enum CatchUp {
-    Sent,
-    Behind,
-    Compacted,
-}
-
-fn catch_up_one(store: &Store, view: &ReadTxn<'_>, w: &mut Watcher, to: i64) -> CatchUp {
-    // Starting in the future: nothing to replay, live events are filtered.
-    if w.next_rev > to {
-        w.synced = true;
-        return CatchUp::Sent;
-    }
-    let events = match view.changes(w.next_rev, to) {
-        Ok(events) => events,
-        Err(StorageError::Compacted) => {
-            let resp = WatchResponse {
-                header: WatchHub::header(to),
-                watch_id: w.id,
-                canceled: true,
-                compact_revision: view.compacted_revision(),
-                ..Default::default()
-            };
-            // A full channel: try again on the next round.
-            return match w.tx.try_send(Outgoing::whole(resp)) {
-                Ok(()) => CatchUp::Compacted,
-                Err(_) => CatchUp::Behind,
-            };
-        }
-        Err(err) => {
-            tracing::warn!(watch_id = w.id, "watch catch-up failed: {err}");
-            return CatchUp::Behind;
-        }
-    };
-    let picked: Vec<Event> = events.into_iter().filter(|e| w.wants(e)).collect();
-    let mut prev_view = None;
-    for chunk in chunk_by_revisions(picked, MAX_REVS_PER_RESPONSE) {
-        let first_rev = chunk.first().map(event_rev).unwrap_or(to);
-        let last_rev = chunk.last().map(event_rev).unwrap_or(to);
-        let chunk = with_prev_kvs(store, &mut prev_view, w.prev_kv, chunk);
-        match w.tx.try_send(events_response(w, to, chunk)) {
-            Ok(()) => {
-                w.next_rev = last_rev + 1;
-                w.sent_since_tick = true;
-            }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => {
-                w.next_rev = first_rev;
-                return CatchUp::Behind;
-            }
-        }
-    }
-    w.next_rev = to + 1;
-    w.synced = true;
-    CatchUp::Sent
-}
-
 fn events_response(w: &Watcher, rev: i64, events: Vec<Event>) -> Outgoing {
     Outgoing {
         response: WatchResponse {
@@ -228,44 +298,8 @@ fn events_response(w: &Watcher, rev: i64, events: Vec<Event>) -> Outgoing {
             ..Default::default()
         },
         fragment: w.fragment,
+        prev_kv: w.prev_kv,
     }
-}
-
-/// Fills each event's prev_kv (the key at `mod_revision - 1`) when asked.
-fn with_prev_kvs<'s>(
-    store: &'s Store,
-    view: &mut Option<ReadTxn<'s>>,
-    wanted: bool,
-    mut events: Vec<Event>,
-) -> Vec<Event> {
-    if !wanted {
-        return events;
-    }
-    if view.is_none() {
-        *view = store.read().ok();
-    }
-    let Some(view) = view.as_ref() else {
-        return events;
-    };
-    for event in &mut events {
-        let Some(kv) = event.kv.as_ref() else {
-            continue;
-        };
-        let rev = kv.mod_revision - 1;
-        if rev <= 0 {
-            continue;
-        }
-        let opts = RangeOptions {
-            limit: 1,
-            rev,
-            count_only: false,
-        };
-        // As etcd: an unreadable previous version just leaves prev_kv empty.
-        if let Ok(found) = view.range(&kv.key, &[], opts) {
-            event.prev_kv = found.kvs.into_iter().next();
-        }
-    }
-    events
 }
 
 impl Actor for WatchHub {
@@ -273,7 +307,10 @@ impl Actor for WatchHub {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
-        ctx.run_interval(CATCH_UP_INTERVAL, |hub, _| hub.catch_up());
+        ctx.run_interval(CATCH_UP_INTERVAL, |hub, ctx| {
+            hub.drop_closed();
+            hub.catch_up(ctx);
+        });
         ctx.run_interval(self.progress_interval, |hub, _| hub.notify_progress());
     }
 }
@@ -318,7 +355,7 @@ impl Handler<CreateWatch> for WatchHub {
             msg.start_revision
         };
         let watcher = Watcher::new(id, msg.spec, start);
-        self.watchers.insert((msg.stream, id), watcher);
+        self.add((msg.stream, id), watcher);
         Ok((id, rev))
     }
 }
@@ -334,10 +371,14 @@ pub struct ActivateWatch {
 impl Handler<ActivateWatch> for WatchHub {
     type Result = ();
 
-    fn handle(&mut self, msg: ActivateWatch, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: ActivateWatch, ctx: &mut Context<Self>) {
         if let Some(w) = self.watchers.get_mut(&(msg.stream, msg.id)) {
             w.active = true;
-            self.catch_up();
+            // From now on: live at once, without waiting for a round.
+            w.synced = w.next_rev > self.current_rev;
+            if !w.synced {
+                self.catch_up(ctx);
+            }
         }
     }
 }
@@ -354,9 +395,7 @@ impl Handler<CancelWatch> for WatchHub {
     type Result = Option<i64>;
 
     fn handle(&mut self, msg: CancelWatch, _: &mut Context<Self>) -> Option<i64> {
-        self.watchers
-            .remove(&(msg.stream, msg.id))
-            .map(|_| self.current_rev)
+        self.remove((msg.stream, msg.id)).map(|_| self.current_rev)
     }
 }
 
@@ -404,7 +443,15 @@ impl Handler<CloseStream> for WatchHub {
     type Result = ();
 
     fn handle(&mut self, msg: CloseStream, _: &mut Context<Self>) {
-        self.watchers.retain(|(stream, _), _| *stream != msg.stream);
+        let gone: Vec<WatchKey> = self
+            .watchers
+            .keys()
+            .filter(|(stream, _)| *stream == msg.stream)
+            .copied()
+            .collect();
+        for key in gone {
+            self.remove(key);
+        }
         self.next_auto_id.remove(&msg.stream);
     }
 }

@@ -95,6 +95,7 @@ pub async fn serve(
 
     let watch = WatchServer::new(WatchService::new(
         ctx.watch_hub.clone(),
+        ctx.readers.clone(),
         ctx.header.clone(),
         ctx.max_request_bytes,
     ))

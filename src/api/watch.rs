@@ -2,7 +2,8 @@
 //! Requests are handled by a task per stream that talks to the watch hub;
 //! every response (control or events) goes through the stream's one bounded
 //! channel, so a watcher's `created` always precedes its events and its
-//! `canceled` follows them.
+//! `canceled` follows them. On the way out, in order, prev_kvs are read by
+//! the MVCC reader pool and large responses are fragmented.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
 use super::watch_fragment::fragments;
+use crate::actors::mvcc_history::FillPrevKvs;
+use crate::actors::mvcc_store::MvccReader;
 use crate::actors::watch_hub::{
     ActivateWatch, CancelWatch, CloseStream, CreateWatch, CurrentRevision, KeyRange, Outgoing,
     StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
@@ -35,6 +38,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Se
 
 pub struct WatchService {
     hub: Addr<WatchHub>,
+    readers: Addr<MvccReader>,
     header: HeaderFiller,
     next_stream: Arc<AtomicU64>,
     /// `--max-request-bytes`: the size fragmented responses stay under.
@@ -42,9 +46,15 @@ pub struct WatchService {
 }
 
 impl WatchService {
-    pub fn new(hub: Addr<WatchHub>, header: HeaderFiller, max_request_bytes: usize) -> Self {
+    pub fn new(
+        hub: Addr<WatchHub>,
+        readers: Addr<MvccReader>,
+        header: HeaderFiller,
+        max_request_bytes: usize,
+    ) -> Self {
         WatchService {
             hub,
+            readers,
             header,
             next_stream: Arc::new(AtomicU64::new(1)),
             max_request_bytes,
@@ -71,18 +81,22 @@ impl Watch for WatchService {
         tokio::spawn(session.run(inbound));
         let header = self.header.clone();
         let max_bytes = self.max_request_bytes;
-        let outbound = ReceiverStream::new(rx).flat_map(move |out: Outgoing| {
-            let parts = if out.fragment {
-                fragments(out.response, max_bytes)
-            } else {
-                vec![out.response]
-            };
-            let header = header.clone();
-            futures::stream::iter(parts.into_iter().map(move |mut resp| {
-                header.fill(&mut resp.header);
-                Ok(resp)
-            }))
-        });
+        let readers = self.readers.clone();
+        let outbound = ReceiverStream::new(rx)
+            .then(move |out: Outgoing| with_prev_kvs(readers.clone(), out))
+            .flat_map(move |out: Result<Outgoing, Status>| {
+                let parts = match out {
+                    Ok(out) if out.fragment => fragments(out.response, max_bytes),
+                    Ok(out) => vec![out.response],
+                    Err(status) => return futures::stream::iter(vec![Err(status)]),
+                };
+                let header = header.clone();
+                let filled = parts.into_iter().map(move |mut resp| {
+                    header.fill(&mut resp.header);
+                    Ok(resp)
+                });
+                futures::stream::iter(filled.collect::<Vec<_>>())
+            });
         Ok(Response::new(Box::pin(outbound)))
     }
 }
@@ -230,6 +244,20 @@ impl Session {
     async fn send(&self, response: WatchResponse) -> Result<(), ()> {
         self.tx.send(Outgoing::whole(response)).await.map_err(drop)
     }
+}
+
+/// Reads the events' previous versions when the watcher asked for them. The
+/// reader pool gone means the server is stopping: the stream ends.
+async fn with_prev_kvs(readers: Addr<MvccReader>, mut out: Outgoing) -> Result<Outgoing, Status> {
+    if !out.prev_kv || out.response.events.is_empty() {
+        return Ok(out);
+    }
+    let events = std::mem::take(&mut out.response.events);
+    out.response.events = readers
+        .send(FillPrevKvs { events })
+        .await
+        .map_err(|_| Status::unavailable("etcdserver: server stopped"))?;
+    Ok(out)
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {

@@ -19,6 +19,10 @@ pub const MAX_RECOMMENDED_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 pub const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
 /// Snapshot count used when `--snapshot-count` is 0 (etcd's).
 pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+/// etcd's period of progress notifications to idle watchers.
+pub const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
+/// The shortest period etcd accepts; shorter values are raised to it.
+const MIN_WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_millis(100);
 /// Upper bound of `--election-timeout` in milliseconds (etcd's).
 pub const MAX_ELECTION_MS: u64 = 50_000;
 
@@ -168,6 +172,24 @@ fn quota(s: &Settings, warnings: &mut Vec<String>) -> Result<u64, ConfigError> {
     Ok(quota)
 }
 
+fn watch_progress_interval(
+    s: &Settings,
+    warnings: &mut Vec<String>,
+) -> Result<Duration, ConfigError> {
+    let interval = s.duration("experimental-watch-progress-notify-interval")?;
+    if interval.is_zero() {
+        return Ok(DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL);
+    }
+    if interval < MIN_WATCH_PROGRESS_NOTIFY_INTERVAL {
+        warnings.push(format!(
+            "adjusting watch progress notify interval to minimum period {}ms",
+            MIN_WATCH_PROGRESS_NOTIFY_INTERVAL.as_millis()
+        ));
+        return Ok(MIN_WATCH_PROGRESS_NOTIFY_INTERVAL);
+    }
+    Ok(interval)
+}
+
 fn max_request_bytes(s: &Settings, warnings: &mut Vec<String>) -> Result<u64, ConfigError> {
     let bytes = s.uint("max-request-bytes")?;
     if bytes == 0 {
@@ -245,6 +267,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         0 => DEFAULT_SNAPSHOT_COUNT,
         n => n,
     };
+    let watch_progress_notify_interval = watch_progress_interval(s, &mut warnings)?;
     let auth_provider = s.text("auth-provider").to_string();
     if auth_provider.is_empty() {
         return Err(s.invalid("auth-provider", "must not be empty"));
@@ -271,6 +294,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         strict_reconfig_check: s.bool("strict-reconfig-check")?,
         pre_vote: s.bool("pre-vote")?,
         auto_compaction,
+        watch_progress_notify_interval,
         grpc_keepalive: GrpcKeepalive {
             min_time: s.duration("grpc-keepalive-min-time")?,
             interval: s.duration("grpc-keepalive-interval")?,
@@ -520,6 +544,10 @@ mod tests {
             ("wal-dir", "/wal"),
         ]);
         assert_eq!(c.snapshot_count, DEFAULT_SNAPSHOT_COUNT);
+        assert_eq!(
+            c.watch_progress_notify_interval,
+            DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL
+        );
         assert_eq!(c.auth_provider, "ldap");
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/oxcd"));
         assert_eq!(c.wal_dir, Some(PathBuf::from("/wal")));
@@ -535,5 +563,24 @@ mod tests {
             error(&[("pre-vote", "maybe")]),
             "oxcd: invalid value \"maybe\" for --pre-vote: expected true or false"
         );
+    }
+
+    #[test]
+    fn watch_progress_interval_defaults_and_minimum() {
+        const FLAG: &str = "experimental-watch-progress-notify-interval";
+        assert_eq!(
+            built(&[(FLAG, "0s")]).watch_progress_notify_interval,
+            DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL
+        );
+        assert_eq!(
+            built(&[(FLAG, "2s")]).watch_progress_notify_interval,
+            Duration::from_secs(2)
+        );
+        let raised = built(&[(FLAG, "10ms")]);
+        assert_eq!(
+            raised.watch_progress_notify_interval,
+            MIN_WATCH_PROGRESS_NOTIFY_INTERVAL
+        );
+        assert!(raised.warnings.iter().any(|w| w.contains("minimum period")));
     }
 }

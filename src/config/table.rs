@@ -322,8 +322,8 @@ pub const FLAGS: &[FlagSpec] = &[
         "Most revisions removed per compaction batch."),
     flag("experimental-peer-skip-client-san-verification", "false", K::Bool, S::NotBuiltYet, G::Experimental,
         "Do not check the SAN of peers' client certificates."),
-    flag("experimental-watch-progress-notify-interval", "10m", K::Duration, S::NotBuiltYet, G::Experimental,
-        "Period of progress notifications sent to idle watchers."),
+    flag("experimental-watch-progress-notify-interval", "10m", K::Duration, S::Honoured, G::Experimental,
+        "Period of progress notifications sent to idle watchers (0: 10m; at least 100ms)."),
     flag("experimental-warning-apply-duration", "100ms", K::Duration, S::NotBuiltYet, G::Experimental,
         "Log a warning when applying one request takes longer than this."),
     // Unsafe.

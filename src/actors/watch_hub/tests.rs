@@ -9,7 +9,14 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::proto::mvccpb::Event;
-use crate::storage::StoreOptions;
+use crate::storage::{Store, StoreOptions};
+
+/// A hub over `store`, with one history reader, as the server wires it.
+fn hub_over(store: &Arc<Store>) -> WatchHub {
+    let for_readers = store.clone();
+    let readers = SyncArbiter::start(1, move || MvccReader::new(for_readers.clone()));
+    WatchHub::new(store.current_revision(), readers)
+}
 
 fn open(dir: &std::path::Path) -> Arc<Store> {
     let opts = StoreOptions { map_size: 64 << 20 };
@@ -52,19 +59,22 @@ async fn watch(hub: &Addr<WatchHub>, spec: WatchSpec, start_revision: i64) -> i6
     id
 }
 
-async fn recv(rx: &mut mpsc::Receiver<Outgoing>) -> WatchResponse {
+async fn recv_outgoing(rx: &mut mpsc::Receiver<Outgoing>) -> Outgoing {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("in time")
         .expect("open")
-        .response
+}
+
+async fn recv(rx: &mut mpsc::Receiver<Outgoing>) -> WatchResponse {
+    recv_outgoing(rx).await.response
 }
 
 #[actix_rt::test]
 async fn a_full_channel_unsyncs_and_history_fills_the_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    let hub = WatchHub::new(store.clone()).start();
+    let hub = hub_over(&store).start();
     let (tx, mut rx) = mpsc::channel(1);
     watch(&hub, spec("k", tx, false), 0).await;
 
@@ -74,18 +84,87 @@ async fn a_full_channel_unsyncs_and_history_fills_the_gap() {
     }
     let mut expected = 1;
     while expected <= 20 {
-        let resp = recv(&mut rx).await;
-        for event in resp.events {
+        let out = recv_outgoing(&mut rx).await;
+        assert!(out.prev_kv, "the stream is told to fill prev_kv");
+        for event in out.response.events {
             let kv = event.kv.expect("kv");
             assert_eq!(kv.mod_revision, expected + 1);
             assert_eq!(kv.value, expected.to_string().as_bytes());
-            if expected > 1 {
-                let prev = event.prev_kv.expect("prev_kv");
-                assert_eq!(prev.value, (expected - 1).to_string().as_bytes());
-            }
             expected += 1;
         }
     }
+}
+
+#[actix_rt::test]
+async fn a_watcher_far_behind_catches_up_over_several_bounded_rounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let total = CATCH_UP_REVS_PER_ROUND * 2 + 50;
+    for i in 0..total {
+        put(&store, if i % 2 == 0 { "k" } else { "other" }, "v");
+    }
+    let hub = hub_over(&store).start();
+    let (tx, mut rx) = mpsc::channel(64);
+    watch(&hub, spec("k", tx, false), 1).await;
+    let mut next = 2;
+    while next <= total + 1 {
+        let resp = recv(&mut rx).await;
+        assert!(resp.events.len() <= MAX_REVS_PER_RESPONSE);
+        for event in resp.events {
+            assert_eq!(event.kv.expect("kv").mod_revision, next);
+            next += 2;
+        }
+    }
+    // Synced now: a live event arrives without a catch-up round.
+    let events = put(&store, "k", "live");
+    let live_rev = events[0].kv.as_ref().expect("kv").mod_revision;
+    hub.send(Notify { events }).await.expect("hub");
+    let resp = recv(&mut rx).await;
+    assert_eq!(
+        resp.events[0].kv.as_ref().expect("kv").mod_revision,
+        live_rev
+    );
+}
+
+#[actix_rt::test]
+async fn a_compacted_start_is_cancelled_with_the_compact_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    for _ in 0..5 {
+        put(&store, "k", "v");
+    }
+    let mut batch = store.begin_batch().expect("batch");
+    batch.compact(4).expect("compact");
+    let index = store.consistent_index() + 1;
+    batch.commit(index).expect("commit");
+    let hub = hub_over(&store).start();
+    let (tx, mut rx) = mpsc::channel(8);
+    let id = watch(&hub, spec("k", tx, false), 2).await;
+    let resp = recv(&mut rx).await;
+    assert_eq!(resp.watch_id, id);
+    assert!(resp.canceled);
+    assert_eq!(resp.compact_revision, 4);
+}
+
+#[actix_rt::test]
+async fn prev_kvs_are_read_at_the_revision_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let created = put(&store, "k", "one");
+    let updated = put(&store, "k", "two");
+    let for_reader = store.clone();
+    let readers = SyncArbiter::start(1, move || MvccReader::new(for_reader.clone()));
+    let events = created.into_iter().chain(updated).collect();
+    let filled = readers
+        .send(crate::actors::mvcc_history::FillPrevKvs { events })
+        .await
+        .expect("reader");
+    assert!(
+        filled[0].prev_kv.is_none(),
+        "a creation has no previous version"
+    );
+    let prev = filled[1].prev_kv.as_ref().expect("prev_kv");
+    assert_eq!(prev.value, b"one");
 }
 
 #[actix_rt::test]
@@ -93,7 +172,7 @@ async fn progress_notify_reaches_quiet_watchers_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     put(&store, "k", "v");
-    let hub = WatchHub::new(store.clone())
+    let hub = hub_over(&store)
         .with_progress_interval(Duration::from_millis(50))
         .start();
     let (tx, mut rx) = mpsc::channel(8);

@@ -6,12 +6,14 @@ use tokio::sync::mpsc::Sender;
 use crate::proto::etcdserverpb::watch_create_request::FilterType;
 use crate::proto::etcdserverpb::WatchResponse;
 
-/// One response on its way to a Watch stream. `fragment`: the watcher asked
-/// for large responses to be split (the service does the splitting).
+/// One response on its way to a Watch stream. The stream does the rest of
+/// the work, off the hub: `prev_kv` fills each event's previous version,
+/// `fragment` splits a response too large for one message.
 #[derive(Debug)]
 pub struct Outgoing {
     pub response: WatchResponse,
     pub fragment: bool,
+    pub prev_kv: bool,
 }
 
 impl Outgoing {
@@ -19,6 +21,7 @@ impl Outgoing {
         Outgoing {
             response,
             fragment: false,
+            prev_kv: false,
         }
     }
 }
