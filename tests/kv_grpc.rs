@@ -4,10 +4,10 @@
 
 mod common;
 
+use common::grpc::{kv, put};
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd::proto::etcdserverpb::request_op::Request as Op;
@@ -15,32 +15,6 @@ use oxcd::proto::etcdserverpb::response_op::Response as OpResponse;
 use oxcd::proto::etcdserverpb::*;
 use tonic::transport::Channel;
 use tonic::Code;
-
-const MIB: usize = 1024 * 1024;
-
-async fn kv(cluster: &Cluster) -> KvClient<Channel> {
-    KvClient::connect(cluster.member(0).client_url())
-        .await
-        .expect("connect")
-        .max_decoding_message_size(64 * MIB)
-        .max_encoding_message_size(64 * MIB)
-}
-
-async fn put(client: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
-    let request = PutRequest {
-        key: key.into(),
-        value: value.into(),
-        ..Default::default()
-    };
-    client
-        .put(request)
-        .await
-        .expect("put")
-        .into_inner()
-        .header
-        .expect("header")
-        .revision
-}
 
 fn range_of(key: &str, end: &str) -> RangeRequest {
     RangeRequest {

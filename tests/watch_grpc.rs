@@ -7,91 +7,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::grpc::{delete, kv, put, watch_range as create, WatchConn};
 use common::{Cluster, ServerKind};
-use oxcd::proto::etcdserverpb::kv_client::KvClient;
-use oxcd::proto::etcdserverpb::watch_client::WatchClient;
 use oxcd::proto::etcdserverpb::watch_request::RequestUnion;
 use oxcd::proto::etcdserverpb::*;
 use oxcd::proto::mvccpb::event::EventType;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
-use tonic::Streaming;
-
-struct WatchConn {
-    requests: mpsc::Sender<WatchRequest>,
-    responses: Streaming<WatchResponse>,
-}
-
-impl WatchConn {
-    async fn open(cluster: &Cluster) -> WatchConn {
-        let mut client = WatchClient::connect(cluster.member(0).client_url())
-            .await
-            .expect("connect");
-        let (requests, rx) = mpsc::channel(16);
-        let responses = client
-            .watch(ReceiverStream::new(rx))
-            .await
-            .expect("watch")
-            .into_inner();
-        WatchConn {
-            requests,
-            responses,
-        }
-    }
-
-    async fn send(&self, union: RequestUnion) {
-        let request = WatchRequest {
-            request_union: Some(union),
-        };
-        self.requests.send(request).await.expect("send");
-    }
-
-    async fn create(&self, create: WatchCreateRequest) {
-        self.send(RequestUnion::CreateRequest(create)).await;
-    }
-
-    async fn next(&mut self) -> WatchResponse {
-        tokio::time::timeout(Duration::from_secs(10), self.responses.message())
-            .await
-            .expect("response in time")
-            .expect("stream ok")
-            .expect("stream open")
-    }
-}
-
-fn create(key: &str, end: &str, id: i64) -> WatchCreateRequest {
-    WatchCreateRequest {
-        key: key.into(),
-        range_end: end.into(),
-        watch_id: id,
-        ..Default::default()
-    }
-}
-
-async fn kv(cluster: &Cluster) -> KvClient<Channel> {
-    KvClient::connect(cluster.member(0).client_url())
-        .await
-        .expect("connect")
-}
-
-async fn put(client: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
-    let request = PutRequest {
-        key: key.into(),
-        value: value.into(),
-        ..Default::default()
-    };
-    let response = client.put(request).await.expect("put").into_inner();
-    response.header.expect("header").revision
-}
-
-async fn delete(client: &mut KvClient<Channel>, key: &str) {
-    let request = DeleteRangeRequest {
-        key: key.into(),
-        ..Default::default()
-    };
-    client.delete_range(request).await.expect("delete");
-}
 
 #[tokio::test]
 async fn several_watches_ids_filters_and_cancel() {
@@ -352,10 +272,36 @@ async fn watches_outlive_a_half_closed_request_stream() {
     let mut watch = WatchConn::open(&cluster).await;
     watch.create(create("h", "", 0)).await;
     assert!(watch.next().await.created);
-    let (closed, _) = mpsc::channel(1);
-    drop(std::mem::replace(&mut watch.requests, closed));
+    watch.close_requests();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rev = put(&mut kv, "h", "v").await;
     let event = watch.next().await;
     assert_eq!(event.events[0].kv.as_ref().expect("kv").mod_revision, rev);
+}
+
+#[tokio::test]
+async fn progress_notify_follows_the_configured_interval() {
+    let cluster = Cluster::start_with_args(
+        ServerKind::Oxcd,
+        &["--experimental-watch-progress-notify-interval=300ms"],
+    );
+    let mut kv = kv(&cluster).await;
+    let rev = put(&mut kv, "p", "v").await;
+    let mut watch = WatchConn::open(&cluster).await;
+    let mut notified = create("p", "", 7);
+    notified.progress_notify = true;
+    watch.create(notified).await;
+    watch.create(create("p", "", 8)).await;
+    assert!(watch.next().await.created);
+    assert!(watch.next().await.created);
+
+    let started = std::time::Instant::now();
+    let tick = watch.next().await;
+    assert_eq!(tick.watch_id, 7, "only the watch that asked is notified");
+    assert!(tick.events.is_empty());
+    assert_eq!(tick.header.expect("header").revision, rev);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A second quiet period gives another notification.
+    let tick = watch.next().await;
+    assert_eq!((tick.watch_id, tick.events.len()), (7, 0));
 }

@@ -3,7 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -133,6 +133,8 @@ pub fn run_with_timeout(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duratio
 /// A process running in the background whose stdout/stderr are collected.
 pub struct BgProcess {
     child: Child,
+    /// Kept open for `send` when the process was spawned without fixed stdin.
+    input: Option<ChildStdin>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     threads: Vec<JoinHandle<()>>,
@@ -140,8 +142,22 @@ pub struct BgProcess {
 
 impl BgProcess {
     pub fn spawn(cmd: &mut Command, stdin: Option<&[u8]>) -> std::io::Result<BgProcess> {
+        Self::spawn_with(cmd, stdin, false)
+    }
+
+    /// Like `spawn` with no stdin data, but stdin stays open: write to it
+    /// with `send` (interactive commands such as `watch -i` end at EOF).
+    pub fn spawn_interactive(cmd: &mut Command) -> std::io::Result<BgProcess> {
+        Self::spawn_with(cmd, None, true)
+    }
+
+    fn spawn_with(
+        cmd: &mut Command,
+        stdin: Option<&[u8]>,
+        interactive: bool,
+    ) -> std::io::Result<BgProcess> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if stdin.is_some() {
+        cmd.stdin(if stdin.is_some() || interactive {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -154,12 +170,26 @@ impl BgProcess {
             reader(child.stderr.take().unwrap(), stderr.clone()),
         ];
         threads.extend(writer(&mut child, stdin));
+        let input = if interactive {
+            child.stdin.take()
+        } else {
+            None
+        };
         Ok(BgProcess {
             child,
+            input,
             stdout,
             stderr,
             threads,
         })
+    }
+
+    /// Writes to the process's stdin (only for `spawn_interactive`).
+    pub fn send(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self.input.as_mut() {
+            Some(pipe) => pipe.write_all(data).and_then(|()| pipe.flush()),
+            None => Err(std::io::Error::other("stdin is not open")),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -236,6 +266,8 @@ impl BgProcess {
     /// Kill the process (SIGKILL) now and return what it printed. `code` is `None` if it was
     /// still running.
     pub fn stop(mut self) -> CtlOutput {
+        // stdin closes only after the kill: an interactive command would
+        // otherwise exit on EOF first, racing the kill.
         let code = match self.child.try_wait() {
             Ok(Some(st)) => st.code(),
             _ => {

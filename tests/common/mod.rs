@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: start oxcd or the reference etcd (one member or a cluster) on free loopback
 //!   ports with a fresh temp data dir, wait until it serves, kill -9 / restart, stop on drop.
+//! - [`grpc`]: tonic KV and Watch clients.
 //! - [`ctl`]: run `etcdctl` with `--endpoints`, optional stdin and a deadline.
 //! - [`normalize`], [`scenario`], [`diff`]: the differential scenario harness
 //!   (see docs/testing.md).
@@ -9,6 +10,7 @@
 
 pub mod ctl;
 pub mod diff;
+pub mod grpc;
 pub mod normalize;
 pub mod scenario;
 pub mod server;

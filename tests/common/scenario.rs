@@ -69,6 +69,11 @@ pub enum Action {
     Stop {
         id: String,
     },
+    /// Write a line to a background command's stdin (`watch -i`).
+    Send {
+        id: String,
+        line: Word,
+    },
     /// Wait until a background command's stdout contains the text.
     Wait {
         id: String,
@@ -463,6 +468,19 @@ impl Scenario {
                         stdin,
                     }
                 }
+                "@send" => {
+                    let [id, line] = words.as_slice() else {
+                        return Err(err("usage: @send ID \"line\"".into()));
+                    };
+                    let id = literal(id).map_err(err)?;
+                    if !bg_ids.contains(&id) {
+                        return Err(err(format!("no earlier @bg {id}")));
+                    }
+                    Action::Send {
+                        id,
+                        line: line.clone(),
+                    }
+                }
                 "@stop" | "@wait" => {
                     let l = lits().map_err(err)?;
                     let Some(id) = l.first() else {
@@ -776,8 +794,11 @@ impl Side<'_> {
             },
             Action::Bg { id, args, stdin } => {
                 let (mut cmd, args, stdin) = self.command(args, stdin)?;
-                let bg = BgProcess::spawn(&mut cmd, stdin.as_deref())
-                    .map_err(|e| format!("spawn etcdctl: {e}"))?;
+                let bg = match stdin {
+                    Some(data) => BgProcess::spawn(&mut cmd, Some(&data)),
+                    None => BgProcess::spawn_interactive(&mut cmd),
+                }
+                .map_err(|e| format!("spawn etcdctl: {e}"))?;
                 if let Some((old, _)) = self.bgs.insert(id.clone(), (bg, is_protobuf(&args))) {
                     old.stop();
                 }
@@ -790,6 +811,17 @@ impl Side<'_> {
                 bg.wait_quiet(BG_QUIET, BG_WAIT);
                 let out = bg.stop();
                 self.record(step, out, pb);
+            }
+            Action::Send { id, line } => {
+                let mut line = self.expand(line)?;
+                line.push(b'\n');
+                let sent = match self.bgs.get_mut(id) {
+                    Some((bg, _)) => bg.send(&line).map_err(|e| e.to_string()),
+                    None => Err("not running".to_string()),
+                };
+                if let Err(e) = sent {
+                    self.error(step, format!("@send {id}: {e}"));
+                }
             }
             Action::Wait { id, text } => {
                 let text = self.expand(text)?;
