@@ -12,19 +12,22 @@ use crate::storage::{RangeOptions, RangeSource, StorageError, StorageResult};
 /// What a catch-up read found.
 #[derive(Debug)]
 pub enum History {
-    /// Every event of revisions `from..=to` (fewer if the store is behind),
-    /// in revision order.
-    Events(Vec<Event>),
+    /// Every event of revisions `from..=through`, in revision order;
+    /// `through` is below the asked `to` when the byte limit cut the read
+    /// short (or the store is behind).
+    Events { events: Vec<Event>, through: i64 },
     /// `from` is below this compacted revision: that history is gone.
     Compacted(i64),
 }
 
-/// The events of revisions `from..=to`.
+/// The events of revisions `from..=to`, cut at a revision boundary after
+/// about `max_bytes`.
 #[derive(Message)]
 #[rtype(result = "StorageResult<History>")]
 pub struct ReadHistory {
     pub from: i64,
     pub to: i64,
+    pub max_bytes: usize,
 }
 
 impl Handler<ReadHistory> for MvccReader {
@@ -33,8 +36,8 @@ impl Handler<ReadHistory> for MvccReader {
     fn handle(&mut self, msg: ReadHistory, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("mvcc.history", from = msg.from, to = msg.to).entered();
         let view = self.store().read()?;
-        match view.changes(msg.from, msg.to) {
-            Ok(events) => Ok(History::Events(events)),
+        match view.changes_limited(msg.from, msg.to, msg.max_bytes) {
+            Ok((events, through)) => Ok(History::Events { events, through }),
             Err(StorageError::Compacted) => Ok(History::Compacted(view.compacted_revision())),
             Err(err) => Err(err),
         }

@@ -7,6 +7,7 @@
 //! hub never waits on a client or on LMDB.
 
 mod index;
+mod outbox;
 #[cfg(test)]
 mod tests;
 mod watcher;
@@ -17,6 +18,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use index::WatcherIndex;
+pub use outbox::{outbox, Outbox, OutboxReceiver, STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY};
+use outbox::{NotQueued, CATCH_UP_RESPONSE_BYTES};
 use watcher::{chunk_by_revisions, event_rev, Watcher, MAX_REVS_PER_RESPONSE};
 pub use watcher::{KeyRange, Outgoing, WatchSpec};
 
@@ -28,9 +31,11 @@ use crate::proto::mvccpb::Event;
 /// How often unsynced watchers are caught up when a round made no progress.
 pub const CATCH_UP_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Most revisions one catch-up round reads, whatever the number of watchers
-/// behind: the memory a round holds stays bounded.
+/// Most revisions, and about the most bytes, one catch-up round reads,
+/// whatever the number of watchers behind: the memory a round holds stays
+/// bounded.
 const CATCH_UP_REVS_PER_ROUND: i64 = 10_000;
+const CATCH_UP_BYTES_PER_ROUND: usize = 4 << 20;
 
 /// How often quiet synced watchers that asked for progress_notify get an
 /// empty response with the current revision (etcd: progressReportInterval).
@@ -132,12 +137,12 @@ impl WatchHub {
                 };
                 match w.tx.try_send(events_response(w, rev, picked)) {
                     Ok(()) => w.sent_since_tick = true,
-                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    Err(NotQueued::Full) => {
                         tracing::info!(watch_id = w.id, rev = first_rev, "slow watcher unsynced");
                         w.synced = false;
                         w.next_rev = first_rev;
                     }
-                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => closed.push(*key),
+                    Err(NotQueued::Closed) => closed.push(*key),
                 }
             }
         }
@@ -148,8 +153,9 @@ impl WatchHub {
     }
 
     /// Starts a catch-up round unless one is running: one history read,
-    /// from the lowest revision an unsynced watcher needs, at most
-    /// `CATCH_UP_REVS_PER_ROUND` revisions long.
+    /// from the lowest revision an unsynced watcher with room in its stream
+    /// needs, of bounded length. Watchers whose streams are full wait: their
+    /// history is not read again until the client drains some.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
         if self.round_in_flight {
             return;
@@ -162,18 +168,27 @@ impl WatchHub {
                 w.synced = true;
                 continue;
             }
-            from = Some(from.map_or(w.next_rev, |f| f.min(w.next_rev)));
+            if w.tx.has_room() {
+                from = Some(from.map_or(w.next_rev, |f| f.min(w.next_rev)));
+            }
         }
         let Some(from) = from else {
             return;
         };
         let end = to.min(from.saturating_add(CATCH_UP_REVS_PER_ROUND - 1));
+        tracing::trace!(from, end, "watch catch-up round");
         self.round_in_flight = true;
-        let read = self.readers.send(ReadHistory { from, to: end });
+        let read = self.readers.send(ReadHistory {
+            from,
+            to: end,
+            max_bytes: CATCH_UP_BYTES_PER_ROUND,
+        });
         ctx.spawn(read.into_actor(self).map(move |result, hub, ctx| {
             hub.round_in_flight = false;
             let progressed = match result {
-                Ok(Ok(History::Events(events))) => hub.deliver_history(from, end, events),
+                Ok(Ok(History::Events { events, through })) => {
+                    hub.deliver_history(from, through.min(end), events)
+                }
                 Ok(Ok(History::Compacted(compacted))) => hub.cancel_compacted(compacted),
                 Ok(Err(err)) => {
                     tracing::warn!("watch catch-up read failed: {err}");
@@ -199,12 +214,13 @@ impl WatchHub {
         let mut progressed = false;
         let mut closed = Vec::new();
         for (key, w) in self.watchers.iter_mut() {
-            if !w.active || w.synced || w.next_rev < from || w.next_rev > end {
+            if !w.active || w.synced || w.next_rev < from || w.next_rev > end || !w.tx.has_room() {
                 continue;
             }
             let picked: Vec<Event> = events.iter().filter(|e| w.wants(e)).cloned().collect();
             let mut sent_all = true;
-            for chunk in chunk_by_revisions(picked, MAX_REVS_PER_RESPONSE) {
+            for chunk in chunk_by_revisions(picked, MAX_REVS_PER_RESPONSE, CATCH_UP_RESPONSE_BYTES)
+            {
                 let first_rev = chunk.first().map(event_rev).unwrap_or(end);
                 let last_rev = chunk.last().map(event_rev).unwrap_or(end);
                 match w.tx.try_send(events_response(w, now, chunk)) {
@@ -214,7 +230,7 @@ impl WatchHub {
                         progressed = true;
                     }
                     Err(err) => {
-                        if matches!(err, tokio::sync::mpsc::error::TrySendError::Closed(_)) {
+                        if err == NotQueued::Closed {
                             closed.push(*key);
                         }
                         w.next_rev = first_rev;
@@ -299,6 +315,7 @@ fn events_response(w: &Watcher, rev: i64, events: Vec<Event>) -> Outgoing {
         },
         fragment: w.fragment,
         prev_kv: w.prev_kv,
+        bytes: 0,
     }
 }
 

@@ -11,8 +11,6 @@ use std::sync::Arc;
 
 use actix::Addr;
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc::{self, Sender};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
@@ -20,16 +18,13 @@ use super::watch_fragment::fragments;
 use crate::actors::mvcc_history::FillPrevKvs;
 use crate::actors::mvcc_store::MvccReader;
 use crate::actors::watch_hub::{
-    ActivateWatch, CancelWatch, CloseStream, CreateWatch, CurrentRevision, KeyRange, Outgoing,
-    StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
+    outbox, ActivateWatch, CancelWatch, CloseStream, CreateWatch, CurrentRevision, KeyRange,
+    Outbox, Outgoing, StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
+    STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY,
 };
 use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::watch_server::Watch;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
-
-/// Responses a stream may have queued before its watchers count as slow
-/// (etcd: chanBufLen).
-const STREAM_CHANNEL_CAPACITY: usize = 128;
 
 /// clientv3.InvalidWatchID: refused creations and progress responses.
 const INVALID_WATCH_ID: i64 = -1;
@@ -71,7 +66,7 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CAPACITY);
+        let (tx, rx) = outbox(STREAM_CHANNEL_CAPACITY, STREAM_BUFFER_BYTES);
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let session = Session {
             hub: self.hub.clone(),
@@ -82,7 +77,8 @@ impl Watch for WatchService {
         let header = self.header.clone();
         let max_bytes = self.max_request_bytes;
         let readers = self.readers.clone();
-        let outbound = ReceiverStream::new(rx)
+        let outbound = rx
+            .into_stream()
             .then(move |out: Outgoing| with_prev_kvs(readers.clone(), out))
             .flat_map(move |out: Result<Outgoing, Status>| {
                 let parts = match out {
@@ -105,7 +101,7 @@ impl Watch for WatchService {
 struct Session {
     hub: Addr<WatchHub>,
     stream: u64,
-    tx: Sender<Outgoing>,
+    tx: Outbox,
 }
 
 impl Session {
@@ -242,7 +238,7 @@ impl Session {
     }
 
     async fn send(&self, response: WatchResponse) -> Result<(), ()> {
-        self.tx.send(Outgoing::whole(response)).await.map_err(drop)
+        self.tx.send(Outgoing::whole(response)).await
     }
 }
 

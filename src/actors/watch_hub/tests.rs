@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::mpsc;
 
 use super::*;
 use crate::proto::mvccpb::Event;
@@ -34,7 +33,7 @@ fn put(store: &Store, key: &str, value: &str) -> Vec<Event> {
     events
 }
 
-fn spec(key: &str, tx: mpsc::Sender<Outgoing>, progress_notify: bool) -> WatchSpec {
+fn spec(key: &str, tx: Outbox, progress_notify: bool) -> WatchSpec {
     WatchSpec {
         range: KeyRange::One(key.as_bytes().to_vec()),
         filters: Vec::new(),
@@ -59,14 +58,14 @@ async fn watch(hub: &Addr<WatchHub>, spec: WatchSpec, start_revision: i64) -> i6
     id
 }
 
-async fn recv_outgoing(rx: &mut mpsc::Receiver<Outgoing>) -> Outgoing {
+async fn recv_outgoing(rx: &mut OutboxReceiver) -> Outgoing {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("in time")
         .expect("open")
 }
 
-async fn recv(rx: &mut mpsc::Receiver<Outgoing>) -> WatchResponse {
+async fn recv(rx: &mut OutboxReceiver) -> WatchResponse {
     recv_outgoing(rx).await.response
 }
 
@@ -75,7 +74,7 @@ async fn a_full_channel_unsyncs_and_history_fills_the_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let hub = hub_over(&store).start();
-    let (tx, mut rx) = mpsc::channel(1);
+    let (tx, mut rx) = outbox(1, STREAM_BUFFER_BYTES);
     watch(&hub, spec("k", tx, false), 0).await;
 
     for i in 1..=20 {
@@ -104,7 +103,7 @@ async fn a_watcher_far_behind_catches_up_over_several_bounded_rounds() {
         put(&store, if i % 2 == 0 { "k" } else { "other" }, "v");
     }
     let hub = hub_over(&store).start();
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, mut rx) = outbox(64, STREAM_BUFFER_BYTES);
     watch(&hub, spec("k", tx, false), 1).await;
     let mut next = 2;
     while next <= total + 1 {
@@ -138,7 +137,7 @@ async fn a_compacted_start_is_cancelled_with_the_compact_revision() {
     let index = store.consistent_index() + 1;
     batch.commit(index).expect("commit");
     let hub = hub_over(&store).start();
-    let (tx, mut rx) = mpsc::channel(8);
+    let (tx, mut rx) = outbox(8, STREAM_BUFFER_BYTES);
     let id = watch(&hub, spec("k", tx, false), 2).await;
     let resp = recv(&mut rx).await;
     assert_eq!(resp.watch_id, id);
@@ -175,8 +174,8 @@ async fn progress_notify_reaches_quiet_watchers_only() {
     let hub = hub_over(&store)
         .with_progress_interval(Duration::from_millis(50))
         .start();
-    let (tx, mut rx) = mpsc::channel(8);
-    let (quiet_tx, mut quiet_rx) = mpsc::channel(8);
+    let (tx, mut rx) = outbox(8, STREAM_BUFFER_BYTES);
+    let (quiet_tx, mut quiet_rx) = outbox(8, STREAM_BUFFER_BYTES);
     let id = watch(&hub, spec("k", tx, true), 0).await;
     watch(&hub, spec("k", quiet_tx, false), 0).await;
 
@@ -185,5 +184,26 @@ async fn progress_notify_reaches_quiet_watchers_only() {
     assert!(tick.events.is_empty());
     assert_eq!(tick.header.expect("header").revision, 2);
     tokio::time::sleep(Duration::from_millis(120)).await;
-    assert!(quiet_rx.try_recv().is_err(), "no progress_notify asked");
+    assert!(quiet_rx.try_recv().is_none(), "no progress_notify asked");
+}
+
+#[actix_rt::test]
+async fn a_stream_over_its_byte_budget_resumes_from_history_once_drained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let hub = hub_over(&store).start();
+    let (tx, mut rx) = outbox(1000, 4096);
+    watch(&hub, spec("k", tx, false), 0).await;
+    let value = "v".repeat(1000);
+    for _ in 0..40 {
+        let events = put(&store, "k", &value);
+        hub.send(Notify { events }).await.expect("hub");
+    }
+    let mut next = 2;
+    while next < 42 {
+        for event in recv(&mut rx).await.events {
+            assert_eq!(event.kv.expect("kv").mod_revision, next);
+            next += 1;
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! One registered watcher: its key range (etcd's range semantics), filters
 //! and how far it has been sent; plus the helpers that pick and group events.
 
-use tokio::sync::mpsc::Sender;
+use super::outbox::Outbox;
 
 use crate::proto::etcdserverpb::watch_create_request::FilterType;
 use crate::proto::etcdserverpb::WatchResponse;
@@ -14,6 +14,8 @@ pub struct Outgoing {
     pub response: WatchResponse,
     pub fragment: bool,
     pub prev_kv: bool,
+    /// What it counts against the stream's byte budget (set by the outbox).
+    pub bytes: usize,
 }
 
 impl Outgoing {
@@ -22,6 +24,7 @@ impl Outgoing {
             response,
             fragment: false,
             prev_kv: false,
+            bytes: 0,
         }
     }
 }
@@ -74,7 +77,7 @@ pub struct WatchSpec {
     pub prev_kv: bool,
     pub progress_notify: bool,
     pub fragment: bool,
-    pub tx: Sender<Outgoing>,
+    pub tx: Outbox,
 }
 
 pub struct Watcher {
@@ -94,7 +97,7 @@ pub struct Watcher {
     pub synced: bool,
     /// Not yet announced to the client (its `created` response is on the way).
     pub active: bool,
-    pub tx: Sender<Outgoing>,
+    pub tx: Outbox,
 }
 
 impl Watcher {
@@ -137,23 +140,33 @@ pub fn event_rev(event: &Event) -> i64 {
         .unwrap_or_default()
 }
 
-/// Splits revision-ordered events into runs of at most `max_revs` revisions;
-/// one revision's events always stay together.
-pub fn chunk_by_revisions(events: Vec<Event>, max_revs: usize) -> Vec<Vec<Event>> {
+/// Splits revision-ordered events into runs of at most `max_revs` revisions
+/// and, where revisions allow, about `max_bytes` of keys and values; one
+/// revision's events always stay together, however large.
+pub fn chunk_by_revisions(
+    events: Vec<Event>,
+    max_revs: usize,
+    max_bytes: usize,
+) -> Vec<Vec<Event>> {
     let mut chunks: Vec<Vec<Event>> = Vec::new();
     let mut current: Vec<Event> = Vec::new();
-    let mut revs = 0usize;
+    let (mut revs, mut bytes) = (0usize, 0usize);
     let mut last_rev = None;
     for event in events {
         let rev = event_rev(&event);
         if last_rev != Some(rev) {
-            if revs == max_revs {
+            if revs == max_revs || (revs > 0 && bytes >= max_bytes) {
                 chunks.push(std::mem::take(&mut current));
-                revs = 0;
+                (revs, bytes) = (0, 0);
             }
             revs += 1;
             last_rev = Some(rev);
         }
+        bytes += event
+            .kv
+            .as_ref()
+            .map(|kv| kv.key.len() + kv.value.len())
+            .unwrap_or_default();
         current.push(event);
     }
     if !current.is_empty() {
@@ -199,7 +212,7 @@ mod tests {
 
     #[test]
     fn filters_and_start_revision() {
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let (tx, _rx) = super::super::outbox::outbox(1, 1);
         let spec = WatchSpec {
             range: KeyRange::From(vec![0]),
             filters: vec![0],
@@ -218,9 +231,13 @@ mod tests {
     #[test]
     fn chunks_keep_revisions_whole() {
         let events = vec![put("a", 1), put("b", 1), put("a", 2), put("a", 3)];
-        let chunks = chunk_by_revisions(events, 2);
+        let chunks = chunk_by_revisions(events.clone(), 2, usize::MAX);
         assert_eq!(chunks.len(), 2);
         assert_eq!(chunks[0].len(), 3);
         assert_eq!(chunks[1].len(), 1);
+        // A byte limit cuts between revisions, never inside one.
+        let chunks = chunk_by_revisions(events, 1000, 1);
+        let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![2, 1, 1]);
     }
 }

@@ -41,20 +41,37 @@ impl<'s> ReadTxn<'s> {
     /// from `from_rev` needs. DELETE events carry key + mod_revision.
     /// `from_rev` below the compacted revision is `Compacted`, as in etcd.
     pub fn changes(&self, from_rev: i64, to_rev: i64) -> StorageResult<Vec<Event>> {
+        Ok(self.changes_limited(from_rev, to_rev, usize::MAX)?.0)
+    }
+
+    /// `changes`, stopping at the first revision boundary after about
+    /// `max_bytes` of keys and values; also returns the last revision the
+    /// events cover completely (`to_rev`, capped, when nothing was cut).
+    pub fn changes_limited(
+        &self,
+        from_rev: i64,
+        to_rev: i64,
+        max_bytes: usize,
+    ) -> StorageResult<(Vec<Event>, i64)> {
         if from_rev < self.compacted {
             return Err(StorageError::Compacted);
         }
         let to = to_rev.min(self.rev);
         let from = from_rev.max(0);
         if from > to {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), to));
         }
         let (lo, hi) = (main_prefix(from), main_prefix(to.saturating_add(1)));
         let bounds: ByteBounds<'_> = (Bound::Included(&lo), Bound::Excluded(&hi));
         let mut events = Vec::new();
+        let mut bytes = 0usize;
         for item in self.store.backend.kv().range(&self.txn, &bounds)? {
             let (key, value) = item?;
             let (rev, tombstone) = Revision::from_key(key)?;
+            if bytes >= max_bytes && events.last().map(event_main_rev) != Some(rev.main) {
+                return Ok((events, rev.main - 1));
+            }
+            bytes += value.len();
             let kv = decode_kv(value)?;
             events.push(if tombstone {
                 Event {
@@ -74,7 +91,7 @@ impl<'s> ReadTxn<'s> {
                 }
             });
         }
-        Ok(events)
+        Ok((events, to))
     }
 }
 
@@ -96,4 +113,12 @@ impl RangeSource for ReadTxn<'_> {
     fn rev(&self) -> i64 {
         self.rev
     }
+}
+
+fn event_main_rev(event: &Event) -> i64 {
+    event
+        .kv
+        .as_ref()
+        .map(|kv| kv.mod_revision)
+        .unwrap_or_default()
 }

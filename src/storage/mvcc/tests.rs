@@ -652,6 +652,21 @@ fn changes_lists_events_in_revision_order() {
 }
 
 #[test]
+fn limited_changes_stop_at_a_revision_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    put(&s, "a", "1"); // 2
+    put_all(&s, &[("b", "1"), ("c", "1")]); // 3
+    put(&s, "d", "1"); // 4
+    let view = s.read().unwrap();
+    // One byte is enough to stop, but never inside revision 3.
+    let (evs, through) = view.changes_limited(3, 4, 1).unwrap();
+    assert_eq!((evs.len(), through), (2, 3));
+    let (evs, through) = view.changes_limited(2, 10, usize::MAX).unwrap();
+    assert_eq!((evs.len(), through), (4, 4));
+}
+
+#[test]
 fn db_size_grows_with_data() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
