@@ -4,6 +4,7 @@
 #   scripts/bench-vs-etcd.sh                    # every standard load, 3 rounds of 10s each
 #   scripts/bench-vs-etcd.sh --quick            # smoke run: 1 round of 3s
 #   scripts/bench-vs-etcd.sh --loads put-1c,range-s-1000c --rounds 5 --duration 20s
+#   scripts/bench-vs-etcd.sh --loads watch-latency   # only the watch load (10,000 watchers)
 #   scripts/bench-vs-etcd.sh --list-loads
 #
 # Steps:
@@ -15,6 +16,9 @@
 #      then oxcd, each on a fresh server and data dir on free 127.0.0.1 ports, one timed
 #      oxcd-bench run each; then the table on stdout, docs/bench/results.md,
 #      docs/bench/chart.svg and docs/bench/raw/*.json (the raw JSON of every run).
+#      The watch-latency load (`oxcd-bench watch-latency`: 10,000 watchers on 100 keys,
+#      100 puts/s; 1,000 watchers with --quick) gets the server's pid (--server-pid, for
+#      its RSS) and its own table: event latency p50/p99, peak RSS, watch creation time.
 #
 # Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
 # Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR

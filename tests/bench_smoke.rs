@@ -1,5 +1,6 @@
 //! Smoke test for the `oxcd-bench` load generator against oxcd: each load runs briefly
-//! with `--json`, the report parses and shows no errors, and the written keys are there.
+//! with `--json`, the report parses and shows no errors, and the written keys are there;
+//! `watch-latency` delivers every expected event.
 
 mod common;
 
@@ -11,6 +12,13 @@ use std::process::Command;
 
 /// Run `oxcd-bench --endpoints <endpoint> --json --no-progress <args>` and parse its report.
 fn bench(endpoint: &str, args: &[&str]) -> Value {
+    let report = bench_json(endpoint, args);
+    check_report(&report, args);
+    report
+}
+
+/// Run oxcd-bench as [`bench`] does, expecting success and one JSON object, unchecked.
+fn bench_json(endpoint: &str, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_oxcd-bench"))
         .args(["--endpoints", endpoint, "--json", "--no-progress"])
         .args(args)
@@ -23,10 +31,8 @@ fn bench(endpoint: &str, args: &[&str]) -> Value {
         "oxcd-bench {args:?} failed: {}\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("oxcd-bench {args:?}: bad JSON ({e}): {stdout}"));
-    check_report(&report, args);
-    report
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("oxcd-bench {args:?}: bad JSON ({e}): {stdout}"))
 }
 
 /// Every load's report: the documented schema, some successful requests, no errors.
@@ -182,6 +188,66 @@ fn bench_loads_run_against_oxcd_and_write_their_keys() {
     let keys = all_keys(&ep);
     assert_eq!(keys_of_len(&keys, 9), numbered(9, 50), "keys after txn-put");
     assert_eq!(keys.len(), 350);
+}
+
+#[test]
+fn watch_latency_delivers_every_event_to_every_watcher() {
+    let cluster = Cluster::start(ServerKind::Oxcd);
+    let ep = cluster.member(0).endpoint();
+    let pid = cluster.member(0).pid().expect("server pid").to_string();
+    let r = bench_json(
+        &ep,
+        &[
+            "watch-latency",
+            "--watchers",
+            "200",
+            "--watch-keys",
+            "10",
+            "--streams",
+            "20",
+            "--put-rate",
+            "200",
+            "--duration",
+            "1s",
+            "--conns",
+            "3",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(r["load"], "watch-latency", "{r}");
+    assert_eq!(r["watchers"], 200, "{r}");
+    assert_eq!(r["streams"], 20, "{r}");
+    assert_eq!(r["watch_keys"], 10, "{r}");
+    assert_eq!(r["conns"], 3, "{r}");
+    assert_eq!(r["put_errors"], 0, "{r}");
+    let puts = r["puts"].as_u64().expect("puts");
+    assert!(puts > 0, "{r}");
+    // 200 watchers on 10 keys: every put reaches 20 of them.
+    let expected = r["events_expected"].as_u64().expect("events_expected");
+    assert_eq!(expected, puts * 20, "{r}");
+    assert_eq!(r["events_received"], expected, "{r}");
+    assert_eq!(r["events_missing"], 0, "{r}");
+    assert_eq!(r["events_unexpected"], 0, "{r}");
+    assert!(
+        r["create_seconds"].as_f64().expect("create_seconds") > 0.0,
+        "{r}"
+    );
+    let lat = &r["latency_ms"];
+    let p = |k: &str| {
+        lat[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency_ms.{k}: {r}"))
+    };
+    assert!(p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("p999"));
+    assert!(p("p999") <= p("max") && p("max") > 0.0, "{r}");
+    for rss in ["rss_after_watch_mib", "rss_peak_mib", "rss_final_mib"] {
+        assert!(r[rss].as_f64().is_some_and(|mib| mib > 0.0), "{rss}: {r}");
+    }
+    assert!(r["rss_peak_mib"].as_f64() >= r["rss_after_watch_mib"].as_f64());
+    // Every put landed on one of the 10 watched keys, round-robin.
+    let keys = all_keys(&ep);
+    assert_eq!(keys_of_len(&keys, 8), numbered(8, 10.min(puts as usize)));
 }
 
 #[test]

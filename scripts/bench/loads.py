@@ -15,6 +15,10 @@ A load is a dict:
                  ("key", KEY)          KEY is written once with etcdctl (256-byte value)
                  ("prepopulate", N)    keys 0..N-1 are written with `oxcd-bench put --total N
                                        --sequential-keys --key-space-size N` (not timed)
+  kind         (optional) "watch" for a watch-latency load: its JSON has its own schema and
+               its own table in the results; absent for the request loads
+  server_pid   (optional) True: the runner appends `--server-pid PID` (the server's pid)
+  quick        (optional) with --quick, these keys replace the load's own (fewer watchers)
 """
 
 KEY_SIZE = 8
@@ -69,7 +73,54 @@ STANDARD_LOADS = [
     },
 ]
 
+# watch-latency: 10,000 watchers, 100 per key, in blocks of 100 per stream (so every put
+# reaches 100 watchers on 100 different streams), 100 streams over 10 connections, one
+# paced put loop at 100 puts/s. With --quick: 1,000 watchers over 10 streams.
+WATCHERS = 10000
+WATCH_KEYS = 100
+WATCH_STREAMS = 100
+WATCH_CONNS = 10
+PUT_RATE = 100
+
+
+def _watch_args(watchers, streams, conns):
+    return (["--conns", str(conns)] + _KV
+            + ["watch-latency", "--watchers", str(watchers), "--watch-keys", str(WATCH_KEYS),
+               "--streams", str(streams), "--put-rate", str(PUT_RATE)])
+
+
+def _watch_title(watchers, streams, conns):
+    return ("watch latency: {:,} watchers on {} keys, {} streams over {} conns, "
+            "{} puts/s".format(watchers, WATCH_KEYS, streams, conns, PUT_RATE))
+
+
+STANDARD_LOADS.append({
+    "name": "watch-latency",
+    "title": _watch_title(WATCHERS, WATCH_STREAMS, WATCH_CONNS),
+    "kind": "watch",
+    "server_pid": True,
+    "bench_args": _watch_args(WATCHERS, WATCH_STREAMS, WATCH_CONNS),
+    "setup": None,
+    "quick": {
+        "title": _watch_title(1000, 10, 2),
+        "bench_args": _watch_args(1000, 10, 2),
+    },
+})
+
 LOAD_NAMES = [l["name"] for l in STANDARD_LOADS]
+
+
+def is_watch(load):
+    """True for a watch-latency load (its own JSON schema and table)."""
+    return load.get("kind") == "watch"
+
+
+def for_run(load, quick):
+    """The load as run: with --quick, its "quick" keys replace its own."""
+    run = {k: v for k, v in load.items() if k != "quick"}
+    if quick and load.get("quick"):
+        run.update(load["quick"])
+    return run
 
 
 def by_name(name):

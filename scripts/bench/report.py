@@ -49,10 +49,18 @@ def _get(rec, *path):
     return cur
 
 
+def is_watch(load):
+    """A watch-latency load: its own JSON schema and its own table."""
+    return load.get("kind") == "watch"
+
+
 def summarize(meta, runs):
-    """One row per load (in the order of meta['loads']): per server, the medians/maxima."""
+    """One row per request load (in the order of meta['loads']): per server, the
+    medians/maxima. Watch loads are summarized by summarize_watch."""
     rows = []
     for load in meta["loads"]:
+        if is_watch(load):
+            continue
         row = {"load": load["name"], "title": load["title"], "bench_args": load["bench_args"],
                "setup": load.get("setup")}
         for s in SERVERS:
@@ -83,6 +91,53 @@ def summarize(meta, runs):
             }
         row["rps_ratio"] = _ratio(row["oxcd"]["rps"], row["etcd"]["rps"])
         row["p99_ratio"] = _ratio(row["oxcd"]["p99"], row["etcd"]["p99"])
+        rows.append(row)
+    return rows
+
+
+def summarize_watch(meta, runs):
+    """One row per watch-latency load: per server, medians over the rounds of the event
+    latency percentiles and the watch creation time, the largest sampled peak RSS, and the
+    events missing (summed)."""
+    rows = []
+    for load in meta["loads"]:
+        if not is_watch(load):
+            continue
+        row = {"load": load["name"], "title": load["title"], "bench_args": load["bench_args"],
+               "setup": load.get("setup"), "kind": "watch",
+               "server_pid": load.get("server_pid")}
+        for s in SERVERS:
+            mine = [r for r in runs if r["load"] == load["name"] and r["server"] == s]
+            ok = [r for r in mine if r.get("ok")]
+
+            def med(*path):
+                xs = [_get(r, "bench", *path) for r in ok]
+                xs = [x for x in xs if x is not None]
+                return statistics.median(xs) if xs else None
+
+            rss = [_get(r, "bench", "rss_peak_mib") for r in ok]
+            rss = [x for x in rss if x is not None]
+            after = [_get(r, "bench", "rss_after_watch_mib") for r in ok]
+            after = [x for x in after if x is not None]
+            # A failed run may still have its report (e.g. events missing).
+            missing = sum(_get(r, "bench", "events_missing") or 0 for r in mine)
+            row[s] = {
+                "runs": len(mine),
+                "ok_runs": len(ok),
+                "failed_runs": len(mine) - len(ok),
+                "watchers": med("watchers"),
+                "p50": med("latency_ms", "p50"),
+                "p99": med("latency_ms", "p99"),
+                "send_p50": med("latency_from_send_ms", "p50"),
+                "send_p99": med("latency_from_send_ms", "p99"),
+                "create_s": med("create_seconds"),
+                "rss_peak_mib": max(rss) if rss else None,
+                "rss_after_watch_mib": max(after) if after else None,
+                "missing": missing,
+                "errors": sum(_get(r, "bench", "put_errors") or 0 for r in ok),
+            }
+        for k in ("p50", "p99", "send_p50", "send_p99", "create_s", "rss_peak_mib"):
+            row[k + "_ratio"] = _ratio(row["oxcd"][k], row["etcd"][k])
         rows.append(row)
     return rows
 
@@ -227,6 +282,79 @@ def busy_warning(runs):
                                      BUSY_CORES, worst))
 
 
+WATCH_HEAD = ["load", "{etcd} p50 ms", "{oxcd} p50 ms", "p50 {oxcd}/{etcd}", "{etcd} p99 ms",
+              "{oxcd} p99 ms", "p99 {oxcd}/{etcd}", "{etcd} peak RSS", "{oxcd} peak RSS",
+              "RSS {oxcd}/{etcd}", "{etcd} create s", "{oxcd} create s",
+              "missing events {etcd} / {oxcd}"]
+
+
+def f_mib(mib):
+    return "–" if mib is None else f_mib_b(mib * 1048576)
+
+
+def f_secs(x):
+    return "–" if x is None else "%.2f" % x
+
+
+def f_missing(row):
+    parts = []
+    for s in SERVERS:
+        text = "{:,}".format(row[s]["missing"])
+        failed = row[s]["failed_runs"]
+        if failed:
+            text += " (%d run%s failed)" % (failed, "" if failed == 1 else "s")
+        parts.append(text)
+    return " / ".join(parts)
+
+
+def watch_cells(rows, lab):
+    head = [h.format(**lab) for h in WATCH_HEAD]
+    body = []
+    for r in rows:
+        e, o = r["etcd"], r["oxcd"]
+        body.append([r["load"], f_ms(e["p50"]), f_ms(o["p50"]), f_ratio(r["p50_ratio"]),
+                     f_ms(e["p99"]), f_ms(o["p99"]), f_ratio(r["p99_ratio"]),
+                     f_mib(e["rss_peak_mib"]), f_mib(o["rss_peak_mib"]),
+                     f_ratio(r["rss_peak_mib_ratio"]), f_secs(e["create_s"]),
+                     f_secs(o["create_s"]), f_missing(r)])
+    return head, body
+
+
+WATCH_RUN_HEAD = ["load", "round", "server", "watchers", "create s", "puts", "events expected",
+                  "events received", "missing", "before ack", "p50 ms", "p90 ms", "p99 ms",
+                  "p99.9 ms", "max ms", "from send p50 ms", "from send p99 ms",
+                  "RSS after watch", "peak RSS (sampled)", "VmHWM", "server CPU s",
+                  "bench CPU s", "note"]
+
+
+def _count(x):
+    return "–" if x is None else "{:,}".format(x)
+
+
+def watch_run_cells(runs, lab):
+    body = []
+    for r in runs:
+        b = r.get("bench") or {}
+        lat = b.get("latency_ms") or {}
+        send = b.get("latency_from_send_ms") or {}
+        note = ""
+        if r.get("ok") and (other_cores(r) or 0) > BUSY_CORES:
+            note = "busy machine (%.1f other cores)" % other_cores(r)
+        if not r.get("ok"):
+            note = "FAILED: " + (r.get("error") or "?").splitlines()[0][:120]
+        body.append([
+            r["load"], str(r["round"]), lab.get(r["server"], r["server"]),
+            _count(b.get("watchers")), f_secs(b.get("create_seconds")), _count(b.get("puts")),
+            _count(b.get("events_expected")), _count(b.get("events_received")),
+            _count(b.get("events_missing")), _count(b.get("events_before_ack")),
+            f_ms(lat.get("p50")), f_ms(lat.get("p90")), f_ms(lat.get("p99")),
+            f_ms(lat.get("p999")), f_ms(lat.get("max")), f_ms(send.get("p50")),
+            f_ms(send.get("p99")), f_mib(b.get("rss_after_watch_mib")),
+            f_mib(b.get("rss_peak_mib")), f_mib_kb(r.get("peak_rss_kb")),
+            _f1(_get(r, "server_cpu_s")), _f1(_get(r, "bench_run", "cpu_s")), note])
+    return WATCH_RUN_HEAD, body
+
+
 def _f1(x):
     return "–" if x is None else "%.1f" % x
 
@@ -257,8 +385,12 @@ def text_table(head, body):
     return "\n".join(lines)
 
 
-def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc_link=None):
+def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc_link=None,
+                    watch_rows=()):
     lab = labels(meta)
+    watch_names = {r["load"] for r in watch_rows}
+    watch_runs = [r for r in runs if r["load"] in watch_names]
+    runs_all, runs = runs, [r for r in runs if r["load"] not in watch_names]
     cfg = meta.get("config", {})
     out = []
     out.append("# oxcd vs etcd: benchmark results")
@@ -291,15 +423,30 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
                "the end of the run. Errors are summed over the rounds."
                % (lab["oxcd"], lab["etcd"], lab["oxcd"], lab["oxcd"]))
     out.append("")
-    warning = busy_warning(runs)
+    warning = busy_warning(runs_all)
     if warning:
         out.append("> **Warning:** " + warning)
         out.append("")
-    head, body = summary_cells(rows, lab)
-    out.append(md_table(head, body))
-    out.append("")
+    if rows:
+        head, body = summary_cells(rows, lab)
+        out.append(md_table(head, body))
+        out.append("")
     if chart_rel:
         out.append("![requests/s and p99 latency per load](%s)" % chart_rel)
+        out.append("")
+    if watch_rows:
+        out.append("## Watch latency")
+        out.append("")
+        out.append("Latency is from a put's answer arriving at the load generator to each "
+                   "watcher's event for it arriving (0 when the event came first), over every "
+                   "delivered event; p50 and p99 are medians over the rounds. Peak RSS is the "
+                   "largest VmRSS of the server read after the watches were created and every "
+                   "100 ms while the puts ran (`rss_peak_mib`), over the rounds; create s is the median time to open the "
+                   "streams and create every watch. Missing events are summed over the rounds "
+                   "(any makes the run fail).")
+        out.append("")
+        head, body = watch_cells(watch_rows, lab)
+        out.append(md_table(head, body))
         out.append("")
     out.append("## Loads")
     out.append("")
@@ -307,19 +454,30 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
                "--duration %s <args>`." % cfg.get("duration", "?"))
     out.append("")
     out.append(md_table(["load", "what", "oxcd-bench args", "before the timed run (not timed)"],
-                        [[r["load"], r["title"], "`%s`" % " ".join(r["bench_args"]),
-                          _setup_text(r["setup"])] for r in rows], right_from=99))
+                        [[r["load"], r["title"], "`%s`" % _args_text(r),
+                          _setup_text(r["setup"])] for r in list(rows) + list(watch_rows)],
+                        right_from=99))
     out.append("")
     out.append("## Every run")
     out.append("")
-    out.append("<details><summary>%d runs (click to expand)</summary>" % len(runs))
-    out.append("")
-    head, body = run_cells(runs, lab)
-    out.append(md_table(head, body, right_from=3, right_to=len(head) - 1))
-    out.append("")
-    out.append("</details>")
-    out.append("")
-    failed = [r for r in runs if not r.get("ok")]
+    if runs:
+        out.append("<details><summary>%d runs (click to expand)</summary>" % len(runs))
+        out.append("")
+        head, body = run_cells(runs, lab)
+        out.append(md_table(head, body, right_from=3, right_to=len(head) - 1))
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    if watch_runs:
+        out.append("<details><summary>%d watch-latency runs (click to expand)</summary>"
+                   % len(watch_runs))
+        out.append("")
+        head, body = watch_run_cells(watch_runs, lab)
+        out.append(md_table(head, body, right_from=3, right_to=len(head) - 1))
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    failed = [r for r in runs_all if not r.get("ok")]
     if failed:
         out.append("## Failed runs")
         out.append("")
@@ -340,6 +498,14 @@ def _fmt_wall(s):
     return "%dm%02ds" % (s // 60, s % 60) if s >= 60 else "%ds" % s
 
 
+def _args_text(row):
+    """The load's oxcd-bench arguments as shown in the Loads table."""
+    args = list(row["bench_args"])
+    if is_watch(row) or row.get("server_pid"):
+        args += ["--server-pid", "PID"]
+    return " ".join(args)
+
+
 def _setup_text(setup):
     if not setup:
         return "nothing"
@@ -357,9 +523,10 @@ def _setup_text(setup):
 def render(raw_dir, out_md, out_svg, print_table=True):
     meta, runs = load_raw(raw_dir)
     rows = summarize(meta, runs)
+    watch_rows = summarize_watch(meta, runs)
     lab = labels(meta)
     chart_rel = None
-    if out_svg:
+    if out_svg and rows:
         os.makedirs(os.path.dirname(os.path.abspath(out_svg)), exist_ok=True)
         svg = svgchart.chart(rows, lab, subtitle="%s; %s × %s per load and server; "
                              "bars: median, whiskers: min–max" % (
@@ -377,23 +544,28 @@ def render(raw_dir, out_md, out_svg, print_table=True):
     if out_abs.startswith(repo + os.sep):
         doc_link = os.path.relpath(os.path.join(repo, "docs", "benchmarks.md"),
                                    os.path.dirname(out_abs))
-    md = render_markdown(meta, runs, rows, chart_rel, raw_shown, doc_link)
+    md = render_markdown(meta, runs, rows, chart_rel, raw_shown, doc_link, watch_rows)
     os.makedirs(os.path.dirname(os.path.abspath(out_md)), exist_ok=True)
     with open(out_md, "w") as f:
         f.write(md)
     if print_table:
-        head, body = summary_cells(rows, lab)
         print()
         print("Machine: " + machine_line(meta))
         print("Command: " + meta.get("command", "?"))
         print()
-        print(text_table(head, body))
-        print()
+        if rows:
+            head, body = summary_cells(rows, lab)
+            print(text_table(head, body))
+            print()
+        if watch_rows:
+            head, body = watch_cells(watch_rows, lab)
+            print(text_table(head, body))
+            print()
         if busy_warning(runs):
             print("WARNING: " + busy_warning(runs))
             print()
         print("Markdown: %s" % out_md)
-        if out_svg:
+        if chart_rel:
             print("Chart:    %s" % out_svg)
         print("Raw JSON: %s" % raw_dir)
     failed = sum(1 for r in runs if not r.get("ok"))

@@ -9,8 +9,9 @@ Each run: a fresh temp data dir, a freshly started server on free 127.0.0.1 port
 same flags for both servers (--name --data-dir --listen-client-urls --advertise-client-urls
 --listen-peer-urls --initial-advertise-peer-urls --initial-cluster, nothing else), a wait
 until `etcdctl get` succeeds, the load's setup, ONE timed oxcd-bench run with --json
---no-progress, then VmHWM from /proc/PID/status and `du -sb` of the data dir, then SIGTERM
-(SIGKILL after a few seconds), by pid.
+--no-progress (plus --server-pid PID for loads that ask for it: watch-latency), then VmHWM
+from /proc/PID/status and `du -sb` of the data dir, then SIGTERM (SIGKILL after a few
+seconds), by pid. With --quick, a load's "quick" variant (if any) is run instead.
 """
 
 import argparse
@@ -303,6 +304,8 @@ class Runner:
             rec["start_s"] = round(time.monotonic() - t0, 3)
             rec["setup"] = self.setup(load, server)
             args = ["--duration", self.opts.duration_str] + list(load["bench_args"])
+            if load.get("server_pid"):
+                args += ["--server-pid", str(server.proc.pid)]
             cpu0, stat0 = read_cpu_s(server.proc.pid), cpu_stat()
             res, info = self.bench(server.endpoint, args,
                                    timeout=self.opts.duration_s * 3 + 120)
@@ -445,8 +448,11 @@ def main(argv=None):
 
     if opts.list_loads:
         for l in loadsmod.STANDARD_LOADS:
-            print("%-14s %s\n%14s oxcd-bench %s" % (l["name"], l["title"], "",
-                                                      " ".join(l["bench_args"])))
+            l = loadsmod.for_run(l, opts.quick)
+            print("%-14s %s\n%14s oxcd-bench %s" % (
+                l["name"], l["title"], "",
+                " ".join(l["bench_args"] + (["--server-pid", "PID"] if l.get("server_pid")
+                                            else []))))
         return 0
 
     names = [n.strip() for n in opts.loads.split(",") if n.strip()]
@@ -480,7 +486,7 @@ def main(argv=None):
     invoked = os.environ.get("OXCD_BENCH_INVOKED_AS")
     cmdline = shlex.join(([invoked] if invoked else ["python3", "scripts/bench/run.py"])
                          + (sys.argv[1:] if argv is None else list(argv)))
-    selected = [loadsmod.by_name(n) for n in names]
+    selected = [loadsmod.for_run(loadsmod.by_name(n), opts.quick) for n in names]
     meta = {
         "format": 1,
         "command": cmdline,
@@ -540,7 +546,18 @@ def run_all(opts, meta, selected, raw_dir, chart):
                 with open(path, "w") as f:
                     json.dump(rec, f, indent=1, sort_keys=True)
                     f.write("\n")
-                if rec["ok"]:
+                if rec["ok"] and loadsmod.is_watch(load):
+                    b = rec["bench"]
+                    lat = b.get("latency_ms", {})
+                    log("    %s watches created in %.2fs; %s puts, %s/%s events (%s missing); "
+                        "latency p50 %.2f ms, p99 %.2f ms; server RSS after watch %s MiB, "
+                        "peak %s MiB (%.1fs)" % (
+                            "{:,}".format(b.get("watchers", 0)), b.get("create_seconds", 0),
+                            b.get("puts"), b.get("events_received"), b.get("events_expected"),
+                            b.get("events_missing"), lat.get("p50", 0), lat.get("p99", 0),
+                            b.get("rss_after_watch_mib"), b.get("rss_peak_mib"),
+                            rec["total_s"]))
+                elif rec["ok"]:
                     b = rec["bench"]
                     log("    %.0f req/s, p99 %.2f ms, %s errors, peak RSS %.1f MiB, data %.1f "
                         "MiB (%.1fs)" % (

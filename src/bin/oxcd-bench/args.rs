@@ -91,6 +91,8 @@ pub enum Command {
     TxnPut,
     /// Single-key gets and puts over the key space, mixed by --read-ratio.
     Mixed(MixedArgs),
+    /// Many watchers on a few keys; paced puts; latency from put ack to watch event.
+    WatchLatency(WatchLatencyArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -123,6 +125,33 @@ pub struct MixedArgs {
     pub prefill: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct WatchLatencyArgs {
+    /// Number of watchers (watches); watcher i watches key i mod --watch-keys.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub watchers: u64,
+    /// Number of distinct keys watched (and written).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch_keys: u64,
+    /// Watch streams the watchers are spread over (each carries many watches); streams are
+    /// spread round-robin over the --conns connections.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub streams: u64,
+    /// Puts per second (one paced put loop over the watched keys, round-robin).
+    #[arg(long, default_value_t = 100.0, value_parser = parse_positive_rate)]
+    pub put_rate: f64,
+    /// Pid of the server: its RSS (VmRSS) is read after the watches are created and
+    /// sampled every 100 ms while the puts run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Time allowed for creating every watch.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub create_timeout: Duration,
+    /// Time allowed, after the last put, for the last events to arrive.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFormat {
     /// Zero-padded decimal digits, e.g. 00000042 for --key-size 8.
@@ -153,6 +182,15 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("{v} is not within 0.0..=1.0"))
+    }
+}
+
+fn parse_positive_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not a positive rate"))
     }
 }
 
@@ -255,5 +293,54 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(Cli::try_parse_from(["oxcd-bench", "mixed", "--read-ratio", "1.5"]).is_err());
+    }
+
+    #[test]
+    fn watch_latency_flags_and_defaults() {
+        let cli = Cli::try_parse_from(["oxcd-bench", "watch-latency", "--duration", "1s"]).unwrap();
+        match cli.command {
+            Command::WatchLatency(w) => {
+                assert_eq!(w.watchers, 10_000);
+                assert_eq!(w.watch_keys, 100);
+                assert_eq!(w.streams, 100);
+                assert_eq!(w.put_rate, 100.0);
+                assert_eq!(w.server_pid, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "oxcd-bench",
+            "--conns",
+            "4",
+            "watch-latency",
+            "--watchers",
+            "200",
+            "--watch-keys",
+            "10",
+            "--streams",
+            "20",
+            "--put-rate",
+            "250",
+            "--server-pid",
+            "42",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.conns, 4);
+        match cli.command {
+            Command::WatchLatency(w) => {
+                assert_eq!((w.watchers, w.watch_keys, w.streams), (200, 10, 20));
+                assert_eq!(w.put_rate, 250.0);
+                assert_eq!(w.server_pid, Some(42));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for bad in [
+            ["watch-latency", "--put-rate", "0"],
+            ["watch-latency", "--watchers", "0"],
+            ["watch-latency", "--streams", "0"],
+        ] {
+            let argv = std::iter::once("oxcd-bench").chain(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `oxcd-bench`: a load generator for etcd v3 servers (oxcd or etcd itself).
 //!
-//! `oxcd-bench [global flags] <put | range KEY [END] | txn-put | mixed>`; see
+//! `oxcd-bench [global flags] <put | range KEY [END] | txn-put | mixed | watch-latency>`; see
 //! docs/bench-tool.md. Module map: `args` (command line), `conn` (gRPC channels), `keys`
 //! (keys, values, PRNG), `loads` (one module per subcommand), `runner` (client loops),
 //! `stats` (per-client histograms, summary), `report` (text / JSON), `progress` (bar).
@@ -14,13 +14,14 @@ mod report;
 mod runner;
 mod stats;
 
-use args::{Cli, Command, GlobalArgs, DEFAULT_TOTAL};
+use args::{Cli, Command, GlobalArgs, WatchLatencyArgs, DEFAULT_TOTAL};
 use clap::Parser;
 use keys::{KeySpace, Values};
 use loads::mixed::MixedLoad;
 use loads::put::PutLoad;
 use loads::range::RangeLoad;
 use loads::txn_put::TxnPutLoad;
+use loads::watch_latency;
 use loads::{KvData, Load};
 use report::RunInfo;
 use runner::{Plan, Stop};
@@ -81,6 +82,7 @@ async fn bench(cli: Cli) -> Result<(), String> {
             let load = MixedLoad::new(kv_data(g)?, a.read_ratio, serializable, prefill);
             run(load, &channels, &plan).await?
         }
+        Command::WatchLatency(a) => return watch(g, a, &channels, plan.progress).await,
     };
     let info = RunInfo {
         load: load.to_string(),
@@ -92,6 +94,37 @@ async fn bench(cli: Cli) -> Result<(), String> {
         println!("{}", report::json(&info, &summary));
     } else {
         print!("{}", report::text(&info, &summary));
+    }
+    Ok(())
+}
+
+/// `watch-latency`: its own run and report; fails (after the report) when events are missing.
+async fn watch(
+    g: &GlobalArgs,
+    args: &WatchLatencyArgs,
+    channels: &[Channel],
+    progress: bool,
+) -> Result<(), String> {
+    let summary = watch_latency::run(g, args, channels, progress).await?;
+    let info = RunInfo {
+        load: watch_latency::NAME.to_string(),
+        endpoints: g.endpoints.clone(),
+        clients: g.clients,
+        conns: g.conns,
+    };
+    if g.json {
+        println!("{}", report::watch_json(&info, &summary));
+    } else {
+        print!("{}", report::watch_text(&info, &summary));
+    }
+    if summary.events_missing > 0 {
+        return Err(format!(
+            "{} of {} watch events missing",
+            summary.events_missing, summary.events_expected
+        ));
+    }
+    if summary.puts == 0 {
+        return Err("no put succeeded".into());
     }
     Ok(())
 }

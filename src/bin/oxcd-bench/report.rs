@@ -1,6 +1,6 @@
 //! Printing a summary: the human-readable text report or the one-object JSON report.
 
-use crate::stats::{Bucket, Summary};
+use crate::stats::{Bucket, LatencyMs, Summary};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,6 +48,174 @@ struct JsonBucket {
     count: u64,
 }
 
+/// The result of a `watch-latency` run (see `loads::watch_latency`).
+#[derive(Debug, Clone)]
+pub struct WatchSummary {
+    pub watchers: u64,
+    pub streams: u64,
+    pub watch_keys: u64,
+    pub put_rate: f64,
+    /// Acknowledged puts.
+    pub puts: u64,
+    pub put_errors: u64,
+    pub errors_by_message: BTreeMap<String, u64>,
+    /// Time from the first put to the last put's answer.
+    pub duration_s: f64,
+    pub puts_per_sec: f64,
+    /// Time to open the streams and get every watch's `created`.
+    pub create_seconds: f64,
+    /// Time from the last put's answer until every expected event arrived (or the timeout).
+    pub drain_seconds: f64,
+    pub events_expected: u64,
+    pub events_received: u64,
+    pub events_missing: u64,
+    pub events_unexpected: u64,
+    /// Events that arrived no later than their put's answer (counted with latency 0).
+    pub events_before_ack: u64,
+    /// Put acknowledgement to event arrival, over every delivered event.
+    pub latency: LatencyMs,
+    /// Put sent to event arrival, over the same events.
+    pub latency_from_send: LatencyMs,
+    pub rss_after_watch_mib: Option<f64>,
+    pub rss_peak_mib: Option<f64>,
+    pub rss_final_mib: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct JsonWatchReport<'a> {
+    load: &'a str,
+    endpoints: &'a [String],
+    conns: u64,
+    watchers: u64,
+    streams: u64,
+    watch_keys: u64,
+    put_rate: f64,
+    puts: u64,
+    put_errors: u64,
+    errors_by_message: &'a BTreeMap<String, u64>,
+    duration_s: f64,
+    puts_per_sec: f64,
+    create_seconds: f64,
+    drain_seconds: f64,
+    events_expected: u64,
+    events_received: u64,
+    events_missing: u64,
+    events_unexpected: u64,
+    events_before_ack: u64,
+    latency_ms: JsonLatency,
+    latency_from_send_ms: JsonLatency,
+    rss_after_watch_mib: Option<f64>,
+    rss_peak_mib: Option<f64>,
+    rss_final_mib: Option<f64>,
+}
+
+fn json_latency(l: &LatencyMs) -> JsonLatency {
+    JsonLatency {
+        avg: round_ms(l.avg),
+        p50: round_ms(l.p50),
+        p90: round_ms(l.p90),
+        p99: round_ms(l.p99),
+        p999: round_ms(l.p999),
+        max: round_ms(l.max),
+    }
+}
+
+/// The `watch-latency` JSON report: one object, schema documented in docs/bench-tool.md.
+pub fn watch_json(info: &RunInfo, s: &WatchSummary) -> String {
+    let report = JsonWatchReport {
+        load: &info.load,
+        endpoints: &info.endpoints,
+        conns: info.conns,
+        watchers: s.watchers,
+        streams: s.streams,
+        watch_keys: s.watch_keys,
+        put_rate: s.put_rate,
+        puts: s.puts,
+        put_errors: s.put_errors,
+        errors_by_message: &s.errors_by_message,
+        duration_s: s.duration_s,
+        puts_per_sec: s.puts_per_sec,
+        create_seconds: s.create_seconds,
+        drain_seconds: s.drain_seconds,
+        events_expected: s.events_expected,
+        events_received: s.events_received,
+        events_missing: s.events_missing,
+        events_unexpected: s.events_unexpected,
+        events_before_ack: s.events_before_ack,
+        latency_ms: json_latency(&s.latency),
+        latency_from_send_ms: json_latency(&s.latency_from_send),
+        rss_after_watch_mib: s.rss_after_watch_mib,
+        rss_peak_mib: s.rss_peak_mib,
+        rss_final_mib: s.rss_final_mib,
+    };
+    serde_json::to_string(&report).expect("report serializes")
+}
+
+/// The `watch-latency` text report.
+pub fn watch_text(info: &RunInfo, s: &WatchSummary) -> String {
+    let l = &s.latency;
+    let mib = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1} MiB"));
+    let mut out = String::new();
+    let _ = writeln!(out, "Summary:");
+    let _ = writeln!(out, "  Load:\t\t{}", info.load);
+    let _ = writeln!(out, "  Endpoints:\t{}", info.endpoints.join(","));
+    let _ = writeln!(
+        out,
+        "  Watchers:\t{} on {} keys, over {} streams, {} conns",
+        s.watchers, s.watch_keys, s.streams, info.conns
+    );
+    let _ = writeln!(out, "  Create:\t{:.4} secs.", s.create_seconds);
+    let _ = writeln!(
+        out,
+        "  Puts:\t\t{} ok, {} errors in {:.4} secs. ({:.1}/s, asked {})",
+        s.puts, s.put_errors, s.duration_s, s.puts_per_sec, s.put_rate
+    );
+    let _ = writeln!(
+        out,
+        "  Events:\t{} received of {} expected, {} missing, {} unexpected",
+        s.events_received, s.events_expected, s.events_missing, s.events_unexpected
+    );
+    let _ = writeln!(
+        out,
+        "  Before ack:\t{} events arrived before their put's answer (latency 0)",
+        s.events_before_ack
+    );
+    let _ = writeln!(out, "  Drain:\t{:.4} secs.", s.drain_seconds);
+    let _ = writeln!(
+        out,
+        "  Server RSS:\t{} after watch, {} peak, {} final",
+        mib(s.rss_after_watch_mib),
+        mib(s.rss_peak_mib),
+        mib(s.rss_final_mib)
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Put ack to watch event latency (ms):");
+    for (label, value) in [
+        ("avg", l.avg),
+        ("50%", l.p50),
+        ("90%", l.p90),
+        ("99%", l.p99),
+        ("99.9%", l.p999),
+        ("max", l.max),
+    ] {
+        let _ = writeln!(out, "  {label:>5} in {value:.4}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Put sent to watch event latency (ms):");
+    let f = &s.latency_from_send;
+    for (label, value) in [("50%", f.p50), ("99%", f.p99), ("max", f.max)] {
+        let _ = writeln!(out, "  {label:>5} in {value:.4}");
+    }
+    if !s.errors_by_message.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Put errors by message:");
+        for (message, count) in &s.errors_by_message {
+            let _ = writeln!(out, "  {count:>8}  {message}");
+        }
+    }
+    out
+}
+
 /// Milliseconds to the nearest 0.1 µs (the histograms hold microseconds).
 fn round_ms(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
@@ -55,7 +223,6 @@ fn round_ms(v: f64) -> f64 {
 
 /// The JSON report: one object, schema documented in docs/bench-tool.md.
 pub fn json(info: &RunInfo, s: &Summary) -> String {
-    let l = &s.latency;
     let report = JsonReport {
         load: &info.load,
         endpoints: &info.endpoints,
@@ -65,14 +232,7 @@ pub fn json(info: &RunInfo, s: &Summary) -> String {
         errors: s.errors,
         duration_s: s.duration_s,
         requests_per_sec: s.requests_per_sec,
-        latency_ms: JsonLatency {
-            avg: round_ms(l.avg),
-            p50: round_ms(l.p50),
-            p90: round_ms(l.p90),
-            p99: round_ms(l.p99),
-            p999: round_ms(l.p999),
-            max: round_ms(l.max),
-        },
+        latency_ms: json_latency(&s.latency),
         errors_by_message: &s.errors_by_message,
         histogram: s
             .histogram
@@ -231,6 +391,116 @@ mod tests {
         assert_eq!(v["errors_by_message"]["etcdserver: too many requests"], 3);
         assert_eq!(v["histogram"][1]["le_ms"], 5.0);
         assert_eq!(v["histogram"][1]["count"], 990);
+    }
+
+    fn watch_sample() -> (RunInfo, WatchSummary) {
+        let info = RunInfo {
+            load: "watch-latency".into(),
+            endpoints: vec!["127.0.0.1:2379".into()],
+            clients: 1,
+            conns: 4,
+        };
+        let summary = WatchSummary {
+            watchers: 200,
+            streams: 20,
+            watch_keys: 10,
+            put_rate: 200.0,
+            puts: 199,
+            put_errors: 1,
+            errors_by_message: [("etcdserver: request timed out".to_string(), 1)].into(),
+            duration_s: 1.0,
+            puts_per_sec: 199.0,
+            create_seconds: 0.25,
+            drain_seconds: 0.01,
+            events_expected: 3980,
+            events_received: 3980,
+            events_missing: 0,
+            events_unexpected: 0,
+            events_before_ack: 1500,
+            latency: LatencyMs {
+                min: 0.0,
+                avg: 0.4,
+                p50: 0.3,
+                p90: 0.6,
+                p99: 1.2,
+                p999: 2.5,
+                max: 3.0,
+            },
+            latency_from_send: LatencyMs {
+                p50: 0.9,
+                p99: 2.2,
+                max: 4.0,
+                ..LatencyMs::default()
+            },
+            rss_after_watch_mib: Some(30.5),
+            rss_peak_mib: Some(41.0),
+            rss_final_mib: None,
+        };
+        (info, summary)
+    }
+
+    #[test]
+    fn watch_json_has_the_documented_schema() {
+        let (info, summary) = watch_sample();
+        let v: serde_json::Value = serde_json::from_str(&watch_json(&info, &summary)).unwrap();
+        let mut got: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        got.sort();
+        let mut want = vec![
+            "load",
+            "endpoints",
+            "conns",
+            "watchers",
+            "streams",
+            "watch_keys",
+            "put_rate",
+            "puts",
+            "put_errors",
+            "errors_by_message",
+            "duration_s",
+            "puts_per_sec",
+            "create_seconds",
+            "drain_seconds",
+            "events_expected",
+            "events_received",
+            "events_missing",
+            "events_unexpected",
+            "events_before_ack",
+            "latency_ms",
+            "latency_from_send_ms",
+            "rss_after_watch_mib",
+            "rss_peak_mib",
+            "rss_final_mib",
+        ];
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(v["load"], "watch-latency");
+        assert_eq!(v["events_expected"], 3980);
+        assert_eq!(v["latency_ms"]["p99"], 1.2);
+        assert_eq!(v["latency_ms"]["p999"], 2.5);
+        assert_eq!(v["latency_from_send_ms"]["p99"], 2.2);
+        assert_eq!(v["rss_peak_mib"], 41.0);
+        assert!(v["rss_final_mib"].is_null());
+        assert_eq!(v["errors_by_message"]["etcdserver: request timed out"], 1);
+    }
+
+    #[test]
+    fn watch_text_report_has_the_figures() {
+        let (info, summary) = watch_sample();
+        let t = watch_text(&info, &summary);
+        assert!(
+            t.contains("200 on 10 keys, over 20 streams, 4 conns"),
+            "{t}"
+        );
+        assert!(
+            t.contains("3980 received of 3980 expected, 0 missing"),
+            "{t}"
+        );
+        assert!(
+            t.contains("30.5 MiB after watch, 41.0 MiB peak, - final"),
+            "{t}"
+        );
+        assert!(t.contains("99.9% in 2.5000"), "{t}");
+        assert!(t.contains("1  etcdserver: request timed out"), "{t}");
     }
 
     #[test]

@@ -2,16 +2,19 @@
 //!
 //! A load is a [`Load`] (shared, built once from the command line) that hands every client
 //! loop its own [`Worker`]. The runner owns pacing, stopping, timing and statistics; a worker
-//! only sends request number `n`. To add a load (e.g. `watch-latency`, `lease-keepalive`):
+//! only sends request number `n`. To add a load (e.g. `lease-keepalive`):
 //! add a subcommand in `args.rs`, a module here with a `Load` + `Worker`, and a match arm in
 //! `main.rs`. Loads that must set things up first (open watch streams, grant leases) do it in
 //! [`Load::prepare`] or [`Load::worker`], before the clock starts; loads whose latency is not
 //! the wall time of one call (a put seen through a watch) return it from [`Worker::request`].
+//! `watch_latency` is the exception: one paced put loop and many watch streams, so it has
+//! its own `run` and report instead of a `Load`.
 
 pub mod mixed;
 pub mod put;
 pub mod range;
 pub mod txn_put;
+pub mod watch_latency;
 
 use crate::keys::{KeySpace, Values};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
