@@ -15,6 +15,7 @@ use crate::actors::applier::Applier;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
+use crate::actors::lessor::Lessor;
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::RaftNode;
@@ -225,12 +226,19 @@ fn start_actors(
     let watch_hub = WatchHub::new(store.current_revision(), readers.clone())
         .with_progress_interval(config.watch_progress_notify_interval)
         .start();
+    let lessor = Lessor::new(
+        store.clone(),
+        frontend.clone(),
+        config.lease_checkpoint_interval,
+    )
+    .start();
     applier_ctx.run(Applier::new(
         batch_writer,
         mvcc,
         frontend.clone(),
         raft.clone(),
         watch_hub.clone(),
+        lessor.clone(),
     ));
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
@@ -246,6 +254,8 @@ fn start_actors(
         raft,
         readers,
         watch_hub,
+        lessor,
+        min_lease_ttl: config.min_lease_ttl(),
         header,
         membership,
         max_request_bytes: config.max_request_bytes as usize,

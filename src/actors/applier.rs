@@ -8,6 +8,7 @@ use prost::Message as _;
 use raft::eraftpb::{Entry, EntryType};
 
 use super::frontend::{FrontEnd, Trigger};
+use super::lessor::{LeasesApplied, Lessor};
 use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
 use super::raft_node::{Applied, Durable, RaftNode};
 use super::watch_hub::{Notify, WatchHub};
@@ -25,6 +26,7 @@ pub struct Applier {
     frontend: Addr<FrontEnd>,
     raft: Addr<RaftNode>,
     watch_hub: Addr<WatchHub>,
+    lessor: Addr<Lessor>,
     queue: Vec<Entry>,
     /// A batch is being applied; entries arriving meanwhile form the next one.
     busy: bool,
@@ -37,6 +39,7 @@ impl Applier {
         frontend: Addr<FrontEnd>,
         raft: Addr<RaftNode>,
         watch_hub: Addr<WatchHub>,
+        lessor: Addr<Lessor>,
     ) -> Self {
         Applier {
             inline,
@@ -44,6 +47,7 @@ impl Applier {
             frontend,
             raft,
             watch_hub,
+            lessor,
             queue: Vec::new(),
             busy: false,
         }
@@ -87,6 +91,13 @@ impl Applier {
                 if !applied.events.is_empty() {
                     self.watch_hub.do_send(Notify {
                         events: applied.events,
+                    });
+                }
+                // Before the waiters hear: a client's next keep-alive or
+                // TTL request must find the lease it was just granted.
+                if !applied.lease_changes.is_empty() {
+                    self.lessor.do_send(LeasesApplied {
+                        changes: applied.lease_changes,
                     });
                 }
                 self.frontend.do_send(Trigger {

@@ -17,8 +17,9 @@ use super::quota::{CheckQuota, Quota};
 use super::raft_node::{ProposeData, RaftNode, ReadIndex};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
-    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, PutRequest,
-    RangeRequest, RangeResponse, RequestHeader, TxnRequest,
+    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, LeaseCheckpointRequest,
+    LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest, RangeResponse, RequestHeader,
+    TxnRequest,
 };
 use crate::storage::apply::ApplyResponse;
 
@@ -31,6 +32,10 @@ pub enum WriteRequest {
     DeleteRange(DeleteRangeRequest),
     Txn(TxnRequest),
     Compaction(CompactionRequest),
+    /// Id 0 gets a fresh one from the request id generator (as etcd does).
+    LeaseGrant(LeaseGrantRequest),
+    LeaseRevoke(LeaseRevokeRequest),
+    LeaseCheckpoint(LeaseCheckpointRequest),
 }
 
 impl WriteRequest {
@@ -49,6 +54,9 @@ impl WriteRequest {
             WriteRequest::DeleteRange(r) => request.delete_range = Some(r),
             WriteRequest::Txn(r) => request.txn = Some(r),
             WriteRequest::Compaction(r) => request.compaction = Some(r),
+            WriteRequest::LeaseGrant(r) => request.lease_grant = Some(r),
+            WriteRequest::LeaseRevoke(r) => request.lease_revoke = Some(r),
+            WriteRequest::LeaseCheckpoint(r) => request.lease_checkpoint = Some(r),
         }
         request
     }
@@ -59,7 +67,10 @@ impl WriteRequest {
             WriteRequest::Put(p) => vec![write_access(&p.key, &[])],
             WriteRequest::DeleteRange(d) => vec![write_access(&d.key, &d.range_end)],
             WriteRequest::Txn(t) => txn_access(t),
-            WriteRequest::Compaction(_) => Vec::new(),
+            WriteRequest::Compaction(_)
+            | WriteRequest::LeaseGrant(_)
+            | WriteRequest::LeaseRevoke(_)
+            | WriteRequest::LeaseCheckpoint(_) => Vec::new(),
         }
     }
 }
@@ -142,8 +153,14 @@ impl Handler<Propose> for FrontEnd {
 
     fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
         let id = self.ids.next();
-        let access = msg.body.key_access();
-        let data = msg.body.into_internal(id).encode_to_vec();
+        let mut body = msg.body;
+        if let WriteRequest::LeaseGrant(grant) = &mut body {
+            if grant.id == 0 {
+                grant.id = (self.ids.next() & i64::MAX as u64) as i64;
+            }
+        }
+        let access = body.key_access();
+        let data = body.into_internal(id).encode_to_vec();
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);

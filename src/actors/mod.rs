@@ -9,6 +9,7 @@ pub mod auth;
 pub mod compactor;
 pub mod error;
 pub mod frontend;
+pub mod lessor;
 pub mod mvcc_history;
 pub mod mvcc_store;
 pub mod quota;

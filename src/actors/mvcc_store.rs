@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeResponse};
 use crate::proto::mvccpb::Event;
-use crate::storage::apply::{self, ApplyResponse, NoLeases};
+use crate::storage::apply::{self, ApplyResponse};
 use crate::storage::{StorageError, StorageResult, Store};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
@@ -63,15 +63,12 @@ impl BatchWriter {
         // After a restart raft may hand back entries LMDB already holds.
         let already_applied = self.store.consistent_index();
         if batch.last_index <= already_applied {
-            return Ok(BatchApplied {
-                outcomes: Vec::new(),
-                events: Vec::new(),
-                durable_index: None,
-            });
+            return Ok(BatchApplied::default());
         }
         let mut txn = self.store.begin_batch()?;
         let mut outcomes = Vec::with_capacity(batch.items.len());
         let mut all_events = Vec::new();
+        let mut lease_changes = Vec::new();
         for item in batch
             .items
             .iter()
@@ -83,18 +80,22 @@ impl BatchWriter {
                 .as_ref()
                 .map(|h| h.id)
                 .unwrap_or_default();
-            let result = apply::apply_request(&mut txn, &item.request, &NoLeases).map(
+            let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(response, events)| {
                     all_events.extend(events);
                     response
                 },
             );
+            if result.is_ok() {
+                lease_changes.extend(LeaseChange::of(&item.request));
+            }
             outcomes.push((id, result));
         }
         txn.commit(batch.last_index)?;
         Ok(BatchApplied {
             outcomes,
             events: all_events,
+            lease_changes,
             durable_index: self.sync_if_due(batch.last_index)?,
         })
     }
@@ -140,13 +141,49 @@ pub struct ApplyItem {
 pub type ApplyOutcome = (u64, Result<ApplyResponse, StorageError>);
 
 /// What one batch did.
+#[derive(Default)]
 pub struct BatchApplied {
     pub outcomes: Vec<ApplyOutcome>,
     /// Every change the batch made, in revision order (for watchers).
     pub events: Vec<Event>,
+    /// Leases granted, revoked or checkpointed, in order (for the lessor).
+    pub lease_changes: Vec<LeaseChange>,
     /// Set when LMDB was flushed to disk: everything up to this raft index is
     /// durable without the WAL.
     pub durable_index: Option<u64>,
+}
+
+/// A lease request that was applied, as the lessor needs to hear of it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LeaseChange {
+    Granted { id: i64, ttl: i64 },
+    Revoked { id: i64 },
+    Checkpointed { id: i64, remaining_ttl: i64 },
+}
+
+impl LeaseChange {
+    fn of(request: &InternalRaftRequest) -> Vec<LeaseChange> {
+        if let Some(grant) = &request.lease_grant {
+            return vec![LeaseChange::Granted {
+                id: grant.id,
+                ttl: grant.ttl,
+            }];
+        }
+        if let Some(revoke) = &request.lease_revoke {
+            return vec![LeaseChange::Revoked { id: revoke.id }];
+        }
+        let Some(checkpoint) = &request.lease_checkpoint else {
+            return Vec::new();
+        };
+        checkpoint
+            .checkpoints
+            .iter()
+            .map(|cp| LeaseChange::Checkpointed {
+                id: cp.id,
+                remaining_ttl: cp.remaining_ttl,
+            })
+            .collect()
+    }
 }
 
 /// Apply `items` and record `last_index` as the consistent index, atomically.

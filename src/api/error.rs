@@ -20,6 +20,8 @@ pub enum ApiError {
     TooManyOps,
     #[error("duplicate key given in txn request")]
     DuplicateKey,
+    #[error("too large lease TTL")]
+    LeaseTtlTooLarge,
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -47,6 +49,7 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             InvalidArgument,
             "etcdserver: duplicate key given in txn request",
         ),
+        ApiError::LeaseTtlTooLarge => (OutOfRange, "etcdserver: too large lease TTL"),
         ApiError::Server(server) => match server {
             ServerError::TooManyRequests => (ResourceExhausted, "etcdserver: too many requests"),
             ServerError::Timeout => (Unavailable, "etcdserver: request timed out"),
@@ -69,6 +72,9 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
                 ),
                 StorageError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
                 StorageError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
+                StorageError::LeaseExists => {
+                    (FailedPrecondition, "etcdserver: lease already exists")
+                }
                 // Internal failures: etcd surfaces these as the raw error text.
                 other => return (Unknown, other.to_string()),
             },

@@ -1,15 +1,13 @@
-//! Services whose features arrive in later issues (Lease, Auth, Lock,
-//! Election). They are registered so clients get gRPC Unimplemented from
+//! Services whose features arrive in later issues (Auth, Lock, Election). They are registered so clients get gRPC Unimplemented from
 //! each rpc rather than a transport error.
 
 use std::pin::Pin;
 
 use futures::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use super::not_built::{not_built, not_built_rpcs};
 use crate::proto::etcdserverpb::auth_server::Auth;
-use crate::proto::etcdserverpb::lease_server::Lease;
 use crate::proto::etcdserverpb::*;
 use crate::proto::v3electionpb::election_server::Election;
 use crate::proto::v3electionpb::{
@@ -24,25 +22,6 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// Stands in for each not-yet-built service.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NotBuilt;
-
-#[tonic::async_trait]
-impl Lease for NotBuilt {
-    type LeaseKeepAliveStream = BoxStream<LeaseKeepAliveResponse>;
-
-    async fn lease_keep_alive(
-        &self,
-        _request: Request<Streaming<LeaseKeepAliveRequest>>,
-    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        not_built("Lease.LeaseKeepAlive")
-    }
-
-    not_built_rpcs! { "Lease";
-        lease_grant(LeaseGrantRequest) -> LeaseGrantResponse;
-        lease_revoke(LeaseRevokeRequest) -> LeaseRevokeResponse;
-        lease_time_to_live(LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse;
-        lease_leases(LeaseLeasesRequest) -> LeaseLeasesResponse;
-    }
-}
 
 #[tonic::async_trait]
 impl Auth for NotBuilt {

@@ -6,6 +6,7 @@ pub mod error;
 pub mod header;
 pub mod kv;
 pub mod later_services;
+pub mod lease;
 pub mod maintenance;
 pub mod not_built;
 pub mod oversize;

@@ -11,6 +11,7 @@ use super::cluster::ClusterService;
 use super::header::HeaderFiller;
 use super::kv::KvService;
 use super::later_services::NotBuilt;
+use super::lease::LeaseService;
 use super::maintenance::MaintenanceService;
 use super::watch::WatchService;
 use crate::actors::frontend::FrontEnd;
@@ -38,6 +39,9 @@ pub struct ApiContext {
     pub raft: Addr<RaftNode>,
     pub readers: Addr<MvccReader>,
     pub watch_hub: Addr<crate::actors::watch_hub::WatchHub>,
+    pub lessor: Addr<crate::actors::lessor::Lessor>,
+    /// Shorter lease TTLs are raised to this many seconds.
+    pub min_lease_ttl: i64,
     pub header: HeaderFiller,
     pub membership: Membership,
     pub max_request_bytes: usize,
@@ -102,6 +106,14 @@ pub async fn serve(
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
 
+    let lease = LeaseServer::new(LeaseService::new(
+        ctx.frontend.clone(),
+        ctx.lessor.clone(),
+        ctx.header.clone(),
+        ctx.min_lease_ttl,
+    ))
+    .max_decoding_message_size(max_decode);
+
     Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             super::oversize::like_grpc_go,
@@ -114,7 +126,7 @@ pub async fn serve(
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(watch)
-        .add_service(LeaseServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(lease)
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))

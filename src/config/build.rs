@@ -268,6 +268,10 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         n => n,
     };
     let watch_progress_notify_interval = watch_progress_interval(s, &mut warnings)?;
+    let lease_checkpoint_interval = s.duration("lease-checkpoint-interval")?;
+    if lease_checkpoint_interval < Duration::from_secs(1) {
+        return Err(s.invalid("lease-checkpoint-interval", "must be at least 1s"));
+    }
     let auth_provider = s.text("auth-provider").to_string();
     if auth_provider.is_empty() {
         return Err(s.invalid("auth-provider", "must not be empty"));
@@ -295,6 +299,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         pre_vote: s.bool("pre-vote")?,
         auto_compaction,
         watch_progress_notify_interval,
+        lease_checkpoint_interval,
         grpc_keepalive: GrpcKeepalive {
             min_time: s.duration("grpc-keepalive-min-time")?,
             interval: s.duration("grpc-keepalive-interval")?,
@@ -562,6 +567,17 @@ mod tests {
         assert_eq!(
             error(&[("pre-vote", "maybe")]),
             "oxcd: invalid value \"maybe\" for --pre-vote: expected true or false"
+        );
+    }
+
+    #[test]
+    fn min_lease_ttl_is_one_and_a_half_election_timeouts_rounded_up() {
+        assert_eq!(built(&[]).min_lease_ttl(), 2);
+        let slow = built(&[("heartbeat-interval", "500"), ("election-timeout", "5000")]);
+        assert_eq!(slow.min_lease_ttl(), 8);
+        assert_eq!(
+            error(&[("lease-checkpoint-interval", "10ms")]),
+            "oxcd: invalid value \"10ms\" for --lease-checkpoint-interval: must be at least 1s"
         );
     }
 

@@ -78,6 +78,8 @@ pub struct Config {
     /// `--experimental-watch-progress-notify-interval` (0 already replaced by 10 min,
     /// values under 100 ms raised to 100 ms).
     pub watch_progress_notify_interval: Duration,
+    /// `--lease-checkpoint-interval` (oxcd's own; at least 1 s).
+    pub lease_checkpoint_interval: Duration,
     /// `--auto-compaction-mode` + `--auto-compaction-retention`; `None` is off.
     pub auto_compaction: Option<AutoCompaction>,
     /// `--grpc-keepalive-min-time`, `-interval`, `-timeout`.
@@ -125,6 +127,7 @@ impl Default for Config {
             strict_reconfig_check: true,
             pre_vote: false,
             auto_compaction: None,
+            lease_checkpoint_interval: Duration::from_secs(300),
             watch_progress_notify_interval: DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL,
             grpc_keepalive: GrpcKeepalive::default(),
             log_level: LogLevel::Info,
@@ -142,6 +145,14 @@ impl Config {
     pub fn election_ticks(&self) -> u64 {
         let tick = self.heartbeat_interval.as_millis().max(1);
         (self.election_timeout.as_millis() / tick) as u64
+    }
+
+    /// The shortest lease TTL granted, in seconds: one and a half election
+    /// timeouts, rounded up (etcd's minLeaseTTL; 2 s with the defaults).
+    pub fn min_lease_ttl(&self) -> i64 {
+        let tick_ms = self.heartbeat_interval.as_millis().max(1) as u64;
+        let min_ms = 3 * self.election_ticks() * tick_ms / 2;
+        min_ms.div_ceil(1000) as i64
     }
 
     /// How long a client request may wait for the cluster: etcd's

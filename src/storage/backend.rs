@@ -1,5 +1,6 @@
 //! The LMDB environment behind the MVCC store: a `kv` database keyed by
-//! encoded revisions and a small `meta` database keyed by short strings.
+//! encoded revisions, a small `meta` database keyed by short strings, and a
+//! `lease` database keyed by lease id.
 
 use std::path::Path;
 
@@ -19,6 +20,7 @@ pub type RawDb = Database<'static, Bytes, Bytes>;
 
 const KV_DB: &str = "kv";
 const META_DB: &str = "meta";
+const LEASE_DB: &str = "lease";
 /// Room for many concurrent readers (gRPC ranges, watch catch-up, ...).
 const MAX_READERS: u32 = 1024;
 /// LMDB needs the map size to be a multiple of the OS page size; 64 KiB is
@@ -27,11 +29,12 @@ const MAP_ALIGN: usize = 64 * 1024;
 /// LMDB's two meta pages, always in use.
 const META_PAGES: u64 = 2;
 
-/// The opened environment and its two databases.
+/// The opened environment and its databases.
 pub struct Backend {
     env: Env<WithoutTls>,
     kv: RawDb,
     meta: RawDb,
+    lease: RawDb,
 }
 
 impl Backend {
@@ -51,12 +54,18 @@ impl Backend {
         let opened = env.create_databases_and_commit(wtxn, |dbo, wtxn| {
             let kv = dbo.create_database::<Bytes, Bytes>(wtxn, Some(KV_DB))?;
             let meta = dbo.create_database::<Bytes, Bytes>(wtxn, Some(META_DB))?;
-            Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta)))
+            let lease = dbo.create_database::<Bytes, Bytes>(wtxn, Some(LEASE_DB))?;
+            Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta, lease)))
         })?;
-        let Some((kv, meta)) = opened.commit() else {
+        let Some((kv, meta, lease)) = opened.commit() else {
             return Err(StorageError::Corrupt("could not create databases".into()));
         };
-        Ok(Backend { env, kv, meta })
+        Ok(Backend {
+            env,
+            kv,
+            meta,
+            lease,
+        })
     }
 
     pub fn read_txn(&self) -> StorageResult<LmdbRead<'_>> {
@@ -70,6 +79,11 @@ impl Backend {
     /// The revision-keyed records.
     pub fn kv(&self) -> RawDb {
         self.kv
+    }
+
+    /// Lease records, keyed by big-endian lease id.
+    pub fn lease(&self) -> RawDb {
+        self.lease
     }
 
     pub fn get_meta(&self, txn: &LmdbRead<'_>, key: &str) -> StorageResult<Option<Vec<u8>>> {
@@ -96,7 +110,7 @@ impl Backend {
         let txn = self.read_txn()?;
         let main = self.env.unnamed_database_stat();
         let mut pages = META_PAGES + tree_pages(&main);
-        for db in [self.kv, self.meta] {
+        for db in [self.kv, self.meta, self.lease] {
             pages += tree_pages(&db.stat(&txn)?);
         }
         let in_use = pages.saturating_mul(u64::from(main.page_size));

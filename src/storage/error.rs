@@ -13,9 +13,12 @@ pub enum StorageError {
     /// `ignore_value`/`ignore_lease` on a key that does not exist.
     #[error("key not found")]
     KeyNotFound,
-    /// A put names a lease that does not exist.
+    /// A put or revoke names a lease that does not exist.
     #[error("requested lease not found")]
     LeaseNotFound,
+    /// A grant names an id already in use.
+    #[error("lease already exists")]
+    LeaseExists,
     /// LMDB failed (map full, readers full, I/O, ...).
     #[error("lmdb: {0}")]
     Lmdb(#[from] heed::Error),

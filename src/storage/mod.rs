@@ -4,6 +4,7 @@ pub mod error;
 pub use error::{StorageError, StorageResult};
 pub mod backend;
 pub mod key_index;
+pub mod lease;
 pub mod mvcc;
 pub mod revision;
 pub use mvcc::{

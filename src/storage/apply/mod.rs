@@ -5,6 +5,7 @@
 mod compaction;
 mod compare;
 mod delete;
+mod lease;
 mod put;
 mod range;
 mod txn;
@@ -16,17 +17,26 @@ pub use range::range;
 pub use txn::{is_txn_read_only, txn_read_only};
 
 use crate::proto::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, PutResponse, RangeResponse,
-    ResponseHeader, TxnResponse,
+    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, LeaseCheckpointResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse, ResponseHeader,
+    TxnResponse,
 };
 use crate::proto::mvccpb::{Event, KeyValue};
 use crate::storage::{
-    RangeOptions, RangeResult, RangeSource, StorageError, StorageResult, TxnWrite, WriteBatch,
+    RangeOptions, RangeResult, RangeSource, StorageError, StorageResult, Store, TxnWrite,
+    WriteBatch,
 };
 
-/// What the applier needs to know besides the store (leases arrive in a later issue).
+/// Whether a put's lease exists (the store's lease table, or a stand-in in
+/// tests and for read-only txns).
 pub trait LeaseLookup {
     fn lease_exists(&self, id: i64) -> bool;
+}
+
+impl LeaseLookup for Store {
+    fn lease_exists(&self, id: i64) -> bool {
+        self.leases().exists(id)
+    }
 }
 
 /// No lease exists: any put naming a lease fails with `LeaseNotFound`.
@@ -46,13 +56,17 @@ pub enum ApplyResponse {
     Txn(TxnResponse),
     Compaction(CompactionResponse),
     Range(RangeResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    LeaseCheckpoint(LeaseCheckpointResponse),
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
 /// leave the store unchanged: like etcd, every check (leases, ignore_* keys,
 /// range revisions of the chosen txn branch) runs before the first write.
-/// Only range/put/delete_range/txn/compaction are handled here; anything else
-/// is `InvalidRequest`.
+/// KV requests (range/put/delete_range/txn/compaction) and lease requests
+/// (grant/revoke/checkpoint) are handled here; anything else is
+/// `InvalidRequest`.
 pub fn apply_request(
     batch: &mut WriteBatch<'_>,
     req: &InternalRaftRequest,
@@ -79,7 +93,19 @@ pub fn apply_request(
         let resp = compaction::compact(batch, r)?;
         return Ok((ApplyResponse::Compaction(resp), Vec::new()));
     }
-    Err(StorageError::InvalidRequest("not a KV request"))
+    if let Some(r) = &req.lease_grant {
+        let resp = lease::grant(batch, r)?;
+        return Ok((ApplyResponse::LeaseGrant(resp), Vec::new()));
+    }
+    if let Some(r) = &req.lease_revoke {
+        let (resp, events) = lease::revoke(batch, r)?;
+        return Ok((ApplyResponse::LeaseRevoke(resp), events));
+    }
+    if let Some(r) = &req.lease_checkpoint {
+        let resp = lease::checkpoint(batch, r)?;
+        return Ok((ApplyResponse::LeaseCheckpoint(resp), Vec::new()));
+    }
+    Err(StorageError::InvalidRequest("not a KV or lease request"))
 }
 
 /// Runs `f` as one MVCC txn (one revision at most) and collects its events.
@@ -164,15 +190,28 @@ mod tests {
     use crate::proto::etcdserverpb::{LeaseGrantRequest, PutRequest};
 
     #[test]
-    fn non_kv_request_is_rejected_without_changes() {
+    fn other_requests_are_rejected_without_changes() {
         let (_dir, store) = open_store();
         let req = InternalRaftRequest {
-            lease_grant: Some(LeaseGrantRequest::default()),
+            alarm: Some(Default::default()),
             ..Default::default()
         };
         let err = apply(&store, req).unwrap_err();
         assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
         assert_eq!(store.current_revision(), 1);
+    }
+
+    #[test]
+    fn lease_grant_dispatches_and_records_the_lease() {
+        let (_dir, store) = open_store();
+        let req = InternalRaftRequest {
+            lease_grant: Some(LeaseGrantRequest { ttl: 30, id: 5 }),
+            ..Default::default()
+        };
+        let (resp, events) = apply(&store, req).unwrap();
+        assert!(matches!(resp, ApplyResponse::LeaseGrant(ref g) if g.id == 5 && g.ttl == 30));
+        assert!(events.is_empty());
+        assert!(store.leases().exists(5));
     }
 
     #[test]

@@ -38,6 +38,18 @@ pub fn apply_with(
     result
 }
 
+/// Puts `key` with lease `lease` (which must exist in the store) at raft
+/// index `index`.
+pub fn put_with_lease(store: &Store, key: &str, lease: i64, index: u64) {
+    let mut req = put_req(key.as_bytes(), b"v");
+    if let Some(put) = req.put.as_mut() {
+        put.lease = lease;
+    }
+    let mut batch = store.begin_batch().unwrap();
+    apply_request(&mut batch, &req, store).unwrap();
+    batch.commit(index).unwrap();
+}
+
 pub fn apply(
     store: &Store,
     req: InternalRaftRequest,

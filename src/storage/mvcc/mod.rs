@@ -15,11 +15,12 @@ mod tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::backend::Backend;
 use super::error::StorageResult;
 use super::key_index::TreeIndex;
+use super::lease::LeaseTable;
 
 pub use range::{RangeOptions, RangeResult, RangeSource};
 pub use read::ReadTxn;
@@ -49,6 +50,8 @@ pub struct Store {
     current_rev: AtomicI64,
     compacted_rev: AtomicI64,
     consistent_index: AtomicU64,
+    /// Leases and their keys; changed only by write batches, in step with LMDB.
+    leases: Mutex<LeaseTable>,
 }
 
 impl Store {
@@ -62,7 +65,15 @@ impl Store {
             current_rev: AtomicI64::new(restored.current_rev),
             compacted_rev: AtomicI64::new(restored.compacted_rev),
             consistent_index: AtomicU64::new(restored.consistent_index),
+            leases: Mutex::new(restored.leases),
         })
+    }
+
+    /// The lease table (hold the guard briefly: write batches need it too).
+    pub fn leases(&self) -> MutexGuard<'_, LeaseTable> {
+        // A panic while holding it cannot leave a half-made change behind:
+        // every table operation completes or does nothing.
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The revision of the last committed change; 1 on a fresh store.

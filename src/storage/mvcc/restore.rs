@@ -1,8 +1,11 @@
 //! Rebuilding the in-memory key index from LMDB when the store opens.
 
+use std::collections::HashMap;
+
 use crate::storage::backend::Backend;
 use crate::storage::error::StorageResult;
 use crate::storage::key_index::TreeIndex;
+use crate::storage::lease::{decode_lease_key, LeaseRecord, LeaseTable};
 use crate::storage::revision::Revision;
 
 use super::range::decode_kv;
@@ -16,6 +19,7 @@ pub(super) struct Restored {
     pub current_rev: i64,
     pub compacted_rev: i64,
     pub consistent_index: u64,
+    pub leases: LeaseTable,
 }
 
 /// Replays every record in revision order (a tombstone ends a generation),
@@ -25,12 +29,24 @@ pub(super) fn restore(backend: &Backend) -> StorageResult<Restored> {
     let txn = backend.read_txn()?;
     let mut index = TreeIndex::new();
     let mut last_main = 1;
+    // Each key's lease as of its newest record.
+    let mut attached: HashMap<Vec<u8>, i64> = HashMap::new();
     for item in backend.kv().iter(&txn)? {
         let (key, value) = item?;
         let (rev, tombstone) = Revision::from_key(key)?;
         let kv = decode_kv(value)?;
         index.restore_record(&kv.key, rev, tombstone, kv.create_revision, kv.version)?;
+        if tombstone || kv.lease == 0 {
+            attached.remove(&kv.key);
+        } else {
+            attached.insert(kv.key, kv.lease);
+        }
         last_main = rev.main;
+    }
+    let mut records = Vec::new();
+    for item in backend.lease().iter(&txn)? {
+        let (key, value) = item?;
+        records.push((decode_lease_key(key)?, LeaseRecord::decode(value)?));
     }
     let meta_i64 = |key: &str| -> StorageResult<Option<i64>> {
         backend
@@ -55,5 +71,6 @@ pub(super) fn restore(backend: &Backend) -> StorageResult<Restored> {
         current_rev,
         compacted_rev,
         consistent_index,
+        leases: LeaseTable::restore(records, attached),
     })
 }

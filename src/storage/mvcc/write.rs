@@ -10,6 +10,7 @@ use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
 use crate::storage::backend::LmdbWrite;
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::key_index::{ByteBounds, IndexChange, TreeIndex};
+use crate::storage::lease::{lease_key, LeaseRecord};
 use crate::storage::revision::{main_prefix, Revision};
 
 use super::range::{fetch, plan, RangeOptions, RangeResult, RangeSource};
@@ -56,6 +57,11 @@ impl<'s> WriteBatch<'s> {
             pending_compact: None,
             failed: false,
         }
+    }
+
+    /// The store this batch writes to.
+    pub fn store(&self) -> &'s Store {
+        self.store
     }
 
     /// One etcd request = one txn = at most one new main revision.
@@ -122,6 +128,23 @@ impl<'s> WriteBatch<'s> {
         for key in &doomed {
             db.delete(txn, key)?;
         }
+        Ok(())
+    }
+
+    /// Creates or updates a lease record (LMDB and the lease table).
+    pub fn put_lease(&mut self, id: i64, record: LeaseRecord) -> StorageResult<()> {
+        let db = self.store.backend.lease();
+        db.put(self.txn_mut()?, &lease_key(id), &record.encode())?;
+        self.store.leases().insert(id, record);
+        Ok(())
+    }
+
+    /// Removes a lease record; its keys stay, unattached (revoke deletes
+    /// them first).
+    pub fn delete_lease(&mut self, id: i64) -> StorageResult<()> {
+        let db = self.store.backend.lease();
+        db.delete(self.txn_mut()?, &lease_key(id))?;
+        self.store.leases().remove(id);
         Ok(())
     }
 
@@ -296,6 +319,7 @@ impl TxnWrite<'_, '_> {
             self.ended = true;
             if !self.events.is_empty() {
                 self.batch.rev = self.begin_rev + 1;
+                self.batch.store.leases().track(&self.events);
             }
         }
     }

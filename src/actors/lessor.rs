@@ -1,0 +1,245 @@
+//! The lessor: when each lease expires. It learns of grants, revokes and
+//! checkpoints from the applier, renews leases on keep-alive, and answers
+//! TTL questions. Expiry is decided here, on the leader, and carried out by
+//! proposing revokes through raft, so every member deletes the same keys at
+//! the same revision. Remaining TTLs are checkpointed through raft now and
+//! then, so a restart resumes each lease where it was rather than granting
+//! it a fresh TTL.
+
+mod timers;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::frontend::{FrontEnd, Propose, WriteRequest};
+use super::mvcc_store::LeaseChange;
+use super::ServerError;
+use crate::actors::auth::Credentials;
+use crate::proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRevokeRequest};
+use crate::storage::{StorageError, Store};
+use timers::LeaseTimers;
+
+/// How often expiry is checked (etcd: the lessor's run loop period).
+const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Most revokes proposed per check: a wave of expiries is spread out so it
+/// never floods raft and stalls writes (etcd: leaseRevokeRate, 1000/s).
+const MAX_REVOKES_PER_CHECK: usize = 500;
+
+/// Most leases per checkpoint proposal (etcd: maxLeaseCheckpointBatchSize).
+const MAX_CHECKPOINTS_PER_PROPOSAL: usize = 1000;
+
+/// etcd's default period between checkpoints of remaining TTLs.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+pub struct Lessor {
+    store: Arc<Store>,
+    frontend: Addr<FrontEnd>,
+    timers: LeaseTimers,
+    /// Revokes proposed and not yet applied (or failed).
+    revoking: HashSet<i64>,
+    checkpoint_interval: Duration,
+}
+
+impl Lessor {
+    /// Every lease in the store, each expiring after its checkpointed
+    /// remaining TTL (or its whole TTL) from now.
+    pub fn new(store: Arc<Store>, frontend: Addr<FrontEnd>, checkpoint_interval: Duration) -> Self {
+        let now = Instant::now();
+        let mut timers = LeaseTimers::default();
+        for (id, record) in store.leases().all() {
+            timers.restore(id, record.ttl, record.remaining_ttl, now);
+        }
+        Lessor {
+            store,
+            frontend,
+            timers,
+            revoking: HashSet::new(),
+            checkpoint_interval,
+        }
+    }
+
+    fn applied(&mut self, change: LeaseChange) {
+        let now = Instant::now();
+        match change {
+            LeaseChange::Granted { id, ttl } => self.timers.grant(id, ttl, now),
+            LeaseChange::Revoked { id } => {
+                self.timers.remove(id);
+                self.revoking.remove(&id);
+            }
+            LeaseChange::Checkpointed { id, remaining_ttl } => {
+                self.timers.checkpointed(id, remaining_ttl)
+            }
+        }
+    }
+
+    /// Proposes a revoke for each expired lease (at most a bounded number).
+    fn revoke_expired(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let revoking = &self.revoking;
+        let expired = self
+            .timers
+            .expired(now, MAX_REVOKES_PER_CHECK, |id| !revoking.contains(&id));
+        if expired.is_empty() {
+            return;
+        }
+        tracing::debug!(count = expired.len(), "proposing revokes of expired leases");
+        for id in expired {
+            self.revoking.insert(id);
+            let propose =
+                self.frontend
+                    .send(internal(WriteRequest::LeaseRevoke(LeaseRevokeRequest {
+                        id,
+                    })));
+            ctx.spawn(propose.into_actor(self).map(move |result, lessor, _| {
+                let result = result.unwrap_or(Err(ServerError::Stopped));
+                match result {
+                    Ok(_) | Err(ServerError::Storage(StorageError::LeaseNotFound)) => {}
+                    Err(err) => {
+                        // Try again on a later check.
+                        tracing::warn!(lease = id, "revoking an expired lease failed: {err}");
+                        lessor.revoking.remove(&id);
+                        lessor.timers.expire_now(id, Instant::now());
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Proposes the remaining TTL of every lease that has used some.
+    fn checkpoint(&mut self) {
+        let due = self.timers.checkpoints_due(Instant::now());
+        for chunk in due.chunks(MAX_CHECKPOINTS_PER_PROPOSAL) {
+            self.propose_checkpoints(chunk);
+        }
+    }
+
+    fn propose_checkpoints(&self, checkpoints: &[(i64, i64)]) {
+        let checkpoints = checkpoints
+            .iter()
+            .map(|&(id, remaining_ttl)| LeaseCheckpoint { id, remaining_ttl })
+            .collect();
+        // Fire and forget: a lost checkpoint only means an older one counts.
+        self.frontend
+            .do_send(internal(WriteRequest::LeaseCheckpoint(
+                LeaseCheckpointRequest { checkpoints },
+            )));
+    }
+}
+
+/// A request the server makes of itself.
+fn internal(body: WriteRequest) -> Propose {
+    Propose {
+        body,
+        credentials: Credentials::default(),
+    }
+}
+
+impl Actor for Lessor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
+        ctx.run_interval(EXPIRY_CHECK_INTERVAL, |lessor, ctx| {
+            lessor.revoke_expired(ctx)
+        });
+        ctx.run_interval(self.checkpoint_interval, |lessor, _| lessor.checkpoint());
+    }
+}
+
+/// From the applier: lease requests applied, in log order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeasesApplied {
+    pub changes: Vec<LeaseChange>,
+}
+
+impl Handler<LeasesApplied> for Lessor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LeasesApplied, _: &mut Context<Self>) {
+        for change in msg.changes {
+            self.applied(change);
+        }
+    }
+}
+
+/// Renews a lease: (its TTL, or 0 when it does not exist or has expired;
+/// the store's revision for the response header).
+#[derive(Message)]
+#[rtype(result = "(i64, i64)")]
+pub struct KeepAlive {
+    pub id: i64,
+}
+
+impl Handler<KeepAlive> for Lessor {
+    type Result = MessageResult<KeepAlive>;
+
+    fn handle(&mut self, msg: KeepAlive, _: &mut Context<Self>) -> Self::Result {
+        let revision = self.store.current_revision();
+        let Some(renewed) = self.timers.renew(msg.id, Instant::now()) else {
+            return MessageResult((0, revision));
+        };
+        // A checkpointed remaining TTL would shorten the lease after a
+        // restart: record that the whole TTL counts again.
+        if renewed.clear_checkpoint {
+            self.propose_checkpoints(&[(msg.id, 0)]);
+        }
+        MessageResult((renewed.ttl, revision))
+    }
+}
+
+/// A lease's granted TTL, remaining TTL and (when asked) keys (`None` when
+/// it does not exist), and the store's revision for the response header.
+#[derive(Message)]
+#[rtype(result = "(Option<LeaseStatus>, i64)")]
+pub struct TimeToLive {
+    pub id: i64,
+    pub keys: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseStatus {
+    pub granted_ttl: i64,
+    /// Whole seconds left (truncated, as etcd reports them).
+    pub remaining_ttl: i64,
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl Handler<TimeToLive> for Lessor {
+    type Result = MessageResult<TimeToLive>;
+
+    fn handle(&mut self, msg: TimeToLive, _: &mut Context<Self>) -> Self::Result {
+        let revision = self.store.current_revision();
+        let status =
+            self.timers
+                .status(msg.id, Instant::now())
+                .map(|(granted_ttl, remaining_ttl)| LeaseStatus {
+                    granted_ttl,
+                    remaining_ttl,
+                    keys: if msg.keys {
+                        self.store.leases().keys(msg.id)
+                    } else {
+                        Vec::new()
+                    },
+                });
+        MessageResult((status, revision))
+    }
+}
+
+/// Every lease id, soonest expiry first (as etcd lists them), and the
+/// store's revision.
+#[derive(Message)]
+#[rtype(result = "(Vec<i64>, i64)")]
+pub struct ListLeases;
+
+impl Handler<ListLeases> for Lessor {
+    type Result = MessageResult<ListLeases>;
+
+    fn handle(&mut self, _: ListLeases, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.timers.ids_by_expiry(), self.store.current_revision()))
+    }
+}

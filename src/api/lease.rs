@@ -1,0 +1,197 @@
+//! etcd's Lease service. Grant and revoke go through raft (via the front
+//! end); keep-alive, time-to-live and the lease list are answered by the
+//! lessor, which keeps the deadlines.
+
+use std::pin::Pin;
+
+use actix::Addr;
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::header::HeaderFiller;
+use super::kv::credentials_of;
+use super::ApiError;
+use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
+use crate::actors::lessor::{KeepAlive, Lessor, ListLeases, TimeToLive};
+use crate::actors::ServerError;
+use crate::proto::etcdserverpb::lease_server::Lease;
+use crate::proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use crate::storage::apply::ApplyResponse;
+
+/// etcd's largest TTL (lease.MaxLeaseTTL), seconds.
+pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
+
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
+
+pub struct LeaseService {
+    frontend: Addr<FrontEnd>,
+    lessor: Addr<Lessor>,
+    header: HeaderFiller,
+    /// Shorter TTLs are raised to this (etcd's minLeaseTTL).
+    min_ttl: i64,
+}
+
+impl LeaseService {
+    pub fn new(
+        frontend: Addr<FrontEnd>,
+        lessor: Addr<Lessor>,
+        header: HeaderFiller,
+        min_ttl: i64,
+    ) -> Self {
+        LeaseService {
+            frontend,
+            lessor,
+            header,
+            min_ttl,
+        }
+    }
+
+    async fn propose(
+        &self,
+        body: WriteRequest,
+        request: &Request<impl Sized>,
+    ) -> Result<ApplyResponse, ApiError> {
+        let credentials = credentials_of(request);
+        let reply = self
+            .frontend
+            .send(Propose { body, credentials })
+            .await
+            .map_err(ServerError::from)?;
+        Ok(reply?)
+    }
+}
+
+fn unexpected(kind: &str) -> Status {
+    Status::internal(format!(
+        "oxcd: applier returned a response of the wrong kind for {kind}"
+    ))
+}
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    #[tracing::instrument(name = "lease.grant", skip_all)]
+    async fn lease_grant(
+        &self,
+        request: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        let grant = *request.get_ref();
+        if grant.ttl > MAX_LEASE_TTL {
+            return Err(ApiError::LeaseTtlTooLarge.into());
+        }
+        let grant = LeaseGrantRequest {
+            ttl: grant.ttl.max(self.min_ttl),
+            id: grant.id,
+        };
+        match self
+            .propose(WriteRequest::LeaseGrant(grant), &request)
+            .await?
+        {
+            ApplyResponse::LeaseGrant(mut resp) => {
+                self.header.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("LeaseGrant")),
+        }
+    }
+
+    #[tracing::instrument(name = "lease.revoke", skip_all)]
+    async fn lease_revoke(
+        &self,
+        request: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let revoke = *request.get_ref();
+        match self
+            .propose(WriteRequest::LeaseRevoke(revoke), &request)
+            .await?
+        {
+            ApplyResponse::LeaseRevoke(mut resp) => {
+                self.header.fill(&mut resp.header);
+                Ok(Response::new(resp))
+            }
+            _ => Err(unexpected("LeaseRevoke")),
+        }
+    }
+
+    #[tracing::instrument(name = "lease.keep_alive", skip_all)]
+    async fn lease_keep_alive(
+        &self,
+        request: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let lessor = self.lessor.clone();
+        let header = self.header.clone();
+        // One renewal at a time per stream, answered in order; the stream
+        // ends when the client's side does.
+        let responses = request.into_inner().then(move |next| {
+            let (lessor, header) = (lessor.clone(), header.clone());
+            async move {
+                let req = next?;
+                let (ttl, revision) = lessor
+                    .send(KeepAlive { id: req.id })
+                    .await
+                    .map_err(|err| Status::from(ApiError::from(ServerError::from(err))))?;
+                Ok(LeaseKeepAliveResponse {
+                    header: header.with_revision(revision),
+                    id: req.id,
+                    ttl,
+                })
+            }
+        });
+        Ok(Response::new(Box::pin(responses)))
+    }
+
+    #[tracing::instrument(name = "lease.time_to_live", skip_all)]
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = request.into_inner();
+        let (status, revision) = self
+            .lessor
+            .send(TimeToLive {
+                id: req.id,
+                keys: req.keys,
+            })
+            .await
+            .map_err(|err| Status::from(ApiError::from(ServerError::from(err))))?;
+        let header = self.header.with_revision(revision);
+        let resp = match status {
+            Some(status) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: status.remaining_ttl,
+                granted_ttl: status.granted_ttl,
+                keys: status.keys,
+            },
+            // etcd answers an unknown lease with TTL -1, not an error.
+            None => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            },
+        };
+        Ok(Response::new(resp))
+    }
+
+    #[tracing::instrument(name = "lease.leases", skip_all)]
+    async fn lease_leases(
+        &self,
+        _request: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let (ids, revision) = self
+            .lessor
+            .send(ListLeases)
+            .await
+            .map_err(|err| Status::from(ApiError::from(ServerError::from(err))))?;
+        Ok(Response::new(LeaseLeasesResponse {
+            header: self.header.with_revision(revision),
+            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
+        }))
+    }
+}
