@@ -125,8 +125,9 @@ fn is_term_key(k: &str) -> bool {
 }
 
 /// Field names whose string values are user data (base64 keys/values): never rewritten.
+/// (`keys`: the attached keys in `lease timetolive --keys -w json`.)
 fn is_data_key(k: &str) -> bool {
-    matches!(norm_key(k).as_str(), "key" | "value" | "rangeend")
+    matches!(norm_key(k).as_str(), "key" | "value" | "rangeend" | "keys")
 }
 
 fn norm_key(k: &str) -> String {
@@ -453,7 +454,14 @@ impl Normalizer {
             return Some(self.id(v));
         }
         if let Some(v) = dec.filter(|_| tok.len() >= 15) {
-            return Some(self.id(v));
+            let p = self.id(v);
+            // 16 digits may as well be a zero-padded hex id (`lease 0000000000001234 ...`,
+            // or a lease id whose hex has no letter): both readings share the placeholder,
+            // so the id compares when it shows up in decimal later (JSON).
+            if let Some(h) = hex.filter(|h| tok.len() == 16 && !self.ids.contains_key(h)) {
+                self.ids.insert(h, p.clone());
+            }
+            return Some(p);
         }
         if let Some(v) = hex.filter(|_| tok.len() >= 12) {
             return Some(self.id(v));
@@ -493,6 +501,18 @@ impl Normalizer {
             }
         }
     }
+}
+
+/// `text` with every run of identical adjacent lines collapsed into one (for output whose
+/// length depends on timing, like `lease keep-alive` renewals).
+pub fn uniq_lines(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for l in text.lines() {
+        if out.last() != Some(&l) {
+            out.push(l);
+        }
+    }
+    out.join("\n")
 }
 
 /// Standard base64 (with padding) to bytes; `None` if `s` is not base64.

@@ -4,7 +4,7 @@
 
 use super::ctl::{etcdctl_command, BgProcess, CtlOutput};
 use super::diff::line_diff;
-use super::normalize::{Normalizer, Template};
+use super::normalize::{uniq_lines, Normalizer, Template};
 use super::server::{require_etcd, Cluster, ServerKind};
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStringExt;
@@ -101,6 +101,8 @@ pub enum Action {
     ExpectFail,
     /// Compare the previous command's output lines in sorted order.
     Sort,
+    /// Collapse runs of identical adjacent lines in the previous command's output.
+    Uniq,
 }
 
 #[derive(Debug, Clone)]
@@ -561,14 +563,14 @@ impl Scenario {
                     .ok_or_else(|| err("usage: @expect-exit N".into()))?;
                     Action::ExpectExit(code)
                 }
-                "@expect-fail" | "@sort" => {
+                "@expect-fail" | "@sort" | "@uniq" => {
                     if !words.is_empty() {
                         return Err(err(format!("{directive} takes no arguments")));
                     }
-                    if directive == "@sort" {
-                        Action::Sort
-                    } else {
-                        Action::ExpectFail
+                    match directive.as_str() {
+                        "@sort" => Action::Sort,
+                        "@uniq" => Action::Uniq,
+                        _ => Action::ExpectFail,
                     }
                 }
                 other => return Err(err(format!("unknown directive {other}"))),
@@ -579,6 +581,7 @@ impl Scenario {
                     | Action::ExpectExit(_)
                     | Action::ExpectFail
                     | Action::Sort
+                    | Action::Uniq
                     | Action::Let { .. }
             ) && !scn
                 .steps
@@ -936,6 +939,12 @@ impl Side<'_> {
                 if let (Some((out, n, pb)), Some(r)) = (&mut self.last, self.res.records.last_mut())
                 {
                     *n = self.norm.normalize_sorted(out, *pb);
+                    r.output = n.clone();
+                }
+            }
+            Action::Uniq => {
+                if let (Some((_, n, _)), Some(r)) = (&mut self.last, self.res.records.last_mut()) {
+                    *n = uniq_lines(n);
                     r.output = n.clone();
                 }
             }
