@@ -5,6 +5,7 @@
 #   scripts/bench-vs-etcd.sh --quick            # smoke run: 1 round of 3s
 #   scripts/bench-vs-etcd.sh --loads put-1c,range-s-1000c --rounds 5 --duration 20s
 #   scripts/bench-vs-etcd.sh --loads watch-latency   # only the watch load (10,000 watchers)
+#   scripts/bench-vs-etcd.sh --loads lease-keepalive # only lease renewals (10,000 leases)
 #   scripts/bench-vs-etcd.sh --list-loads
 #
 # Steps:
@@ -19,6 +20,9 @@
 #      The watch-latency load (`oxcd-bench watch-latency`: 10,000 watchers on 100 keys,
 #      100 puts/s; 1,000 watchers with --quick) gets the server's pid (--server-pid, for
 #      its RSS) and its own table: event latency p50/p99, peak RSS, watch creation time.
+#      The lease-keepalive load (`oxcd-bench lease-keepalive`: 10,000 leases renewed by 100
+#      clients over 10 conns; 1,000 leases and 20 clients with --quick) is in the main
+#      table (renewals/s, p99); its lease grant time is in the log and under "Every run".
 #
 # Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
 # Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR

@@ -1,12 +1,14 @@
 //! Smoke test for the `oxcd-bench` load generator against oxcd: each load runs briefly
 //! with `--json`, the report parses and shows no errors, and the written keys are there;
-//! `watch-latency` delivers every expected event.
+//! `watch-latency` delivers every expected event; `lease-keepalive` renews its leases and
+//! revokes them (against etcd for now, see its test).
 
 mod common;
 
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
-use oxcd::proto::etcdserverpb::RangeRequest;
+use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
+use oxcd::proto::etcdserverpb::{LeaseLeasesRequest, RangeRequest};
 use serde_json::Value;
 use std::process::Command;
 
@@ -248,6 +250,88 @@ fn watch_latency_delivers_every_event_to_every_watcher() {
     // Every put landed on one of the 10 watched keys, round-robin.
     let keys = all_keys(&ep);
     assert_eq!(keys_of_len(&keys, 8), numbered(8, 10.min(puts as usize)));
+}
+
+/// The ids of every lease the server holds.
+fn lease_ids(endpoint: &str) -> Vec<i64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut lease = LeaseClient::connect(format!("http://{endpoint}"))
+            .await
+            .expect("connect");
+        let resp = lease
+            .lease_leases(LeaseLeasesRequest {})
+            .await
+            .expect("lease leases")
+            .into_inner();
+        resp.leases.into_iter().map(|l| l.id).collect()
+    })
+}
+
+/// Against oxcd always, and against the real etcd when it is installed (the
+/// load must behave the same on both for the side-by-side figures to mean
+/// anything).
+#[test]
+fn lease_keepalive_renews_every_lease_and_revokes_them() {
+    lease_keepalive_against(ServerKind::Oxcd);
+    if common::require_etcd("lease_keepalive_renews_every_lease_and_revokes_them") {
+        lease_keepalive_against(ServerKind::Etcd);
+    }
+}
+
+fn lease_keepalive_against(kind: ServerKind) {
+    let cluster = Cluster::start(kind);
+    let ep = cluster.member(0).endpoint();
+
+    // A fixed number of renewals, two in flight per stream.
+    let r = bench(
+        &ep,
+        &[
+            "lease-keepalive",
+            "--leases",
+            "200",
+            "--lease-ttl",
+            "30",
+            "--window",
+            "2",
+            "--total",
+            "2000",
+            "--clients",
+            "8",
+            "--conns",
+            "2",
+        ],
+    );
+    assert_eq!(r["requests"], 2000, "{r}");
+    assert_eq!(r["clients"], 8, "{r}");
+    assert_eq!(r["conns"], 2, "{r}");
+    assert_eq!(r["leases"], 200, "{r}");
+    assert_eq!(r["lease_ttl"], 30, "{r}");
+    assert_eq!(r["window"], 2, "{r}");
+    assert_eq!(r["leases_revoked"], 200, "{r}");
+    assert!(r["grant_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    assert!(r["open_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
+    assert!(lease_ids(&ep).is_empty(), "leases left after the run");
+
+    // For a duration, with more clients than leases (cut down to one lease each).
+    let r = bench(
+        &ep,
+        &[
+            "lease-keepalive",
+            "--leases",
+            "5",
+            "--duration",
+            "500ms",
+            "--clients",
+            "10",
+        ],
+    );
+    assert_eq!(r["clients"], 5, "{r}");
+    assert_eq!(r["leases_revoked"], 5, "{r}");
+    assert!(lease_ids(&ep).is_empty(), "leases left after the run");
 }
 
 #[test]

@@ -18,6 +18,9 @@ A load is a dict:
   kind         (optional) "watch" for a watch-latency load: its JSON has its own schema and
                its own table in the results; absent for the request loads
   server_pid   (optional) True: the runner appends `--server-pid PID` (the server's pid)
+  before       (optional) what oxcd-bench itself does before its clock starts, for the
+               tables (e.g. lease-keepalive grants its leases); the report's figures are
+               the same as a request load's
   quick        (optional) with --quick, these keys replace the load's own (fewer watchers)
 """
 
@@ -72,6 +75,39 @@ STANDARD_LOADS = [
         "setup": ("prepopulate", KEY_SPACE),
     },
 ]
+
+# lease-keepalive: 10,000 leases (TTL 60 s) granted by oxcd-bench before its clock starts
+# (and revoked after it), then 100 clients, one LeaseKeepAlive stream each over 10
+# connections, renewing their 100 leases round-robin with one request in flight per stream.
+# With --quick: 1,000 leases, 20 clients over 2 connections.
+LEASES = 10000
+LEASE_TTL = 60
+LEASE_CLIENTS = 100
+LEASE_CONNS = 10
+
+
+def _lease_args(leases, clients, conns):
+    return ["--clients", str(clients), "--conns", str(conns), "lease-keepalive", "--leases",
+            str(leases), "--lease-ttl", str(LEASE_TTL), "--window", "1"]
+
+
+def _lease_title(leases, clients, conns):
+    return ("lease keep-alive: {:,} leases, {} clients (1 stream each), {} conns, "
+            "1 request in flight per stream".format(leases, clients, conns))
+
+
+STANDARD_LOADS.append({
+    "name": "lease-keepalive",
+    "title": _lease_title(LEASES, LEASE_CLIENTS, LEASE_CONNS),
+    "bench_args": _lease_args(LEASES, LEASE_CLIENTS, LEASE_CONNS),
+    "setup": None,
+    "before": "oxcd-bench grants the leases (reported as grant_seconds) and opens the streams "
+              "before its clock starts, and revokes the leases after it",
+    "quick": {
+        "title": _lease_title(1000, 20, 2),
+        "bench_args": _lease_args(1000, 20, 2),
+    },
+})
 
 # watch-latency: 10,000 watchers, 100 per key, in blocks of 100 per stream (so every put
 # reaches 100 watchers on 100 different streams), 100 streams over 10 connections, one

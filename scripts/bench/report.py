@@ -62,7 +62,7 @@ def summarize(meta, runs):
         if is_watch(load):
             continue
         row = {"load": load["name"], "title": load["title"], "bench_args": load["bench_args"],
-               "setup": load.get("setup")}
+               "setup": load.get("setup"), "before": load.get("before")}
         for s in SERVERS:
             mine = [r for r in runs if r["load"] == load["name"] and r["server"] == s]
             ok = [r for r in mine if r.get("ok")]
@@ -242,6 +242,10 @@ def run_cells(runs, lab):
                 top = max(msgs.items(), key=lambda kv: kv[1])
                 note = ("top error: %s (%s)" % (top[0][:80], "{:,}".format(top[1]))
                         + ("; " + note if note else ""))
+        if r.get("ok") and _get(r, "bench", "grant_seconds") is not None:
+            grant = "%s leases granted in %.2f s" % ("{:,}".format(r["bench"].get("leases", 0)),
+                                                    r["bench"]["grant_seconds"])
+            note = grant + ("; " + note if note else "")
         cpu = _get(r, "server_cpu_s")
         body.append([
             r["load"], str(r["round"]), lab.get(r["server"], r["server"]),
@@ -455,7 +459,8 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
     out.append("")
     out.append(md_table(["load", "what", "oxcd-bench args", "before the timed run (not timed)"],
                         [[r["load"], r["title"], "`%s`" % _args_text(r),
-                          _setup_text(r["setup"])] for r in list(rows) + list(watch_rows)],
+                          _setup_text(r["setup"], r.get("before"))]
+                         for r in list(rows) + list(watch_rows)],
                         right_from=99))
     out.append("")
     out.append("## Every run")
@@ -506,7 +511,9 @@ def _args_text(row):
     return " ".join(args)
 
 
-def _setup_text(setup):
+def _setup_text(setup, before=None):
+    if before:
+        return before if not setup else "%s; %s" % (_setup_text(setup), before)
     if not setup:
         return "nothing"
     kind, arg = setup

@@ -559,11 +559,16 @@ def run_all(opts, meta, selected, raw_dir, chart):
                             rec["total_s"]))
                 elif rec["ok"]:
                     b = rec["bench"]
+                    grant = ""
+                    if b.get("grant_seconds") is not None:
+                        grant = "; %s leases granted in %.2fs, %s revoked" % (
+                            "{:,}".format(b.get("leases", 0)), b["grant_seconds"],
+                            "{:,}".format(b.get("leases_revoked", 0)))
                     log("    %.0f req/s, p99 %.2f ms, %s errors, peak RSS %.1f MiB, data %.1f "
-                        "MiB (%.1fs)" % (
+                        "MiB (%.1fs)%s" % (
                             b.get("requests_per_sec", 0), b.get("latency_ms", {}).get("p99", 0),
                             b.get("errors"), (rec.get("peak_rss_kb") or 0) / 1024,
-                            (rec.get("data_dir_bytes") or 0) / 1048576, rec["total_s"]))
+                            (rec.get("data_dir_bytes") or 0) / 1048576, rec["total_s"], grant))
                 else:
                     log("    FAILED: %s" % rec.get("error", "?").splitlines()[0])
                     log("    (details in %s)" % path)

@@ -93,6 +93,8 @@ pub enum Command {
     Mixed(MixedArgs),
     /// Many watchers on a few keys; paced puts; latency from put ack to watch event.
     WatchLatency(WatchLatencyArgs),
+    /// Grant many leases, then renew them over LeaseKeepAlive streams (one per client).
+    LeaseKeepalive(LeaseKeepaliveArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -150,6 +152,19 @@ pub struct WatchLatencyArgs {
     /// Time allowed, after the last put, for the last events to arrive.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LeaseKeepaliveArgs {
+    /// Leases granted before the run (revoked after it), spread over the clients.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub leases: u64,
+    /// TTL of every lease, in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..))]
+    pub lease_ttl: i64,
+    /// Keep-alive requests each client keeps in flight on its stream.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub window: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,11 +351,47 @@ mod tests {
         }
         for bad in [
             ["watch-latency", "--put-rate", "0"],
+            ["lease-keepalive", "--leases", "0"],
+            ["lease-keepalive", "--lease-ttl", "0"],
+            ["lease-keepalive", "--window", "0"],
             ["watch-latency", "--watchers", "0"],
             ["watch-latency", "--streams", "0"],
         ] {
             let argv = std::iter::once("oxcd-bench").chain(bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lease_keepalive_flags_and_defaults() {
+        let cli = Cli::try_parse_from(["oxcd-bench", "lease-keepalive"]).unwrap();
+        match cli.command {
+            Command::LeaseKeepalive(l) => {
+                assert_eq!((l.leases, l.lease_ttl, l.window), (10_000, 60, 1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "oxcd-bench",
+            "lease-keepalive",
+            "--leases",
+            "500",
+            "--lease-ttl",
+            "30",
+            "--window",
+            "4",
+            "--clients",
+            "20",
+            "--conns",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!((cli.global.clients, cli.global.conns), (20, 2));
+        match cli.command {
+            Command::LeaseKeepalive(l) => {
+                assert_eq!((l.leases, l.lease_ttl, l.window), (500, 30, 4));
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! `oxcd-bench`: a load generator for etcd v3 servers (oxcd or etcd itself).
 //!
-//! `oxcd-bench [global flags] <put | range KEY [END] | txn-put | mixed | watch-latency>`; see
-//! docs/bench-tool.md. Module map: `args` (command line), `conn` (gRPC channels), `keys`
-//! (keys, values, PRNG), `loads` (one module per subcommand), `runner` (client loops),
-//! `stats` (per-client histograms, summary), `report` (text / JSON), `progress` (bar).
+//! `oxcd-bench [global flags] <put | range KEY [END] | txn-put | mixed | watch-latency |
+//! lease-keepalive>`; see docs/bench-tool.md. Module map: `args` (command line), `conn`
+//! (gRPC channels), `keys` (keys, values, PRNG), `loads` (one module per subcommand),
+//! `runner` (client loops), `stats` (per-client histograms, summary), `report` (text /
+//! JSON), `progress` (bar).
 
 mod args;
 mod conn;
@@ -14,9 +15,10 @@ mod report;
 mod runner;
 mod stats;
 
-use args::{Cli, Command, GlobalArgs, WatchLatencyArgs, DEFAULT_TOTAL};
+use args::{Cli, Command, GlobalArgs, LeaseKeepaliveArgs, WatchLatencyArgs, DEFAULT_TOTAL};
 use clap::Parser;
 use keys::{KeySpace, Values};
+use loads::lease_keepalive;
 use loads::mixed::MixedLoad;
 use loads::put::PutLoad;
 use loads::range::RangeLoad;
@@ -83,6 +85,7 @@ async fn bench(cli: Cli) -> Result<(), String> {
             run(load, &channels, &plan).await?
         }
         Command::WatchLatency(a) => return watch(g, a, &channels, plan.progress).await,
+        Command::LeaseKeepalive(a) => return lease(g, a, &channels, &plan).await,
     };
     let info = RunInfo {
         load: load.to_string(),
@@ -125,6 +128,36 @@ async fn watch(
     }
     if summary.puts == 0 {
         return Err("no put succeeded".into());
+    }
+    Ok(())
+}
+
+/// `lease-keepalive`: its own run, the request report plus the lease figures.
+async fn lease(
+    g: &GlobalArgs,
+    args: &LeaseKeepaliveArgs,
+    channels: &[Channel],
+    plan: &Plan,
+) -> Result<(), String> {
+    let run = lease_keepalive::run(args, channels, plan).await?;
+    let info = RunInfo {
+        load: lease_keepalive::NAME.to_string(),
+        endpoints: g.endpoints.clone(),
+        clients: run.clients,
+        conns: g.conns,
+    };
+    let lease = report::LeaseInfo {
+        leases: run.leases,
+        lease_ttl: run.lease_ttl,
+        window: run.window,
+        grant_seconds: run.grant_seconds,
+        open_seconds: run.open_seconds,
+        leases_revoked: run.leases_revoked,
+    };
+    if g.json {
+        println!("{}", report::lease_json(&info, &run.summary, &lease));
+    } else {
+        print!("{}", report::lease_text(&info, &run.summary, &lease));
     }
     Ok(())
 }

@@ -223,7 +223,12 @@ fn round_ms(v: f64) -> f64 {
 
 /// The JSON report: one object, schema documented in docs/bench-tool.md.
 pub fn json(info: &RunInfo, s: &Summary) -> String {
-    let report = JsonReport {
+    // Serializing plain structs of numbers, strings and maps with string keys cannot fail.
+    serde_json::to_string(&json_report(info, s)).expect("report serializes")
+}
+
+fn json_report<'a>(info: &'a RunInfo, s: &'a Summary) -> JsonReport<'a> {
+    JsonReport {
         load: &info.load,
         endpoints: &info.endpoints,
         clients: info.clients,
@@ -242,13 +247,75 @@ pub fn json(info: &RunInfo, s: &Summary) -> String {
                 count: b.count,
             })
             .collect(),
+    }
+}
+
+/// What a `lease-keepalive` run adds to the request report.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseInfo {
+    pub leases: u64,
+    pub lease_ttl: i64,
+    pub window: u64,
+    pub grant_seconds: f64,
+    pub open_seconds: f64,
+    pub leases_revoked: u64,
+}
+
+#[derive(Serialize)]
+struct JsonLeaseReport<'a> {
+    #[serde(flatten)]
+    base: JsonReport<'a>,
+    leases: u64,
+    lease_ttl: i64,
+    window: u64,
+    grant_seconds: f64,
+    open_seconds: f64,
+    leases_revoked: u64,
+}
+
+/// The `lease-keepalive` JSON report: the request report's fields plus the lease figures.
+pub fn lease_json(info: &RunInfo, s: &Summary, l: &LeaseInfo) -> String {
+    let report = JsonLeaseReport {
+        base: json_report(info, s),
+        leases: l.leases,
+        lease_ttl: l.lease_ttl,
+        window: l.window,
+        grant_seconds: l.grant_seconds,
+        open_seconds: l.open_seconds,
+        leases_revoked: l.leases_revoked,
     };
-    // Serializing plain structs of numbers, strings and maps with string keys cannot fail.
     serde_json::to_string(&report).expect("report serializes")
+}
+
+/// The `lease-keepalive` text report: the request report with the lease lines in its summary.
+pub fn lease_text(info: &RunInfo, s: &Summary, l: &LeaseInfo) -> String {
+    let extra = [
+        format!(
+            "  Leases:\t{} (TTL {} s), window {} per stream",
+            l.leases, l.lease_ttl, l.window
+        ),
+        format!(
+            "  Grant:\t{:.4} secs. ({:.1} leases/s), streams opened in {:.4} secs.",
+            l.grant_seconds,
+            if l.grant_seconds > 0.0 {
+                l.leases as f64 / l.grant_seconds
+            } else {
+                0.0
+            },
+            l.open_seconds
+        ),
+        format!("  Revoked:\t{} of {} leases", l.leases_revoked, l.leases),
+    ];
+    text_with(info, s, &extra)
 }
 
 /// The text report, like etcd's benchmark summary.
 pub fn text(info: &RunInfo, s: &Summary) -> String {
+    text_with(info, s, &[])
+}
+
+/// The text report with `extra` lines after the clients line of the summary.
+fn text_with(info: &RunInfo, s: &Summary, extra: &[String]) -> String {
     let l = &s.latency;
     let mut out = String::new();
     let _ = writeln!(out, "Summary:");
@@ -259,6 +326,9 @@ pub fn text(info: &RunInfo, s: &Summary) -> String {
         "  Clients:\t{} over {} conns",
         info.clients, info.conns
     );
+    for line in extra {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "  Total:\t{:.4} secs.", s.duration_s);
     let _ = writeln!(out, "  Requests:\t{} ok, {} errors", s.requests, s.errors);
     let _ = writeln!(out, "  Requests/sec:\t{:.1}", s.requests_per_sec);
@@ -511,5 +581,73 @@ mod tests {
         assert!(t.contains("99.9% in 3.1000"), "{t}");
         assert!(t.contains(&"∎".repeat(40)), "{t}");
         assert!(t.contains("3  etcdserver: too many requests"), "{t}");
+    }
+
+    fn lease_sample() -> LeaseInfo {
+        LeaseInfo {
+            leases: 10_000,
+            lease_ttl: 60,
+            window: 1,
+            grant_seconds: 2.5,
+            open_seconds: 0.125,
+            leases_revoked: 10_000,
+        }
+    }
+
+    #[test]
+    fn lease_json_is_the_request_report_plus_the_lease_figures() {
+        let (mut info, summary) = sample();
+        info.load = "lease-keepalive".into();
+        let v: serde_json::Value =
+            serde_json::from_str(&lease_json(&info, &summary, &lease_sample())).unwrap();
+        let base: serde_json::Value = serde_json::from_str(&json(&info, &summary)).unwrap();
+        let obj = v.as_object().unwrap();
+        for (k, want) in base.as_object().unwrap() {
+            assert_eq!(&obj[k], want, "{k}");
+        }
+        let mut extra: Vec<&str> = obj
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| !base.as_object().unwrap().contains_key(*k))
+            .collect();
+        extra.sort();
+        assert_eq!(
+            extra,
+            vec![
+                "grant_seconds",
+                "lease_ttl",
+                "leases",
+                "leases_revoked",
+                "open_seconds",
+                "window"
+            ]
+        );
+        assert_eq!(v["load"], "lease-keepalive");
+        assert_eq!(v["leases"], 10_000);
+        assert_eq!(v["grant_seconds"], 2.5);
+    }
+
+    #[test]
+    fn lease_text_adds_the_lease_lines_to_the_summary() {
+        let (info, summary) = sample();
+        let t = lease_text(&info, &summary, &lease_sample());
+        assert!(
+            t.contains("Leases:\t10000 (TTL 60 s), window 1 per stream"),
+            "{t}"
+        );
+        assert!(t.contains("Grant:\t2.5000 secs. (4000.0 leases/s)"), "{t}");
+        assert!(t.contains("Revoked:\t10000 of 10000 leases"), "{t}");
+        assert!(t.contains("Requests/sec:\t800.0"), "{t}");
+        // The request report is unchanged apart from the added lines.
+        let plain: String = t
+            .lines()
+            .filter(|l| {
+                !["  Leases:", "  Grant:", "  Revoked:"]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(plain, text(&info, &summary));
     }
 }

@@ -2,14 +2,15 @@
 //!
 //! A load is a [`Load`] (shared, built once from the command line) that hands every client
 //! loop its own [`Worker`]. The runner owns pacing, stopping, timing and statistics; a worker
-//! only sends request number `n`. To add a load (e.g. `lease-keepalive`):
-//! add a subcommand in `args.rs`, a module here with a `Load` + `Worker`, and a match arm in
-//! `main.rs`. Loads that must set things up first (open watch streams, grant leases) do it in
+//! only sends request number `n`. To add a load: add a subcommand in `args.rs`, a module
+//! here with a `Load` + `Worker`, and a match arm in `main.rs`. Loads that must set things up first (open watch streams) do it in
 //! [`Load::prepare`] or [`Load::worker`], before the clock starts; loads whose latency is not
 //! the wall time of one call (a put seen through a watch) return it from [`Worker::request`].
 //! `watch_latency` is the exception: one paced put loop and many watch streams, so it has
-//! its own `run` and report instead of a `Load`.
+//! its own `run` and report instead of a `Load`. `lease_keepalive` also has its own `run`
+//! (several keep-alives in flight per stream) but the request loads' statistics and report.
 
+pub mod lease_keepalive;
 pub mod mixed;
 pub mod put;
 pub mod range;
