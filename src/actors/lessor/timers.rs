@@ -1,10 +1,12 @@
 //! Each lease's deadline, and a queue that finds the expired ones without
-//! scanning every lease. Renewals push a new queue entry and leave the old
-//! one behind; an entry whose deadline no longer matches its lease's is
-//! stale and dropped when it reaches the front.
+//! scanning every lease. The queue holds about one entry per lease, at or
+//! before its deadline: a renewal only moves the deadline later, so it
+//! leaves the entry alone, and an entry that comes due for a renewed lease
+//! is put back at the new deadline. The queue's size follows the number of
+//! leases, not the rate of keep-alives.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 struct Timer {
@@ -76,6 +78,7 @@ impl LeaseTimers {
     /// puts them back with `expire_now` if it must).
     pub fn expired(&mut self, now: Instant, max: usize, wanted: impl Fn(i64) -> bool) -> Vec<i64> {
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         while out.len() < max {
             let Some(Reverse((at, id))) = self.queue.peek().copied() else {
                 break;
@@ -84,8 +87,13 @@ impl LeaseTimers {
                 break;
             }
             self.queue.pop();
-            let current = self.leases.get(&id).is_some_and(|t| t.expiry == at);
-            if current && wanted(id) {
+            let Some(timer) = self.leases.get(&id) else {
+                continue;
+            };
+            if timer.expiry > now {
+                // Renewed since this entry was queued.
+                self.queue.push(Reverse((timer.expiry, id)));
+            } else if seen.insert(id) && wanted(id) {
                 out.push(id);
             }
         }
@@ -113,7 +121,6 @@ impl LeaseTimers {
             clear_checkpoint: timer.checkpointed > 0,
         };
         timer.checkpointed = 0;
-        self.queue.push(Reverse((timer.expiry, id)));
         Some(renewed)
     }
 
@@ -143,6 +150,12 @@ impl LeaseTimers {
             .collect();
         due.sort_unstable();
         due
+    }
+
+    /// Entries in the expiry queue (tests: it must not grow with renewals).
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Every lease id, soonest deadline first.
@@ -183,6 +196,20 @@ mod tests {
         let mut due = timers.expired(t0 + secs(11), 10, |_| true);
         due.sort_unstable();
         assert_eq!(due, vec![2, 3]);
+    }
+
+    #[test]
+    fn renewals_do_not_grow_the_queue() {
+        let t0 = Instant::now();
+        let mut timers = LeaseTimers::default();
+        timers.grant(1, 5, t0);
+        for ms in 0..10_000u64 {
+            timers.renew(1, t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(timers.queued(), 1);
+        // Due at t0 + 9.999 s + 5 s, found then and not before.
+        assert!(timers.expired(t0 + secs(14), 10, |_| true).is_empty());
+        assert_eq!(timers.expired(t0 + secs(15), 10, |_| true), vec![1]);
     }
 
     #[test]
