@@ -361,3 +361,48 @@ async fn a_lock_from_a_txn_and_a_lease_passes_to_the_next_owner_on_revoke() {
         vec![b"lock".to_vec()]
     );
 }
+
+#[tokio::test]
+async fn txn_compares_on_lease_see_the_real_lease() {
+    let cluster = Cluster::start(ServerKind::Oxcd);
+    let mut kv = kv(&cluster).await;
+    let mut lease = leases(&cluster).await;
+    let id = grant(&mut lease, 60).await;
+    put_with_lease(&mut kv, "leased", id).await;
+    let compare = |target_lease: i64| TxnRequest {
+        compare: vec![Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Lease as i32,
+            key: "leased".into(),
+            target_union: Some(TargetUnion::Lease(target_lease)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    assert!(
+        kv.txn(compare(id))
+            .await
+            .expect("txn")
+            .into_inner()
+            .succeeded
+    );
+    assert!(
+        !kv.txn(compare(0))
+            .await
+            .expect("txn")
+            .into_inner()
+            .succeeded
+    );
+    lease
+        .lease_revoke(LeaseRevokeRequest { id })
+        .await
+        .expect("revoke");
+    // The key went with its lease: a compare on a missing key fails.
+    assert!(
+        !kv.txn(compare(id))
+            .await
+            .expect("txn")
+            .into_inner()
+            .succeeded
+    );
+}
