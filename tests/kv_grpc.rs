@@ -6,9 +6,9 @@ mod common;
 
 use common::grpc::{kv, put};
 use common::{Cluster, ServerKind};
+use oxcd::proto::etcdserverpb::auth_client::AuthClient;
 use oxcd::proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd::proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
-use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use oxcd::proto::etcdserverpb::request_op::Request as Op;
 use oxcd::proto::etcdserverpb::response_op::Response as OpResponse;
@@ -276,11 +276,11 @@ async fn status_member_list_and_unbuilt_services() {
     assert_eq!(members.members.len(), 1);
     assert_eq!(members.members[0].client_ur_ls, vec![url.clone()]);
 
-    let mut lease = LeaseClient::connect(url.clone()).await.unwrap();
-    let err = lease
-        .lease_grant(LeaseGrantRequest { ttl: 10, id: 0 })
+    let mut auth = AuthClient::connect(url.clone()).await.unwrap();
+    let err = auth
+        .auth_status(AuthStatusRequest {})
         .await
-        .expect_err("leases are not built yet");
+        .expect_err("auth is not built yet");
     assert_eq!(err.code(), Code::Unimplemented);
 
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();

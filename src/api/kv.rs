@@ -4,10 +4,13 @@
 use actix::Addr;
 use tonic::{Request, Response, Status};
 
+use super::propose::credentials_of;
+
 use super::header::HeaderFiller;
+use super::propose::{propose, unexpected};
 use super::{validate, ApiError};
 use crate::actors::auth::Credentials;
-use crate::actors::frontend::{FrontEnd, Propose, Read, WriteRequest};
+use crate::actors::frontend::{FrontEnd, Read, WriteRequest};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
@@ -36,29 +39,8 @@ impl KvService {
         body: WriteRequest,
         credentials: Credentials,
     ) -> Result<ApplyResponse, ApiError> {
-        let reply = self
-            .frontend
-            .send(Propose { body, credentials })
-            .await
-            .map_err(ServerError::from)?;
-        Ok(reply?)
+        propose(&self.frontend, body, credentials).await
     }
-}
-
-/// The token etcd clients send in gRPC metadata once authenticated.
-pub fn credentials_of<T>(request: &Request<T>) -> Credentials {
-    let token = request
-        .metadata()
-        .get("token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    Credentials { token }
-}
-
-fn unexpected(kind: &str) -> Status {
-    Status::internal(format!(
-        "oxcd: applier returned a response of the wrong kind for {kind}"
-    ))
 }
 
 #[tonic::async_trait]

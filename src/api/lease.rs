@@ -9,9 +9,9 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
-use super::kv::credentials_of;
+use super::propose::{credentials_of, propose, unexpected};
 use super::ApiError;
-use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
+use crate::actors::frontend::{FrontEnd, WriteRequest};
 use crate::actors::lessor::{KeepAlive, Lessor, ListLeases, TimeToLive};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::lease_server::Lease;
@@ -55,20 +55,8 @@ impl LeaseService {
         body: WriteRequest,
         request: &Request<impl Sized>,
     ) -> Result<ApplyResponse, ApiError> {
-        let credentials = credentials_of(request);
-        let reply = self
-            .frontend
-            .send(Propose { body, credentials })
-            .await
-            .map_err(ServerError::from)?;
-        Ok(reply?)
+        propose(&self.frontend, body, credentials_of(request)).await
     }
-}
-
-fn unexpected(kind: &str) -> Status {
-    Status::internal(format!(
-        "oxcd: applier returned a response of the wrong kind for {kind}"
-    ))
 }
 
 #[tonic::async_trait]

@@ -37,9 +37,12 @@ pub struct RunResult {
     pub elapsed: Duration,
 }
 
-struct Shared {
+/// What the request loops of one run share: the next request number, the
+/// finished count, and when the run stops. Loads with their own loops (the
+/// lease keep-alive streams) use it too.
+pub struct Schedule {
     next: AtomicU64,
-    done: Arc<AtomicU64>,
+    pub done: Arc<AtomicU64>,
     start: Instant,
     total: Option<u64>,
     deadline: Option<Instant>,
@@ -47,11 +50,58 @@ struct Shared {
     spacing: Option<f64>,
 }
 
-impl Shared {
-    /// The time request `n` may be sent, when the rate is capped.
-    fn scheduled(&self, n: u64) -> Option<Instant> {
-        self.spacing
-            .map(|s| self.start + Duration::from_secs_f64(s * n as f64))
+impl Schedule {
+    /// The schedule of `plan`, its clock starting at `start`.
+    pub fn new(plan: &Plan, start: Instant) -> Self {
+        Schedule {
+            next: AtomicU64::new(0),
+            done: Arc::new(AtomicU64::new(0)),
+            start,
+            total: match plan.stop {
+                Stop::Total(n) => Some(n),
+                Stop::Duration(_) => None,
+            },
+            deadline: match plan.stop {
+                Stop::Total(_) => None,
+                Stop::Duration(d) => Some(start + d),
+            },
+            spacing: (plan.rate > 0.0).then(|| 1.0 / plan.rate),
+        }
+    }
+
+    /// The progress bar for `plan`, when it asks for one.
+    pub fn progress(&self, plan: &Plan) -> Option<Progress> {
+        plan.progress.then(|| {
+            let goal = match plan.stop {
+                Stop::Total(n) => Goal::Requests(n),
+                Stop::Duration(d) => Goal::Time(d),
+            };
+            Progress::start(goal, Arc::clone(&self.done), self.start)
+        })
+    }
+
+    /// The next request number and the time it may be sent (`None`: at
+    /// once); `None` when the run is over.
+    pub fn claim(&self) -> Option<(u64, Option<Instant>)> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        if self.total.is_some_and(|total| n >= total) {
+            return None;
+        }
+        let at = self
+            .spacing
+            .map(|s| self.start + Duration::from_secs_f64(s * n as f64));
+        if let (Some(at), Some(deadline)) = (at, self.deadline) {
+            if at >= deadline {
+                return None;
+            }
+        }
+        Some((n, at))
+    }
+
+    /// The duration has run out.
+    pub fn over(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 }
 
@@ -72,27 +122,8 @@ pub async fn run<L: Load>(
     }
 
     let start = Instant::now();
-    let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        done: Arc::new(AtomicU64::new(0)),
-        start,
-        total: match plan.stop {
-            Stop::Total(n) => Some(n),
-            Stop::Duration(_) => None,
-        },
-        deadline: match plan.stop {
-            Stop::Total(_) => None,
-            Stop::Duration(d) => Some(start + d),
-        },
-        spacing: (plan.rate > 0.0).then(|| 1.0 / plan.rate),
-    });
-    let progress = plan.progress.then(|| {
-        let goal = match plan.stop {
-            Stop::Total(n) => Goal::Requests(n),
-            Stop::Duration(d) => Goal::Time(d),
-        };
-        Progress::start(goal, Arc::clone(&shared.done), start)
-    });
+    let shared = Arc::new(Schedule::new(plan, start));
+    let progress = shared.progress(plan);
 
     let mut loops = JoinSet::new();
     for worker in workers {
@@ -119,23 +150,13 @@ pub async fn run<L: Load>(
     }
 }
 
-async fn client_loop<W: Worker>(mut worker: W, shared: Arc<Shared>) -> ClientStats {
+async fn client_loop<W: Worker>(mut worker: W, shared: Arc<Schedule>) -> ClientStats {
     let mut stats = ClientStats::new();
-    loop {
-        let n = shared.next.fetch_add(1, Ordering::Relaxed);
-        if shared.total.is_some_and(|total| n >= total) {
-            break;
-        }
-        if let Some(at) = shared.scheduled(n) {
-            if shared.deadline.is_some_and(|deadline| at >= deadline) {
-                break;
-            }
+    while let Some((n, at)) = shared.claim() {
+        if let Some(at) = at {
             tokio::time::sleep_until(at.into()).await;
         }
-        if shared
-            .deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
+        if shared.over() {
             break;
         }
         let sent = Instant::now();
@@ -232,5 +253,37 @@ mod tests {
         assert!((50..=101).contains(&count), "{count}");
         assert!(result.elapsed >= Duration::from_millis(450));
         assert!(result.elapsed < Duration::from_secs(5));
+    }
+
+    fn schedule(total: Option<u64>, duration: Option<Duration>, rate: f64) -> Schedule {
+        let plan = Plan {
+            clients: 1,
+            stop: match (total, duration) {
+                (Some(n), _) => Stop::Total(n),
+                (None, Some(d)) => Stop::Duration(d),
+                (None, None) => Stop::Duration(Duration::from_secs(3600)),
+            },
+            rate,
+            progress: false,
+        };
+        Schedule::new(&plan, Instant::now())
+    }
+
+    #[test]
+    fn claims_stop_at_the_total_and_follow_the_rate() {
+        let s = schedule(Some(3), None, 0.0);
+        assert_eq!(s.claim(), Some((0, None)));
+        assert_eq!(s.claim(), Some((1, None)));
+        assert_eq!(s.claim(), Some((2, None)));
+        assert_eq!(s.claim(), None);
+
+        let s = schedule(None, None, 100.0);
+        let first = s.claim().and_then(|c| c.1).expect("slot");
+        let second = s.claim().and_then(|c| c.1).expect("slot");
+        assert_eq!(second - first, Duration::from_millis(10));
+
+        // A slot at or after the deadline ends the run.
+        let s = schedule(None, Some(Duration::from_millis(25)), 100.0);
+        assert_eq!((0..5).filter(|_| s.claim().is_some()).count(), 3);
     }
 }

@@ -21,8 +21,7 @@
 //! 4. **Revoke** (best effort, not timed): every granted lease.
 
 use crate::args::LeaseKeepaliveArgs;
-use crate::progress::{Goal, Progress};
-use crate::runner::{Plan, Stop};
+use crate::runner::{Plan, Schedule};
 use crate::stats::{ClientStats, Summary};
 use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd::proto::etcdserverpb::{
@@ -30,9 +29,9 @@ use oxcd::proto::etcdserverpb::{
 };
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
@@ -267,42 +266,8 @@ async fn open_stream(
     }
 }
 
-/// What the clients share during the timed phase.
-struct Shared {
-    next: AtomicU64,
-    done: Arc<AtomicU64>,
-    start: Instant,
-    total: Option<u64>,
-    deadline: Option<Instant>,
-    spacing: Option<f64>,
-}
-
-impl Shared {
-    /// The next request number and the time it may be sent; `None` when the run is over.
-    fn claim(&self) -> Option<Option<Instant>> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        if self.total.is_some_and(|total| n >= total) {
-            return None;
-        }
-        let at = self
-            .spacing
-            .map(|s| self.start + Duration::from_secs_f64(s * n as f64));
-        if let (Some(at), Some(deadline)) = (at, self.deadline) {
-            if at >= deadline {
-                return None;
-            }
-        }
-        Some(at)
-    }
-
-    fn over(&self) -> bool {
-        self.deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-    }
-}
-
 /// One client's timed loop: keep up to `window` keep-alives in flight on its stream.
-async fn keep_alive_loop(stream: Stream, window: usize, shared: Arc<Shared>) -> ClientStats {
+async fn keep_alive_loop(stream: Stream, window: usize, shared: Arc<Schedule>) -> ClientStats {
     let Stream {
         leases,
         requests,
@@ -317,7 +282,7 @@ async fn keep_alive_loop(stream: Stream, window: usize, shared: Arc<Shared>) -> 
     loop {
         if !finished && pending.is_none() && in_flight.len() < window {
             match shared.claim() {
-                Some(at) => pending = Some(at),
+                Some((_, at)) => pending = Some(at),
                 None => finished = true,
             }
         }
@@ -441,27 +406,8 @@ pub async fn run(
 
     // 3. Keep alive.
     let start = Instant::now();
-    let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        done: Arc::new(AtomicU64::new(0)),
-        start,
-        total: match plan.stop {
-            Stop::Total(n) => Some(n),
-            Stop::Duration(_) => None,
-        },
-        deadline: match plan.stop {
-            Stop::Total(_) => None,
-            Stop::Duration(d) => Some(start + d),
-        },
-        spacing: (plan.rate > 0.0).then(|| 1.0 / plan.rate),
-    });
-    let progress = plan.progress.then(|| {
-        let goal = match plan.stop {
-            Stop::Total(n) => Goal::Requests(n),
-            Stop::Duration(d) => Goal::Time(d),
-        };
-        Progress::start(goal, Arc::clone(&shared.done), start)
-    });
+    let shared = Arc::new(Schedule::new(plan, start));
+    let progress = shared.progress(plan);
     let window = usize::try_from(args.window).unwrap_or(usize::MAX);
     let mut loops = JoinSet::new();
     for (_, stream) in streams {
@@ -523,7 +469,7 @@ mod tests {
     #[test]
     fn answers_match_the_oldest_request_of_their_lease() {
         let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
         let mut f = InFlight::default();
         assert_eq!(f.answer(1), None);
         f.push(1, at(0));
@@ -553,36 +499,5 @@ mod tests {
         assert!(renewed(&resp(1)));
         assert!(!renewed(&resp(0)));
         assert!(!renewed(&resp(-1)));
-    }
-
-    fn shared(total: Option<u64>, deadline: Option<Instant>, rate: f64) -> Shared {
-        Shared {
-            next: AtomicU64::new(0),
-            done: Arc::new(AtomicU64::new(0)),
-            start: Instant::now(),
-            total,
-            deadline,
-            spacing: (rate > 0.0).then(|| 1.0 / rate),
-        }
-    }
-
-    #[test]
-    fn claims_stop_at_the_total_and_follow_the_rate() {
-        let s = shared(Some(3), None, 0.0);
-        assert_eq!(s.claim(), Some(None));
-        assert_eq!(s.claim(), Some(None));
-        assert_eq!(s.claim(), Some(None));
-        assert_eq!(s.claim(), None);
-
-        let s = shared(None, None, 100.0);
-        let first = s.claim().flatten().unwrap();
-        let second = s.claim().flatten().unwrap();
-        assert_eq!(second - first, Duration::from_millis(10));
-
-        // A slot at or after the deadline ends the client.
-        let start = Instant::now();
-        let mut s = shared(None, Some(start + Duration::from_millis(25)), 100.0);
-        s.start = start;
-        assert_eq!((0..5).filter(|_| s.claim().is_some()).count(), 3);
     }
 }
