@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "proto/etcdserverpb/raft_internal.proto",
     "proto/v3lockpb/v3lock.proto",
     "proto/v3electionpb/v3election.proto",
+    "proto/oxcdpeer/peer.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

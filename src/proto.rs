@@ -34,6 +34,11 @@ pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
 }
 
+/// oxcd's member-to-member protocol (raft messages), served on the peer URLs.
+pub mod oxcdpeer {
+    tonic::include_proto!("oxcdpeer");
+}
+
 /// Encoded `FileDescriptorSet` of every package above (for gRPC reflection or a JSON gateway).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/etcd_descriptor.bin"));

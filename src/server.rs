@@ -17,16 +17,19 @@ use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::Lessor;
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
+use crate::actors::peer_net::PeerNet;
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::RaftNode;
 use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
 use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
+use crate::api::peer::PeerService;
 use crate::api::server::{serve, ApiContext};
 use crate::config::{ClusterState, Config};
 use crate::membership::{Member, Membership};
 use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
+use crate::proto::oxcdpeer::peer_server::PeerServer;
 use crate::storage::wal::{Wal, WalOptions};
 use crate::storage::{raft_log, StorageError, Store, StoreOptions};
 
@@ -116,11 +119,15 @@ pub fn run(config: Config) -> Result<(), BootError> {
     );
 
     let listeners = bind_client_urls(&config)?;
+    let peer_listeners = bind_peer_urls(&config)?;
     let system = System::new();
     let api_ctx = system.block_on(async {
         start_actors(&config, store, membership, raw, wal, auth_provider, applied)
     });
+    let raft_addr = api_ctx.raft.clone();
+    let (cluster_id, local_id) = (api_ctx.membership.cluster_id, api_ctx.membership.local_id);
     system.block_on(async move { serve_clients(listeners, api_ctx) })?;
+    system.block_on(async move { serve_peers(peer_listeners, raft_addr, cluster_id, local_id) })?;
     system.block_on(async {
         wait_for_shutdown_signal().await;
         tracing::info!("shutting down");
@@ -211,8 +218,24 @@ fn start_actors(
     let raft_arbiter = Arbiter::current();
     let tick = config.heartbeat_interval;
     let raft_board = board.clone();
+    let peers: Vec<(u64, Vec<String>)> = membership
+        .members
+        .iter()
+        .filter(|m| m.id != membership.local_id)
+        .map(|m| (m.id, m.peer_urls.clone()))
+        .collect();
+    let peer_net = (!peers.is_empty())
+        .then(|| PeerNet::new(membership.cluster_id, membership.local_id, peers).start());
     let raft = RaftNode::start_in_arbiter(&raft_arbiter, move |_| {
-        RaftNode::new(raw, wal_writer, applier_addr, raft_board, tick, applied)
+        RaftNode::new(
+            raw,
+            wal_writer,
+            applier_addr,
+            peer_net,
+            raft_board,
+            tick,
+            applied,
+        )
     });
     let frontend = FrontEnd::new(
         raft.clone(),
@@ -289,6 +312,46 @@ fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootE
     Ok(listeners)
 }
 
+/// Binds every peer URL before anything starts, as for the client URLs.
+fn bind_peer_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
+    let mut listeners = Vec::new();
+    for endpoint in &config.listen_peer_urls {
+        let addr = endpoint.addr;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| BootError::Listen { addr, source })?;
+        listener.set_nonblocking(true)?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves the peer service (raft messages from the other members).
+fn serve_peers(
+    listeners: Vec<std::net::TcpListener>,
+    raft: Addr<RaftNode>,
+    cluster_id: u64,
+    local_id: u64,
+) -> Result<(), BootError> {
+    for listener in listeners {
+        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let service = PeerService::new(raft.clone(), cluster_id, local_id);
+        tracing::info!(%addr, "listening for peers");
+        actix_rt::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(PeerServer::new(service).max_decoding_message_size(64 << 20))
+                .serve_with_incoming(incoming)
+                .await;
+            if let Err(err) = served {
+                tracing::error!("peer server on {addr} failed: {err}");
+                std::process::exit(1);
+            }
+        });
+    }
+    Ok(())
+}
+
 /// Serves the client listeners on the actor system's own thread: a request
 /// then reaches the front end, raft node and applier without crossing
 /// threads (measured on 2 cores: lower single-client latency, and no less
@@ -362,12 +425,6 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
         &config.advertise_client_urls,
         &config.initial_cluster_token,
     );
-    if membership.members.len() > 1 {
-        return Err(BootError::Invalid(format!(
-            "--initial-cluster names {} members; clusters of more than one member are not supported yet",
-            membership.members.len()
-        )));
-    }
     if membership.local_id == 0 {
         return Err(BootError::Invalid(format!(
             "--initial-cluster has no member named {:?}",

@@ -12,6 +12,7 @@ pub mod frontend;
 pub mod lessor;
 pub mod mvcc_history;
 pub mod mvcc_store;
+pub mod peer_net;
 pub mod quota;
 pub mod raft_node;
 pub mod status;

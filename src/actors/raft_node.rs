@@ -13,6 +13,7 @@ use raft::{RawNode, StateRole};
 use tokio::sync::oneshot;
 
 use super::applier::{Applier, ApplyEntries};
+use super::peer_net::{PeerNet, SendRaft};
 use super::status::RaftStatusBoard;
 use super::wal_writer::{Persist, ReleaseTo, WalWriter};
 use super::{ServerError, ServerResult};
@@ -27,6 +28,8 @@ pub struct RaftNode {
     raw: RawNode<MemStorage>,
     wal: Addr<WalWriter>,
     applier: Addr<Applier>,
+    /// None for a single-member cluster.
+    peers: Option<Addr<PeerNet>>,
     board: Arc<RaftStatusBoard>,
     tick_interval: Duration,
     /// A Ready is being made durable; the next one waits so it can carry
@@ -56,6 +59,7 @@ impl RaftNode {
         raw: RawNode<MemStorage>,
         wal: Addr<WalWriter>,
         applier: Addr<Applier>,
+        peers: Option<Addr<PeerNet>>,
         board: Arc<RaftStatusBoard>,
         tick_interval: Duration,
         applied: u64,
@@ -64,6 +68,7 @@ impl RaftNode {
             raw,
             wal,
             applier,
+            peers,
             board,
             tick_interval,
             persisting: false,
@@ -149,12 +154,15 @@ impl RaftNode {
     }
 
     fn send_to_peers(&self, messages: Vec<raft::eraftpb::Message>) {
-        // One member has no peers; peer transport arrives with clustering.
-        if !messages.is_empty() {
-            tracing::warn!(
+        if messages.is_empty() {
+            return;
+        }
+        match &self.peers {
+            Some(peers) => peers.do_send(SendRaft { messages }),
+            None => tracing::warn!(
                 count = messages.len(),
-                "raft messages for peers dropped: no peer transport"
-            );
+                "raft messages dropped: a single-member cluster has no peers"
+            ),
         }
     }
 
@@ -271,6 +279,28 @@ struct Drive;
 impl Handler<Drive> for RaftNode {
     type Result = ();
     fn handle(&mut self, _: Drive, ctx: &mut Context<Self>) {
+        self.drive(ctx);
+    }
+}
+
+/// Raft messages from other members.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Step {
+    pub messages: Vec<raft::eraftpb::Message>,
+}
+
+impl Handler<Step> for RaftNode {
+    type Result = ();
+
+    fn handle(&mut self, msg: Step, ctx: &mut Context<Self>) {
+        for message in msg.messages {
+            // Stale or misdirected messages are refused by raft; not fatal.
+            if let Err(err) = self.raw.step(message) {
+                tracing::debug!("raft step: {err}");
+            }
+        }
+        self.publish_status();
         self.drive(ctx);
     }
 }

@@ -10,6 +10,7 @@ pub mod lease;
 pub mod maintenance;
 pub mod not_built;
 pub mod oversize;
+pub mod peer;
 pub mod propose;
 pub mod server;
 pub use error::{ApiError, ApiResult};

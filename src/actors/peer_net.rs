@@ -1,0 +1,148 @@
+//! The peer network: raft messages out to the other members. One sending
+//! task per peer keeps a client stream (`oxcdpeer.Peer/Raft`) open to that
+//! peer's URL, reconnecting with backoff when it breaks. Messages for a peer
+//! that is down, or whose queue is full, are dropped: raft resends what
+//! matters (heartbeats, appends after a rejection, votes on the next
+//! election), which is what etcd's transport relies on too.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use protobuf::Message as _;
+use raft::eraftpb::Message as RaftMessage;
+use tokio::sync::mpsc;
+use tonic::transport::Endpoint;
+
+use crate::proto::oxcdpeer::peer_client::PeerClient;
+use crate::proto::oxcdpeer::RaftEnvelope;
+
+/// Envelopes queued per peer before new ones are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Reconnect backoff: from the first to the last, doubling.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+pub struct PeerNet {
+    cluster_id: u64,
+    local_id: u64,
+    peers: HashMap<u64, mpsc::Sender<RaftEnvelope>>,
+}
+
+impl PeerNet {
+    /// `peers`: every other member's id and peer URLs.
+    pub fn new(cluster_id: u64, local_id: u64, peers: Vec<(u64, Vec<String>)>) -> Self {
+        let mut senders = HashMap::new();
+        for (id, urls) in peers {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            actix_rt::spawn(send_loop(id, urls, rx));
+            senders.insert(id, tx);
+        }
+        PeerNet {
+            cluster_id,
+            local_id,
+            peers: senders,
+        }
+    }
+}
+
+impl Actor for PeerNet {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
+    }
+}
+
+/// Raft messages to send, in order, to whichever peers they name.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendRaft {
+    pub messages: Vec<RaftMessage>,
+}
+
+impl Handler<SendRaft> for PeerNet {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendRaft, _: &mut Context<Self>) {
+        let mut by_peer: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        for message in msg.messages {
+            match message.write_to_bytes() {
+                Ok(bytes) => by_peer.entry(message.to).or_default().push(bytes),
+                Err(err) => tracing::warn!("raft message not encodable: {err}"),
+            }
+        }
+        for (to, messages) in by_peer {
+            let Some(queue) = self.peers.get(&to) else {
+                tracing::warn!(to = format!("{to:x}"), "raft message for an unknown member");
+                continue;
+            };
+            let envelope = RaftEnvelope {
+                cluster_id: self.cluster_id,
+                from: self.local_id,
+                to,
+                messages,
+            };
+            if queue.try_send(envelope).is_err() {
+                tracing::debug!(
+                    to = format!("{to:x}"),
+                    "peer queue full; raft messages dropped"
+                );
+            }
+        }
+    }
+}
+
+/// Keeps one stream open to the peer and feeds it the queue.
+async fn send_loop(id: u64, urls: Vec<String>, mut queue: mpsc::Receiver<RaftEnvelope>) {
+    let mut backoff = BACKOFF_MIN;
+    let mut attempt = 0usize;
+    loop {
+        let url = &urls[attempt % urls.len().max(1)];
+        attempt += 1;
+        let connected = match Endpoint::from_shared(url.clone()) {
+            Ok(endpoint) => endpoint
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .ok(),
+            Err(_) => None,
+        };
+        let Some(channel) = connected else {
+            // Drop what piled up while the peer was away: raft resends.
+            while queue.try_recv().is_ok() {}
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        };
+        backoff = BACKOFF_MIN;
+        tracing::debug!(peer = format!("{id:x}"), %url, "peer stream open");
+        let (tx, rx) = mpsc::channel::<RaftEnvelope>(64);
+        let mut client = PeerClient::new(channel);
+        let call = tokio::spawn(async move {
+            client
+                .raft(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+        });
+        // Forward until the stream breaks (the call ends) or we shut down.
+        let mut call = call;
+        loop {
+            tokio::select! {
+                next = queue.recv() => {
+                    let Some(envelope) = next else { return };
+                    if tx.send(envelope).await.is_err() {
+                        break;
+                    }
+                }
+                ended = &mut call => {
+                    if let Ok(Err(status)) = ended {
+                        tracing::debug!(peer = format!("{id:x}"), "peer stream ended: {status}");
+                    }
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}

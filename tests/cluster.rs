@@ -1,0 +1,143 @@
+//! Three-member oxcd clusters on loopback: a leader is elected, writes go
+//! through every member, linearizable reads on every member see them, and
+//! killing the leader elects a new one without losing an acknowledged write.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::grpc::put;
+use common::{Cluster, ServerKind};
+use oxcd::proto::etcdserverpb::kv_client::KvClient;
+use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use oxcd::proto::etcdserverpb::{RangeRequest, StatusRequest, StatusResponse};
+use tonic::transport::Channel;
+
+/// The default election timeout (--election-timeout=1000).
+const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+async fn kv_of(cluster: &Cluster, i: usize) -> KvClient<Channel> {
+    KvClient::connect(cluster.member(i).client_url())
+        .await
+        .expect("connect")
+}
+
+async fn status_of(cluster: &Cluster, i: usize) -> Option<StatusResponse> {
+    let mut client = MaintenanceClient::connect(cluster.member(i).client_url())
+        .await
+        .ok()?;
+    let status = client.status(StatusRequest {}).await.ok()?;
+    Some(status.into_inner())
+}
+
+/// Waits until every member in `members` names the same leader, one of them.
+async fn agreed_leader(cluster: &Cluster, members: &[usize], within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut leaders = Vec::new();
+        let mut ids = Vec::new();
+        for &i in members {
+            if let Some(status) = status_of(cluster, i).await {
+                leaders.push(status.leader);
+                ids.push(status.header.map(|h| h.member_id).unwrap_or_default());
+            }
+        }
+        let agreed = leaders.len() == members.len()
+            && leaders.iter().all(|l| *l == leaders[0])
+            && ids.contains(&leaders[0]);
+        if agreed {
+            return leaders[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no agreed leader within {within:?}: {leaders:x?} among {ids:x?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn member_index_of(cluster: &Cluster, id: u64) -> usize {
+    for i in 0..3 {
+        if let Some(status) = status_of(cluster, i).await {
+            if status.header.map(|h| h.member_id) == Some(id) {
+                return i;
+            }
+        }
+    }
+    panic!("no member has id {id:x}")
+}
+
+/// Every key under `prefix` as member `i` sees it (linearizable read).
+async fn keys_on(cluster: &Cluster, i: usize, prefix: &str) -> Vec<String> {
+    let mut kv = kv_of(cluster, i).await;
+    let request = RangeRequest {
+        key: prefix.into(),
+        range_end: format!("{prefix}\u{7f}").into(),
+        keys_only: true,
+        ..Default::default()
+    };
+    let resp = kv.range(request).await.expect("range").into_inner();
+    resp.kvs
+        .into_iter()
+        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_elect_a_leader_and_serve_writes_through_every_member() {
+    let cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let mut written = Vec::new();
+    for i in 0..3 {
+        let mut kv = kv_of(&cluster, i).await;
+        for n in 0..5 {
+            let key = format!("w/{i}/{n}");
+            put(&mut kv, &key, "v").await;
+            written.push(key);
+        }
+    }
+    written.sort();
+    for i in 0..3 {
+        assert_eq!(keys_on(&cluster, i, "w/").await, written, "member {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
+    let mut cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    let old = agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let leader = member_index_of(&cluster, old).await;
+    let mut acked = Vec::new();
+    for n in 0..30 {
+        let mut kv = kv_of(&cluster, n % 3).await;
+        let key = format!("k/{n:03}");
+        put(&mut kv, &key, "before").await;
+        acked.push(key);
+    }
+
+    cluster.kill9(leader);
+    let killed = Instant::now();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let new = agreed_leader(&cluster, &survivors, 10 * ELECTION_TIMEOUT).await;
+    let took = killed.elapsed();
+    assert_ne!(new, old);
+    eprintln!("new leader {new:x} after {took:?}");
+    assert!(
+        took < 3 * ELECTION_TIMEOUT,
+        "a new leader took {took:?} (more than 3 election timeouts)"
+    );
+    for n in 30..40 {
+        let mut kv = kv_of(&cluster, survivors[n % 2]).await;
+        let key = format!("k/{n:03}");
+        put(&mut kv, &key, "after").await;
+        acked.push(key);
+    }
+
+    cluster
+        .start_member(leader)
+        .expect("restart the old leader");
+    agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    for i in 0..3 {
+        assert_eq!(keys_on(&cluster, i, "k/").await, acked, "member {i}");
+    }
+}
