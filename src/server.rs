@@ -15,7 +15,7 @@ use crate::actors::applier::Applier;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
-use crate::actors::lessor::Lessor;
+use crate::actors::lessor::{Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::PeerNet;
 use crate::actors::quota::Quota;
@@ -124,10 +124,13 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let api_ctx = system.block_on(async {
         start_actors(&config, store, membership, raw, wal, auth_provider, applied)
     });
-    let raft_addr = api_ctx.raft.clone();
-    let (cluster_id, local_id) = (api_ctx.membership.cluster_id, api_ctx.membership.local_id);
+    let peer_service = (
+        api_ctx.raft.clone(),
+        api_ctx.lessor.clone(),
+        api_ctx.header.clone(),
+    );
     system.block_on(async move { serve_clients(listeners, api_ctx) })?;
-    system.block_on(async move { serve_peers(peer_listeners, raft_addr, cluster_id, local_id) })?;
+    system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
     system.block_on(async {
         wait_for_shutdown_signal().await;
         tracing::info!("shutting down");
@@ -249,10 +252,20 @@ fn start_actors(
     let watch_hub = WatchHub::new(store.current_revision(), readers.clone())
         .with_progress_interval(config.watch_progress_notify_interval)
         .start();
+    let lessor_peers = LessorPeers {
+        board: board.clone(),
+        local_id: membership.local_id,
+        peer_urls: membership
+            .members
+            .iter()
+            .map(|m| (m.id, m.peer_urls.clone()))
+            .collect(),
+    };
     let lessor = Lessor::new(
         store.clone(),
         frontend.clone(),
         config.lease_checkpoint_interval,
+        lessor_peers,
     )
     .start();
     applier_ctx.run(Applier::new(
@@ -328,14 +341,12 @@ fn bind_peer_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootErr
 /// Serves the peer service (raft messages from the other members).
 fn serve_peers(
     listeners: Vec<std::net::TcpListener>,
-    raft: Addr<RaftNode>,
-    cluster_id: u64,
-    local_id: u64,
+    (raft, lessor, header): (Addr<RaftNode>, Addr<Lessor>, HeaderFiller),
 ) -> Result<(), BootError> {
     for listener in listeners {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let service = PeerService::new(raft.clone(), cluster_id, local_id);
+        let service = PeerService::new(raft.clone(), lessor.clone(), header.clone());
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

@@ -141,3 +141,70 @@ async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
         assert_eq!(keys_on(&cluster, i, "k/").await, acked, "member {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_kept_alive_through_followers_and_expire_on_the_leader() {
+    use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
+    use oxcd::proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, PutRequest};
+
+    let mut cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    let leader_id = agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let leader = member_index_of(&cluster, leader_id).await;
+    let follower = (leader + 1) % 3;
+    let mut lease = LeaseClient::connect(cluster.member(follower).client_url())
+        .await
+        .expect("connect");
+    let id = lease
+        .lease_grant(LeaseGrantRequest { ttl: 3, id: 0 })
+        .await
+        .expect("grant through a follower")
+        .into_inner()
+        .id;
+    let mut kv = kv_of(&cluster, follower).await;
+    let put_leased = PutRequest {
+        key: "session".into(),
+        value: "up".into(),
+        lease: id,
+        ..Default::default()
+    };
+    kv.put(put_leased).await.expect("put with lease");
+
+    // Keep it alive through the follower for three TTLs.
+    let (requests, rx) = tokio::sync::mpsc::channel(4);
+    let mut responses = lease
+        .lease_keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("keep-alive")
+        .into_inner();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(9) {
+        requests
+            .send(LeaseKeepAliveRequest { id })
+            .await
+            .expect("send");
+        let resp = responses.message().await.expect("ok").expect("open");
+        assert_eq!((resp.id, resp.ttl), (id, 3), "renewed by the leader");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    for i in 0..3 {
+        assert_eq!(keys_on(&cluster, i, "session").await.len(), 1, "member {i}");
+    }
+
+    // The leader goes; the next leader's lessor takes the lease over and,
+    // with nobody renewing it, expires it on every remaining member.
+    drop(requests);
+    drop(responses);
+    cluster.kill9(leader);
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    agreed_leader(&cluster, &survivors, 10 * ELECTION_TIMEOUT).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for &i in &survivors {
+        while !keys_on(&cluster, i, "session").await.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the lease never expired on member {i}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

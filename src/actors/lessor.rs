@@ -1,11 +1,15 @@
 //! The lessor: when each lease expires. It learns of grants, revokes and
 //! checkpoints from the applier, renews leases on keep-alive, and answers
-//! TTL questions. Expiry is decided here, on the leader, and carried out by
-//! proposing revokes through raft, so every member deletes the same keys at
-//! the same revision. Remaining TTLs are checkpointed through raft now and
-//! then, so a restart resumes each lease where it was rather than granting
-//! it a fresh TTL.
+//! TTL questions. Only the leader's lessor is primary: it keeps the
+//! deadlines, decides expiry and carries it out by proposing revokes through
+//! raft, so every member deletes the same keys at the same revision. A
+//! follower's lessor forwards keep-alives and TTL questions to the leader.
+//! On becoming leader a lessor restarts every deadline from the lease's
+//! checkpointed remaining TTL (or its whole TTL). Remaining TTLs are
+//! checkpointed through raft now and then, so a restart or a new leader
+//! resumes each lease where it was rather than granting it a fresh TTL.
 
+mod forward;
 mod timers;
 
 use std::collections::HashSet;
@@ -16,10 +20,12 @@ use actix::prelude::*;
 
 use super::frontend::{FrontEnd, Propose, WriteRequest};
 use super::mvcc_store::LeaseChange;
+use super::status::RaftStatusBoard;
 use super::ServerError;
 use crate::actors::auth::Credentials;
 use crate::proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRevokeRequest};
 use crate::storage::{StorageError, Store};
+use forward::LeaderLink;
 use timers::LeaseTimers;
 
 /// How often expiry is checked (etcd: the lessor's run loop period).
@@ -42,12 +48,30 @@ pub struct Lessor {
     /// Revokes proposed and not yet applied (or failed).
     revoking: HashSet<i64>,
     checkpoint_interval: Duration,
+    board: Arc<RaftStatusBoard>,
+    local_id: u64,
+    /// This member leads and its deadlines are authoritative.
+    primary: bool,
+    leader: LeaderLink,
+}
+
+/// Who else a lessor needs: raft's view of the leader, and the members'
+/// peer URLs for forwarding to it.
+pub struct LessorPeers {
+    pub board: Arc<RaftStatusBoard>,
+    pub local_id: u64,
+    pub peer_urls: Vec<(u64, Vec<String>)>,
 }
 
 impl Lessor {
     /// Every lease in the store, each expiring after its checkpointed
     /// remaining TTL (or its whole TTL) from now.
-    pub fn new(store: Arc<Store>, frontend: Addr<FrontEnd>, checkpoint_interval: Duration) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        frontend: Addr<FrontEnd>,
+        checkpoint_interval: Duration,
+        peers: LessorPeers,
+    ) -> Self {
         let now = Instant::now();
         let mut timers = LeaseTimers::default();
         for (id, record) in store.leases().all() {
@@ -59,7 +83,23 @@ impl Lessor {
             timers,
             revoking: HashSet::new(),
             checkpoint_interval,
+            board: peers.board,
+            local_id: peers.local_id,
+            primary: false,
+            leader: LeaderLink::new(peers.peer_urls),
         }
+    }
+
+    /// Follows raft's leadership: a lessor that just became primary
+    /// restarts every deadline (the old leader's are unknown here).
+    fn refresh_primary(&mut self) {
+        let leads = self.board.read().leader == self.local_id;
+        if leads && !self.primary {
+            tracing::info!(leases = self.store.leases().len(), "lessor promoted");
+            self.timers.promote(Instant::now());
+            self.revoking.clear();
+        }
+        self.primary = leads;
     }
 
     fn applied(&mut self, change: LeaseChange) {
@@ -78,6 +118,10 @@ impl Lessor {
 
     /// Proposes a revoke for each expired lease (at most a bounded number).
     fn revoke_expired(&mut self, ctx: &mut Context<Self>) {
+        self.refresh_primary();
+        if !self.primary {
+            return;
+        }
         let now = Instant::now();
         let revoking = &self.revoking;
         let expired = self
@@ -111,6 +155,10 @@ impl Lessor {
 
     /// Proposes the remaining TTL of every lease that has used some.
     fn checkpoint(&mut self) {
+        self.refresh_primary();
+        if !self.primary {
+            return;
+        }
         let due = self.timers.checkpoints_due(Instant::now());
         for chunk in due.chunks(MAX_CHECKPOINTS_PER_PROPOSAL) {
             self.propose_checkpoints(chunk);
@@ -168,37 +216,49 @@ impl Handler<LeasesApplied> for Lessor {
 }
 
 /// Renews a lease: (its TTL, or 0 when it does not exist or has expired;
-/// the store's revision for the response header).
+/// the store's revision for the response header). On a follower it is
+/// forwarded to the leader, unless it was forwarded already.
 #[derive(Message)]
-#[rtype(result = "(i64, i64)")]
+#[rtype(result = "Result<(i64, i64), ServerError>")]
 pub struct KeepAlive {
     pub id: i64,
+    pub forwarded: bool,
 }
 
 impl Handler<KeepAlive> for Lessor {
-    type Result = MessageResult<KeepAlive>;
+    type Result = ResponseFuture<Result<(i64, i64), ServerError>>;
 
     fn handle(&mut self, msg: KeepAlive, _: &mut Context<Self>) -> Self::Result {
+        self.refresh_primary();
+        if !self.primary {
+            if msg.forwarded {
+                return Box::pin(async { Err(ServerError::NoLeader) });
+            }
+            let leader = self.board.read().leader;
+            return Box::pin(self.leader.keep_alive(leader, msg.id));
+        }
         let revision = self.store.current_revision();
         let Some(renewed) = self.timers.renew(msg.id, Instant::now()) else {
-            return MessageResult((0, revision));
+            return Box::pin(async move { Ok((0, revision)) });
         };
         // A checkpointed remaining TTL would shorten the lease after a
         // restart: record that the whole TTL counts again.
         if renewed.clear_checkpoint {
             self.propose_checkpoints(&[(msg.id, 0)]);
         }
-        MessageResult((renewed.ttl, revision))
+        Box::pin(async move { Ok((renewed.ttl, revision)) })
     }
 }
 
 /// A lease's granted TTL, remaining TTL and (when asked) keys (`None` when
 /// it does not exist), and the store's revision for the response header.
+/// On a follower it is forwarded to the leader, unless it was already.
 #[derive(Message)]
-#[rtype(result = "(Option<LeaseStatus>, i64)")]
+#[rtype(result = "Result<(Option<LeaseStatus>, i64), ServerError>")]
 pub struct TimeToLive {
     pub id: i64,
     pub keys: bool,
+    pub forwarded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,9 +270,17 @@ pub struct LeaseStatus {
 }
 
 impl Handler<TimeToLive> for Lessor {
-    type Result = MessageResult<TimeToLive>;
+    type Result = ResponseFuture<Result<(Option<LeaseStatus>, i64), ServerError>>;
 
     fn handle(&mut self, msg: TimeToLive, _: &mut Context<Self>) -> Self::Result {
+        self.refresh_primary();
+        if !self.primary {
+            if msg.forwarded {
+                return Box::pin(async { Err(ServerError::NoLeader) });
+            }
+            let leader = self.board.read().leader;
+            return Box::pin(self.leader.time_to_live(leader, msg.id, msg.keys));
+        }
         let revision = self.store.current_revision();
         let status =
             self.timers
@@ -226,7 +294,7 @@ impl Handler<TimeToLive> for Lessor {
                         Vec::new()
                     },
                 });
-        MessageResult((status, revision))
+        Box::pin(async move { Ok((status, revision)) })
     }
 }
 

@@ -119,10 +119,16 @@ impl Lease for LeaseService {
             let (lessor, header) = (lessor.clone(), header.clone());
             async move {
                 let req = next?;
+                let keep_alive = KeepAlive {
+                    id: req.id,
+                    forwarded: false,
+                };
                 let (ttl, revision) = lessor
-                    .send(KeepAlive { id: req.id })
+                    .send(keep_alive)
                     .await
-                    .map_err(|err| Status::from(ApiError::from(ServerError::from(err))))?;
+                    .map_err(ServerError::from)
+                    .and_then(|answer| answer)
+                    .map_err(|err| Status::from(ApiError::from(err)))?;
                 Ok(LeaseKeepAliveResponse {
                     header: header.with_revision(revision),
                     id: req.id,
@@ -144,9 +150,12 @@ impl Lease for LeaseService {
             .send(TimeToLive {
                 id: req.id,
                 keys: req.keys,
+                forwarded: false,
             })
             .await
-            .map_err(|err| Status::from(ApiError::from(ServerError::from(err))))?;
+            .map_err(ServerError::from)
+            .and_then(|answer| answer)
+            .map_err(|err| Status::from(ApiError::from(err)))?;
         let header = self.header.with_revision(revision);
         let resp = match status {
             Some(status) => LeaseTimeToLiveResponse {

@@ -1,5 +1,6 @@
 //! The peer service on the peer URLs: raft messages from the other members,
-//! handed to the raft node. A stream from another cluster, or meant for
+//! handed to the raft node, and lease requests forwarded by followers to
+//! this member's lessor (answered only if it is the leader's). A stream from another cluster, or meant for
 //! another member, is refused so that members of different clusters never
 //! mix.
 
@@ -9,22 +10,33 @@ use protobuf::Message as _;
 use raft::eraftpb::Message as RaftMessage;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::header::HeaderFiller;
+use super::ApiError;
+use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
 use crate::actors::raft_node::{RaftNode, Step};
+use crate::actors::ServerError;
+use crate::proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
 use crate::proto::oxcdpeer::peer_server::Peer;
 use crate::proto::oxcdpeer::{RaftAck, RaftEnvelope};
 
 pub struct PeerService {
     raft: Addr<RaftNode>,
+    lessor: Addr<Lessor>,
+    header: HeaderFiller,
     cluster_id: u64,
     local_id: u64,
 }
 
 impl PeerService {
-    pub fn new(raft: Addr<RaftNode>, cluster_id: u64, local_id: u64) -> Self {
+    pub fn new(raft: Addr<RaftNode>, lessor: Addr<Lessor>, header: HeaderFiller) -> Self {
         PeerService {
             raft,
-            cluster_id,
-            local_id,
+            lessor,
+            cluster_id: header.cluster_id,
+            local_id: header.member_id,
+            header,
         }
     }
 
@@ -64,5 +76,63 @@ impl Peer for PeerService {
             self.raft.do_send(Step { messages });
         }
         Ok(Response::new(RaftAck {}))
+    }
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<LeaseKeepAliveRequest>,
+    ) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+        let id = request.into_inner().id;
+        let keep_alive = KeepAlive {
+            id,
+            forwarded: true,
+        };
+        let (ttl, revision) = self
+            .lessor
+            .send(keep_alive)
+            .await
+            .map_err(ServerError::from)
+            .and_then(|answer| answer)
+            .map_err(|err| Status::from(ApiError::from(err)))?;
+        Ok(Response::new(LeaseKeepAliveResponse {
+            header: self.header.with_revision(revision),
+            id,
+            ttl,
+        }))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = request.into_inner();
+        let question = TimeToLive {
+            id: req.id,
+            keys: req.keys,
+            forwarded: true,
+        };
+        let (status, revision) = self
+            .lessor
+            .send(question)
+            .await
+            .map_err(ServerError::from)
+            .and_then(|answer| answer)
+            .map_err(|err| Status::from(ApiError::from(err)))?;
+        let header = self.header.with_revision(revision);
+        Ok(Response::new(match status {
+            Some(status) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: status.remaining_ttl,
+                granted_ttl: status.granted_ttl,
+                keys: status.keys,
+            },
+            None => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            },
+        }))
     }
 }

@@ -47,6 +47,20 @@ impl LeaseTimers {
         self.set(id, ttl, now + secs(left), remaining_ttl.max(0));
     }
 
+    /// A new leader's lessor: every lease gets its checkpointed remaining
+    /// TTL (or its whole TTL) from now, as after a restart.
+    pub fn promote(&mut self, now: Instant) {
+        let leases: Vec<(i64, i64, i64)> = self
+            .leases
+            .iter()
+            .map(|(id, t)| (*id, t.ttl, t.checkpointed))
+            .collect();
+        self.queue.clear();
+        for (id, ttl, checkpointed) in leases {
+            self.restore(id, ttl, checkpointed, now);
+        }
+    }
+
     pub fn grant(&mut self, id: i64, ttl: i64, now: Instant) {
         self.set(id, ttl, now + secs(ttl), 0);
     }
