@@ -12,9 +12,10 @@ use raft::storage::MemStorage;
 use raft::{RawNode, ReadOnlyOption};
 
 use crate::actors::applier::Applier;
+use crate::actors::auth::Credentials;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
-use crate::actors::frontend::FrontEnd;
+use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
 use crate::actors::lessor::{Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::PeerNet;
@@ -29,7 +30,9 @@ use crate::api::server::{serve, ApiContext};
 use crate::config::{ClusterState, Config};
 use crate::membership::{Member, Membership};
 use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
+use crate::proto::membershippb::{Attributes, ClusterMemberAttrSetRequest};
 use crate::proto::oxcdpeer::peer_server::PeerServer;
+use crate::storage::apply::membership::MEMBERSHIP_META_KEY;
 use crate::storage::wal::{Wal, WalOptions};
 use crate::storage::{raft_log, StorageError, Store, StoreOptions};
 
@@ -38,11 +41,12 @@ const READER_THREADS: usize = 2;
 /// LMDB map size beyond the backend quota, so the quota check (not LMDB's
 /// MDB_MAP_FULL) is what users hit first.
 const MAP_HEADROOM_BYTES: u64 = 1 << 30;
-const MEMBERSHIP_META_KEY: &str = "membership";
 /// WAL segments are preallocated with zeros (so a sync never changes the file
 /// size); 16 MiB keeps the zero-fill at boot and per roll short while still
 /// holding tens of thousands of entries.
 const WAL_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Pause between attempts to publish this member's attributes.
+const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -123,6 +127,9 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let system = System::new();
     let api_ctx = system.block_on(async {
         start_actors(&config, store, membership, raw, wal, auth_provider, applied)
+    });
+    system.block_on(async {
+        publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id)
     });
     let peer_service = (
         api_ctx.raft.clone(),
@@ -323,6 +330,37 @@ fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootE
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Proposes this member's name and client URLs through raft (retrying until
+/// a leader takes it), so every member's MemberList shows them, as etcd's
+/// publish does on every start.
+fn publish_member_attributes(frontend: &Addr<FrontEnd>, config: &Config, member_id: u64) {
+    let attrs = ClusterMemberAttrSetRequest {
+        member_id,
+        member_attributes: Some(Attributes {
+            name: config.name.clone(),
+            client_urls: config.advertise_client_urls.clone(),
+        }),
+    };
+    let frontend = frontend.clone();
+    actix_rt::spawn(async move {
+        loop {
+            let propose = Propose {
+                body: WriteRequest::MemberAttrs(attrs.clone()),
+                credentials: Credentials::default(),
+            };
+            match frontend.send(propose).await {
+                Ok(Ok(_)) => {
+                    tracing::info!("published this member's name and client URLs");
+                    return;
+                }
+                Ok(Err(err)) => tracing::debug!("publishing member attributes: {err}"),
+                Err(_) => return,
+            }
+            tokio::time::sleep(PUBLISH_RETRY).await;
+        }
+    });
 }
 
 /// Binds every peer URL before anything starts, as for the client URLs.

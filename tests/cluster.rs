@@ -208,3 +208,43 @@ async fn leases_are_kept_alive_through_followers_and_expire_on_the_leader() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_lists_every_members_published_client_urls() {
+    use oxcd::proto::etcdserverpb::cluster_client::ClusterClient;
+    use oxcd::proto::etcdserverpb::MemberListRequest;
+
+    let cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let mut expected: Vec<(String, Vec<String>)> = (0..3)
+        .map(|i| {
+            let m = cluster.member(i);
+            (m.name.clone(), vec![m.client_url()])
+        })
+        .collect();
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 0..3 {
+        loop {
+            let mut client = ClusterClient::connect(cluster.member(i).client_url())
+                .await
+                .expect("connect");
+            let list = client
+                .member_list(MemberListRequest::default())
+                .await
+                .expect("member list")
+                .into_inner();
+            let mut seen: Vec<(String, Vec<String>)> = list
+                .members
+                .into_iter()
+                .map(|m| (m.name, m.client_ur_ls))
+                .collect();
+            seen.sort();
+            if seen == expected {
+                break;
+            }
+            assert!(Instant::now() < deadline, "member {i} lists {seen:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

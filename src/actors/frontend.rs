@@ -21,6 +21,7 @@ use crate::proto::etcdserverpb::{
     LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest, RangeResponse, RequestHeader,
     TxnRequest,
 };
+use crate::proto::membershippb::ClusterMemberAttrSetRequest;
 use crate::storage::apply::ApplyResponse;
 
 type Waiter = oneshot::Sender<ServerResult<ApplyResponse>>;
@@ -36,6 +37,8 @@ pub enum WriteRequest {
     LeaseGrant(LeaseGrantRequest),
     LeaseRevoke(LeaseRevokeRequest),
     LeaseCheckpoint(LeaseCheckpointRequest),
+    /// A member's name and client URLs, published once it serves.
+    MemberAttrs(ClusterMemberAttrSetRequest),
 }
 
 impl WriteRequest {
@@ -57,6 +60,7 @@ impl WriteRequest {
             WriteRequest::LeaseGrant(r) => request.lease_grant = Some(r),
             WriteRequest::LeaseRevoke(r) => request.lease_revoke = Some(r),
             WriteRequest::LeaseCheckpoint(r) => request.lease_checkpoint = Some(r),
+            WriteRequest::MemberAttrs(r) => request.cluster_member_attr_set = Some(r),
         }
         request
     }
@@ -70,7 +74,8 @@ impl WriteRequest {
             WriteRequest::Compaction(_)
             | WriteRequest::LeaseGrant(_)
             | WriteRequest::LeaseRevoke(_)
-            | WriteRequest::LeaseCheckpoint(_) => Vec::new(),
+            | WriteRequest::LeaseCheckpoint(_)
+            | WriteRequest::MemberAttrs(_) => Vec::new(),
         }
     }
 }

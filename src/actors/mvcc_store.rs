@@ -237,6 +237,23 @@ impl Handler<ReadRange> for MvccReader {
     }
 }
 
+/// The member list as last applied (Cluster.MemberList).
+#[derive(Message)]
+#[rtype(result = "StorageResult<Vec<crate::proto::etcdserverpb::Member>>")]
+pub struct GetMembers;
+
+impl Handler<GetMembers> for MvccReader {
+    type Result = StorageResult<Vec<crate::proto::etcdserverpb::Member>>;
+
+    fn handle(&mut self, _: GetMembers, _: &mut Self::Context) -> Self::Result {
+        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+        match self.store.get_meta(MEMBERSHIP_META_KEY)? {
+            Some(bytes) => Ok(decode_members(&bytes)?.members),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
 /// Backend figures for Maintenance.Status.
 #[derive(Message)]
 #[rtype(result = "StorageResult<BackendStatus>")]

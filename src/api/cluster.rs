@@ -6,24 +6,20 @@ use tonic::{Request, Response, Status};
 
 use super::header::{backend_status, HeaderFiller};
 use super::not_built::not_built_rpcs;
-use crate::actors::mvcc_store::MvccReader;
-use crate::membership::Membership;
+use super::ApiError;
+use crate::actors::mvcc_store::{GetMembers, MvccReader};
+use crate::actors::ServerError;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::*;
 
 pub struct ClusterService {
-    membership: Membership,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
 }
 
 impl ClusterService {
-    pub fn new(membership: Membership, readers: Addr<MvccReader>, header: HeaderFiller) -> Self {
-        ClusterService {
-            membership,
-            readers,
-            header,
-        }
+    pub fn new(readers: Addr<MvccReader>, header: HeaderFiller) -> Self {
+        ClusterService { readers, header }
     }
 }
 
@@ -35,18 +31,15 @@ impl Cluster for ClusterService {
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
         let backend = backend_status(&self.readers).await?;
+        // As applied through raft: other members' client URLs appear once
+        // they have published them.
         let members = self
-            .membership
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name.clone(),
-                peer_ur_ls: m.peer_urls.clone(),
-                client_ur_ls: m.client_urls.clone(),
-                is_learner: m.is_learner,
-            })
-            .collect();
+            .readers
+            .send(GetMembers)
+            .await
+            .map_err(ServerError::from)
+            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
         Ok(Response::new(MemberListResponse {
             header: self.header.with_revision(backend.revision),
             members,

@@ -91,7 +91,6 @@ pub async fn serve(
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
     let cluster = ClusterServer::new(ClusterService::new(
-        ctx.membership.clone(),
         ctx.readers.clone(),
         ctx.header.clone(),
     ))

@@ -6,6 +6,7 @@ mod compaction;
 mod compare;
 mod delete;
 mod lease;
+pub mod membership;
 mod put;
 mod range;
 mod txn;
@@ -59,6 +60,8 @@ pub enum ApplyResponse {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     LeaseCheckpoint(LeaseCheckpointResponse),
+    /// A member published its attributes (no client waits on this one).
+    MemberAttrs,
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
@@ -105,7 +108,13 @@ pub fn apply_request(
         let resp = lease::checkpoint(batch, r)?;
         return Ok((ApplyResponse::LeaseCheckpoint(resp), Vec::new()));
     }
-    Err(StorageError::InvalidRequest("not a KV or lease request"))
+    if let Some(r) = &req.cluster_member_attr_set {
+        membership::set_member_attrs(batch, r)?;
+        return Ok((ApplyResponse::MemberAttrs, Vec::new()));
+    }
+    Err(StorageError::InvalidRequest(
+        "not a KV, lease or member request",
+    ))
 }
 
 /// Runs `f` as one MVCC txn (one revision at most) and collects its events.
