@@ -248,3 +248,48 @@ async fn every_member_lists_every_members_published_client_urls() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_leader_hands_leadership_to_the_chosen_member() {
+    use oxcd::proto::etcdserverpb::MoveLeaderRequest;
+    use tonic::Code;
+
+    let cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    let old = agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let leader = member_index_of(&cluster, old).await;
+    let follower = (leader + 1) % 3;
+    let target = status_of(&cluster, follower)
+        .await
+        .and_then(|s| s.header)
+        .map(|h| h.member_id)
+        .expect("follower id");
+
+    let mut on_follower = MaintenanceClient::connect(cluster.member(follower).client_url())
+        .await
+        .expect("connect");
+    let err = on_follower
+        .move_leader(MoveLeaderRequest { target_id: target })
+        .await
+        .expect_err("only the leader moves leadership");
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::FailedPrecondition, "etcdserver: not leader")
+    );
+
+    let mut on_leader = MaintenanceClient::connect(cluster.member(leader).client_url())
+        .await
+        .expect("connect");
+    let err = on_leader
+        .move_leader(MoveLeaderRequest { target_id: 42 })
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.message(), "etcdserver: bad leader transferee");
+    on_leader
+        .move_leader(MoveLeaderRequest { target_id: target })
+        .await
+        .expect("move leader");
+    assert_eq!(
+        agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await,
+        target
+    );
+}

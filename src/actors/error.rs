@@ -20,6 +20,15 @@ pub enum ServerError {
     /// This member knows no leader right now.
     #[error("no leader")]
     NoLeader,
+    /// Only the leader can do this (MoveLeader).
+    #[error("not leader")]
+    NotLeader,
+    /// MoveLeader to a member that is not a voter.
+    #[error("bad leader transferee")]
+    BadLeaderTransferee,
+    /// MoveLeader did not see the new leader in time.
+    #[error("request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     /// The server is shutting down or an actor it needs is gone.
     #[error("server stopped")]
     Stopped,

@@ -408,6 +408,30 @@ impl Handler<Durable> for RaftNode {
     }
 }
 
+/// Starts handing leadership to another voter (Maintenance.MoveLeader); the
+/// caller watches for the new leader.
+#[derive(Message)]
+#[rtype(result = "ServerResult<()>")]
+pub struct TransferLeader {
+    pub to: u64,
+}
+
+impl Handler<TransferLeader> for RaftNode {
+    type Result = ServerResult<()>;
+
+    fn handle(&mut self, msg: TransferLeader, ctx: &mut Context<Self>) -> Self::Result {
+        if self.raw.raft.state != StateRole::Leader {
+            return Err(ServerError::NotLeader);
+        }
+        if !self.raw.raft.prs().conf().voters().contains(msg.to) {
+            return Err(ServerError::BadLeaderTransferee);
+        }
+        self.raw.transfer_leader(msg.to);
+        self.drive(ctx);
+        Ok(())
+    }
+}
+
 /// Raft facts for Maintenance.Status.
 #[derive(Message)]
 #[rtype(result = "NodeStatus")]

@@ -4,7 +4,7 @@
 use actix::Addr;
 use tonic::{Request, Response, Status};
 
-use super::header::{backend_status, HeaderFiller};
+use super::header::HeaderFiller;
 use super::not_built::not_built_rpcs;
 use super::ApiError;
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
@@ -30,20 +30,20 @@ impl Cluster for ClusterService {
         &self,
         _request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let backend = backend_status(&self.readers).await?;
         // As applied through raft: other members' client URLs appear once
-        // they have published them.
-        let members = self
+        // they have published them. Sorted by id, as etcd lists them.
+        let mut members = self
             .readers
             .send(GetMembers)
             .await
             .map_err(ServerError::from)
             .map_err(ApiError::from)?
             .map_err(ApiError::from)?;
-        Ok(Response::new(MemberListResponse {
-            header: self.header.with_revision(backend.revision),
-            members,
-        }))
+        members.sort_by_key(|m| m.id);
+        // etcd's cluster responses carry no revision.
+        let mut header = None;
+        self.header.fill(&mut header);
+        Ok(Response::new(MemberListResponse { header, members }))
     }
 
     not_built_rpcs! { "Cluster";

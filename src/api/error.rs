@@ -59,6 +59,14 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
                 "etcdserver: mvcc: database space exceeded",
             ),
             ServerError::NoLeader => (Unavailable, "etcdserver: no leader"),
+            ServerError::NotLeader => (FailedPrecondition, "etcdserver: not leader"),
+            ServerError::BadLeaderTransferee => {
+                (FailedPrecondition, "etcdserver: bad leader transferee")
+            }
+            ServerError::LeaderTransferTimeout => (
+                Unavailable,
+                "etcdserver: request timed out, leader transfer took too long",
+            ),
             ServerError::Stopped => (Unavailable, "etcdserver: server stopped"),
             ServerError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
             ServerError::Storage(storage) => match storage {

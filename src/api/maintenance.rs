@@ -10,13 +10,18 @@ use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
 use super::ApiError;
 use crate::actors::mvcc_store::MvccReader;
-use crate::actors::raft_node::{GetNodeStatus, RaftNode};
+use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::*;
 
 /// The etcd API version oxcd implements (clients such as Kubernetes check it).
 pub const ETCD_API_VERSION: &str = "3.5.0";
+
+/// How long MoveLeader waits for the transferee to lead (etcdctl's own
+/// command timeout is 5 s).
+const LEADER_TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const LEADER_TRANSFER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub struct MaintenanceService {
     raft: Addr<RaftNode>,
@@ -70,6 +75,40 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
+    /// As etcd: only the leader takes it; it answers once the transferee
+    /// leads, or fails after `LEADER_TRANSFER_TIMEOUT`.
+    #[tracing::instrument(name = "maintenance.move_leader", skip_all)]
+    async fn move_leader(
+        &self,
+        request: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        let to = request.into_inner().target_id;
+        self.raft
+            .send(TransferLeader { to })
+            .await
+            .map_err(ServerError::from)
+            .and_then(|started| started)
+            .map_err(ApiError::from)?;
+        let deadline = tokio::time::Instant::now() + LEADER_TRANSFER_TIMEOUT;
+        loop {
+            let node = self
+                .raft
+                .send(GetNodeStatus)
+                .await
+                .map_err(|e| ApiError::from(ServerError::from(e)))?;
+            if node.leader == to {
+                let backend = backend_status(&self.readers).await?;
+                return Ok(Response::new(MoveLeaderResponse {
+                    header: self.header.with_revision(backend.revision),
+                }));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::from(ServerError::LeaderTransferTimeout).into());
+            }
+            tokio::time::sleep(LEADER_TRANSFER_POLL).await;
+        }
+    }
+
     type SnapshotStream = SnapshotStream;
 
     async fn snapshot(
@@ -84,7 +123,6 @@ impl Maintenance for MaintenanceService {
         defragment(DefragmentRequest) -> DefragmentResponse;
         hash(HashRequest) -> HashResponse;
         hash_kv(HashKvRequest) -> HashKvResponse;
-        move_leader(MoveLeaderRequest) -> MoveLeaderResponse;
         downgrade(DowngradeRequest) -> DowngradeResponse;
     }
 }
