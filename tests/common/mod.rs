@@ -3,7 +3,11 @@
 //! - [`server`]: start oxcd or the reference etcd (one member or a cluster) on free loopback
 //!   ports with a fresh temp data dir, wait until it serves, kill -9 / restart, stop on drop.
 //! - [`grpc`]: tonic KV and Watch clients.
+//! - [`proxy`]: a fault-injecting TCP proxy (block / unblock / delay) and a [`proxy::Mesh`]
+//!   of them in front of cluster members' peer listeners, to partition members.
 //! - [`ctl`]: run `etcdctl` with `--endpoints`, optional stdin and a deadline.
+//! - [`linearizability`]: record a concurrent history of register operations (put, get,
+//!   compare-and-swap; outcomes may be unknown) and check it for linearizability.
 //! - [`normalize`], [`scenario`], [`diff`]: the differential scenario harness
 //!   (see docs/testing.md).
 #![allow(dead_code)]
@@ -11,7 +15,9 @@
 pub mod ctl;
 pub mod diff;
 pub mod grpc;
+pub mod linearizability;
 pub mod normalize;
+pub mod proxy;
 pub mod scenario;
 pub mod server;
 

@@ -2,11 +2,12 @@
 //! dirs, waiting until they serve, kill -9 / restart, cleanup on drop.
 
 use super::ctl::{self, etcdctl, CtlOutput, CTL_TIMEOUT};
+use super::proxy::Mesh;
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -170,6 +171,7 @@ pub struct ClusterBuilder {
     kind: ServerKind,
     members: usize,
     args: Vec<String>,
+    peer_mesh: bool,
 }
 
 impl ClusterBuilder {
@@ -183,6 +185,14 @@ impl ClusterBuilder {
     pub fn args<S: AsRef<str>>(mut self, args: &[S]) -> Self {
         self.args
             .extend(args.iter().map(|a| a.as_ref().to_string()));
+        self
+    }
+    /// Route every member's peer traffic through a [`Mesh`] of proxies (one in front of each
+    /// member's peer listener) so the test can partition members: [`Cluster::mesh`].
+    /// Member `i` then listens on its real peer port but advertises (and is known in
+    /// `--initial-cluster` as) the proxy's URL.
+    pub fn peer_mesh(mut self, on: bool) -> Self {
+        self.peer_mesh = on;
         self
     }
     /// Start every member and wait until each serves; panics (with log tails) on failure.
@@ -200,6 +210,8 @@ impl ClusterBuilder {
             args: self.args,
             members: Vec::new(),
             dir: Some(dir),
+            use_mesh: self.peer_mesh,
+            mesh: None,
         };
         let mut last_err = String::new();
         for attempt in 0..3 {
@@ -234,6 +246,9 @@ pub struct Cluster {
     args: Vec<String>,
     pub members: Vec<Member>,
     dir: Option<tempfile::TempDir>,
+    use_mesh: bool,
+    /// Declared after `dir` and dropped after `Drop::drop` killed the members.
+    mesh: Option<Mesh>,
 }
 
 /// A single-member cluster.
@@ -245,6 +260,7 @@ impl Cluster {
             kind,
             members: 1,
             args: Vec::new(),
+            peer_mesh: false,
         }
     }
     /// One member, default flags.
@@ -304,12 +320,35 @@ impl Cluster {
                 }
             })
             .collect();
+        self.mesh = self.use_mesh.then(|| {
+            let targets: Vec<SocketAddr> = self
+                .members
+                .iter()
+                .map(|m| SocketAddr::from(([127, 0, 0, 1], m.peer_port)))
+                .collect();
+            Mesh::start(&targets)
+        });
+    }
+
+    /// The peer proxies (only with `ClusterBuilder::peer_mesh(true)`; panics otherwise).
+    pub fn mesh(&self) -> &Mesh {
+        self.mesh
+            .as_ref()
+            .expect("Cluster::mesh needs ClusterBuilder::peer_mesh(true)")
+    }
+
+    /// The peer URL member `i` advertises and the others dial: its real peer URL, or its
+    /// proxy's with `peer_mesh(true)`.
+    pub fn advertised_peer_url(&self, i: usize) -> String {
+        match &self.mesh {
+            Some(mesh) => mesh.peer_url(i),
+            None => self.members[i].peer_url(),
+        }
     }
 
     fn initial_cluster(&self) -> String {
-        self.members
-            .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url()))
+        (0..self.members.len())
+            .map(|i| format!("{}={}", self.members[i].name, self.advertised_peer_url(i)))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -323,7 +362,10 @@ impl Cluster {
             format!("--listen-client-urls={}", m.client_url()),
             format!("--advertise-client-urls={}", m.client_url()),
             format!("--listen-peer-urls={}", m.peer_url()),
-            format!("--initial-advertise-peer-urls={}", m.peer_url()),
+            format!(
+                "--initial-advertise-peer-urls={}",
+                self.advertised_peer_url(i)
+            ),
             format!("--initial-cluster={}", self.initial_cluster()),
         ];
         a.extend(self.args.iter().cloned());
@@ -362,6 +404,9 @@ impl Cluster {
         let child = cmd
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        if let Some(mesh) = &self.mesh {
+            mesh.set_pid(i, Some(child.id()));
+        }
         m.child = Some(child);
         Ok(())
     }
@@ -417,10 +462,13 @@ impl Cluster {
     /// kill -9 member `i` (its data dir stays).
     pub fn kill9(&mut self, i: usize) {
         self.members[i].kill9();
+        if let Some(mesh) = &self.mesh {
+            mesh.set_pid(i, None);
+        }
     }
     pub fn kill_all(&mut self) {
-        for m in &mut self.members {
-            m.kill9();
+        for i in 0..self.members.len() {
+            self.kill9(i);
         }
     }
     /// Start member `i` again (same ports, same data dir) and wait until it serves.
