@@ -23,6 +23,10 @@ pub const MAX_APPLY_GAP: u64 = 5000;
 /// Entries kept in memory behind the durable point, for slow followers
 /// (etcd's snapshot catch-up entries).
 pub const CATCH_UP_ENTRIES: u64 = 5000;
+/// A leader keeps the log back to its slowest follower, up to this many
+/// entries behind the durable point: sending snapshots is not built yet, so
+/// the log is how a restarted member catches up.
+pub const MAX_FOLLOWER_LAG_KEPT: u64 = 200_000;
 
 pub struct RaftNode {
     raw: RawNode<MemStorage>,
@@ -93,6 +97,14 @@ impl RaftNode {
             return;
         }
         let mut ready = self.raw.ready();
+        if !ready.snapshot().is_empty() {
+            // Installing a leader's snapshot is not built yet: stop rather
+            // than go on with a state machine that lacks its data.
+            fatal(
+                "this member fell too far behind and was sent a raft snapshot, which oxcd \
+                 cannot install yet; remove its data dir and add it back as a new member",
+            );
+        }
         self.send_to_peers(ready.take_messages());
         let committed = ready.take_committed_entries();
         if !committed.is_empty() {
@@ -399,7 +411,22 @@ impl Handler<Durable> for RaftNode {
         };
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
         self.wal.do_send(ReleaseTo { meta });
-        let keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES);
+        let mut keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES);
+        if self.raw.raft.state == StateRole::Leader {
+            // Followers catch up from the log (no snapshots yet): keep it
+            // back to the slowest one, within MAX_FOLLOWER_LAG_KEPT.
+            let slowest = self
+                .raw
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != self.raw.raft.id)
+                .map(|(_, pr)| pr.matched + 1)
+                .min()
+                .unwrap_or(keep_from);
+            let floor = msg.index.saturating_sub(MAX_FOLLOWER_LAG_KEPT);
+            keep_from = keep_from.min(slowest.max(floor));
+        }
         if keep_from > store.first_index().unwrap_or(1) {
             if let Err(err) = store.wl().compact(keep_from) {
                 tracing::warn!("raft log compaction to {keep_from} failed: {err}");
