@@ -164,13 +164,19 @@ async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
 
     let (acked, acked_by_isolated) = {
         let record = record.lock().expect("record");
-        (record.acked.clone(), record.acked_by_isolated_after_cut.clone())
+        (
+            record.acked.clone(),
+            record.acked_by_isolated_after_cut.clone(),
+        )
     };
     assert!(
         acked_by_isolated.is_empty(),
         "the isolated member acknowledged writes: {acked_by_isolated:?}"
     );
-    assert!(acked_during > 10, "the majority took writes ({acked_during})");
+    assert!(
+        acked_during > 10,
+        "the majority took writes ({acked_during})"
+    );
     let reference = all_keys(&cluster, 0).await;
     for i in 1..3 {
         assert_eq!(all_keys(&cluster, i).await, reference, "member {i} differs");
