@@ -146,7 +146,7 @@ async fn client(
     recorder: Recorder,
     stop: Arc<AtomicBool>,
 ) -> (u64, u64) {
-    let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ (id + 1) * 0x1234_5678);
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ ((id + 1) * 0x1234_5678));
     let mut member = id as usize % urls.len();
     let Some(mut kv) = connect(&urls[member]).await else {
         return (0, 0);
