@@ -31,7 +31,9 @@ use crate::config::{ClusterState, Config};
 use crate::membership::{Member, Membership};
 use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
 use crate::proto::membershippb::{Attributes, ClusterMemberAttrSetRequest};
+use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::peer_server::PeerServer;
+use crate::proto::oxcdpeer::ClusterInfoRequest;
 use crate::storage::apply::membership::MEMBERSHIP_META_KEY;
 use crate::storage::wal::{Wal, WalOptions};
 use crate::storage::{raft_log, StorageError, Store, StoreOptions};
@@ -100,14 +102,17 @@ pub fn run(config: Config) -> Result<(), BootError> {
             segment_bytes: WAL_SEGMENT_BYTES,
         },
     )?;
-    let voters: Vec<u64> = membership
-        .members
-        .iter()
-        .filter(|m| !m.is_learner)
-        .map(|m| m.id)
-        .collect();
+    let ids = |learner: bool| -> Vec<u64> {
+        membership
+            .members
+            .iter()
+            .filter(|m| m.is_learner == learner)
+            .map(|m| m.id)
+            .collect()
+    };
     let conf = ConfState {
-        voters,
+        voters: ids(false),
+        learners: ids(true),
         ..Default::default()
     };
     let storage = raft_log::restore(contents, &conf)?;
@@ -134,6 +139,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let peer_service = (
         api_ctx.raft.clone(),
         api_ctx.lessor.clone(),
+        api_ctx.readers.clone(),
         api_ctx.header.clone(),
     );
     system.block_on(async move { serve_clients(listeners, api_ctx) })?;
@@ -234,8 +240,8 @@ fn start_actors(
         .filter(|m| m.id != membership.local_id)
         .map(|m| (m.id, m.peer_urls.clone()))
         .collect();
-    let peer_net = (!peers.is_empty())
-        .then(|| PeerNet::new(membership.cluster_id, membership.local_id, peers).start());
+    // Always there: a one-member cluster may grow.
+    let peer_net = Some(PeerNet::new(membership.cluster_id, membership.local_id, peers).start());
     let raft = RaftNode::start_in_arbiter(&raft_arbiter, move |_| {
         RaftNode::new(
             raw,
@@ -379,12 +385,17 @@ fn bind_peer_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootErr
 /// Serves the peer service (raft messages from the other members).
 fn serve_peers(
     listeners: Vec<std::net::TcpListener>,
-    (raft, lessor, header): (Addr<RaftNode>, Addr<Lessor>, HeaderFiller),
+    (raft, lessor, readers, header): (Addr<RaftNode>, Addr<Lessor>, Addr<MvccReader>, HeaderFiller),
 ) -> Result<(), BootError> {
     for listener in listeners {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let service = PeerService::new(raft.clone(), lessor.clone(), header.clone());
+        let service = PeerService::new(
+            raft.clone(),
+            lessor.clone(),
+            readers.clone(),
+            header.clone(),
+        );
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -460,13 +471,10 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
             members,
         });
     }
-    // Until peers can talk (clustering is a later issue) a member could only
-    // wait forever for a quorum: say so instead.
     if config.initial_cluster_state == ClusterState::Existing {
-        return Err(BootError::Invalid(
-            "--initial-cluster-state=existing (joining a running cluster) is not supported yet"
-                .into(),
-        ));
+        let membership = join_existing_cluster(config)?;
+        store_membership(store, &membership)?;
+        return Ok(membership);
     }
     let membership = Membership::bootstrap(
         &config.initial_cluster,
@@ -480,6 +488,11 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
             config.name
         )));
     }
+    store_membership(store, &membership)?;
+    Ok(membership)
+}
+
+fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootError> {
     let record = MemberListResponse {
         header: Some(ResponseHeader {
             cluster_id: membership.cluster_id,
@@ -502,5 +515,81 @@ fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Member
     batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
     batch.commit(store.consistent_index())?;
     store.sync()?;
-    Ok(membership)
+    Ok(())
+}
+
+/// `--initial-cluster-state=existing`: ask the other members listed in
+/// `--initial-cluster` for the cluster's id and member list, and find this
+/// member in it (it must have been added with MemberAdd first).
+fn join_existing_cluster(config: &Config) -> Result<Membership, BootError> {
+    let own_urls = &config.initial_advertise_peer_urls;
+    let others: Vec<&String> = config
+        .initial_cluster
+        .iter()
+        .map(|(_, url)| url)
+        .filter(|url| !own_urls.contains(url))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut last_error = String::from("no other member in --initial-cluster");
+    for url in others {
+        let info = runtime.block_on(async {
+            let channel = tonic::transport::Endpoint::from_shared(url.clone())
+                .map_err(|e| e.to_string())?
+                .connect_timeout(std::time::Duration::from_secs(2))
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            PeerClient::new(channel)
+                .cluster_info(ClusterInfoRequest {})
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|e| e.to_string())
+        });
+        let info = match info {
+            Ok(info) => info,
+            Err(err) => {
+                last_error = format!("{url}: {err}");
+                continue;
+            }
+        };
+        let cluster_id = info.header.map(|h| h.cluster_id).unwrap_or_default();
+        let mut members: Vec<Member> = info
+            .members
+            .into_iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_ur_ls,
+                client_urls: m.client_ur_ls,
+                is_learner: m.is_learner,
+            })
+            .collect();
+        let Some(me) = members
+            .iter_mut()
+            .find(|m| m.peer_urls.iter().any(|u| own_urls.contains(u)))
+        else {
+            return Err(BootError::Invalid(format!(
+                "this member ({}) is not in cluster {cluster_id:x}: add it with `etcdctl member add` first",
+                own_urls.join(",")
+            )));
+        };
+        me.name = config.name.clone();
+        me.client_urls = config.advertise_client_urls.clone();
+        let local_id = me.id;
+        tracing::info!(
+            cluster = format!("{cluster_id:x}"),
+            member = format!("{local_id:x}"),
+            "joining an existing cluster"
+        );
+        return Ok(Membership {
+            cluster_id,
+            local_id,
+            members,
+        });
+    }
+    Err(BootError::Invalid(format!(
+        "--initial-cluster-state=existing: could not reach any other member ({last_error})"
+    )))
 }

@@ -9,10 +9,15 @@ use raft::eraftpb::{Entry, EntryType};
 
 use super::frontend::{FrontEnd, Trigger};
 use super::lessor::{LeasesApplied, Lessor};
-use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
-use super::raft_node::{Applied, Durable, RaftNode};
+use super::mvcc_store::{
+    ApplyBatch, ApplyItem, BatchApplied, BatchWriter, ConfChangeItem, MvccWriter,
+};
+use super::raft_node::{Applied, ApplyConfChanges, Durable, RaftNode};
 use super::watch_hub::{Notify, WatchHub};
 use crate::proto::etcdserverpb::InternalRaftRequest;
+use crate::proto::oxcdpeer::conf_change_context::Change;
+use crate::proto::oxcdpeer::ConfChangeContext;
+use crate::storage::apply::membership::MemberChange;
 use crate::storage::StorageResult;
 
 /// Batches up to this many requests, without compactions, are applied inline:
@@ -100,6 +105,13 @@ impl Applier {
                         changes: applied.lease_changes,
                     });
                 }
+                // Raft learns of membership changes before it hears the
+                // entries are applied.
+                if !applied.conf_changes.is_empty() {
+                    self.raft.do_send(ApplyConfChanges {
+                        changes: applied.conf_changes,
+                    });
+                }
                 self.frontend.do_send(Trigger {
                     results: applied.outcomes,
                 });
@@ -128,8 +140,16 @@ fn fatal(msg: &str) -> ! {
     std::process::exit(1);
 }
 
-/// Empty entries (a new leader's no-op) and conf changes carry no request.
+/// Empty entries (a new leader's no-op) carry no request; conf changes
+/// carry a membership change.
 fn decode_entry(entry: &Entry) -> Option<ApplyItem> {
+    if entry.get_entry_type() == EntryType::EntryConfChange {
+        return Some(ApplyItem {
+            index: entry.get_index(),
+            request: InternalRaftRequest::default(),
+            conf_change: Some(decode_conf_change(entry)),
+        });
+    }
     if entry.get_entry_type() != EntryType::EntryNormal || entry.get_data().is_empty() {
         return None;
     }
@@ -137,11 +157,36 @@ fn decode_entry(entry: &Entry) -> Option<ApplyItem> {
         Ok(request) => Some(ApplyItem {
             index: entry.get_index(),
             request,
+            conf_change: None,
         }),
         Err(err) => fatal(&format!(
             "undecodable entry at index {}: {err}",
             entry.get_index()
         )),
+    }
+}
+
+fn decode_conf_change(entry: &Entry) -> ConfChangeItem {
+    use protobuf::Message as _;
+    let index = entry.get_index();
+    let change = raft::eraftpb::ConfChange::parse_from_bytes(entry.get_data())
+        .unwrap_or_else(|err| fatal(&format!("undecodable conf change at index {index}: {err}")));
+    let context = ConfChangeContext::decode(entry.get_context()).unwrap_or_else(|err| {
+        fatal(&format!(
+            "undecodable conf change context at {index}: {err}"
+        ))
+    });
+    let kind = match context.change() {
+        Change::Add => MemberChange::Add,
+        Change::Remove => MemberChange::Remove,
+        Change::Promote => MemberChange::Promote,
+        Change::Update => MemberChange::Update,
+    };
+    ConfChangeItem {
+        change,
+        kind,
+        member: context.member.unwrap_or_default(),
+        request_id: context.request_id,
     }
 }
 

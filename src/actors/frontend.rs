@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::auth::{Auth, Authorize, Credentials, KeyAccess};
 use super::mvcc_store::{ApplyOutcome, MvccReader, ReadRange};
 use super::quota::{CheckQuota, Quota};
-use super::raft_node::{ProposeData, RaftNode, ReadIndex};
+use super::raft_node::{ProposeConfChange, ProposeData, RaftNode, ReadIndex};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
     request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, LeaseCheckpointRequest,
@@ -22,6 +22,9 @@ use crate::proto::etcdserverpb::{
     TxnRequest,
 };
 use crate::proto::membershippb::ClusterMemberAttrSetRequest;
+use crate::proto::oxcdpeer::conf_change_context::Change;
+use crate::proto::oxcdpeer::ConfChangeContext;
+use crate::storage::apply::membership::MemberChange;
 use crate::storage::apply::ApplyResponse;
 
 type Waiter = oneshot::Sender<ServerResult<ApplyResponse>>;
@@ -186,6 +189,69 @@ impl Handler<Propose> for FrontEnd {
                     .await??;
                 authorize(auth, credentials, access).await?;
                 raft.send(ProposeData { data }).await??;
+                match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ServerError::Stopped),
+                    Err(_) => Err(ServerError::Timeout),
+                }
+            }
+            .await;
+            if outcome.is_err() {
+                me.do_send(Cancel { id });
+            }
+            outcome
+        })
+    }
+}
+
+/// A membership change through raft (Cluster.MemberAdd and friends):
+/// answered with the member list once it is applied here.
+#[derive(Message)]
+#[rtype(result = "ServerResult<ApplyResponse>")]
+pub struct ProposeMemberChange {
+    pub change: MemberChange,
+    pub member: crate::proto::etcdserverpb::Member,
+}
+
+impl Handler<ProposeMemberChange> for FrontEnd {
+    type Result = ResponseFuture<ServerResult<ApplyResponse>>;
+
+    fn handle(&mut self, msg: ProposeMemberChange, ctx: &mut Context<Self>) -> Self::Result {
+        use raft::eraftpb::{ConfChange, ConfChangeType};
+        let id = self.ids.next();
+        let (change, kind) = match msg.change {
+            MemberChange::Add if msg.member.is_learner => {
+                (ConfChangeType::AddLearnerNode, Change::Add)
+            }
+            MemberChange::Add => (ConfChangeType::AddNode, Change::Add),
+            MemberChange::Remove => (ConfChangeType::RemoveNode, Change::Remove),
+            MemberChange::Promote => (ConfChangeType::AddNode, Change::Promote),
+            // Raft ignores re-adding a member as what it is: only the
+            // member list changes.
+            MemberChange::Update if msg.member.is_learner => {
+                (ConfChangeType::AddLearnerNode, Change::Update)
+            }
+            MemberChange::Update => (ConfChangeType::AddNode, Change::Update),
+        };
+        let mut conf_change = ConfChange::default();
+        conf_change.set_change_type(change);
+        conf_change.set_node_id(msg.member.id);
+        let context = ConfChangeContext {
+            request_id: id,
+            member: Some(msg.member),
+            change: kind as i32,
+        }
+        .encode_to_vec();
+        let (tx, rx) = oneshot::channel();
+        self.waiters.insert(id, tx);
+        let (raft, me, timeout) = (self.raft.clone(), ctx.address(), self.request_timeout);
+        Box::pin(async move {
+            let outcome = async {
+                raft.send(ProposeConfChange {
+                    change: conf_change,
+                    context,
+                })
+                .await??;
                 match tokio::time::timeout(timeout, rx).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(_)) => Err(ServerError::Stopped),

@@ -13,6 +13,7 @@ use actix::prelude::*;
 
 use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeResponse};
 use crate::proto::mvccpb::Event;
+use crate::storage::apply::membership::{change_members, MemberChange};
 use crate::storage::apply::{self, ApplyResponse};
 use crate::storage::{StorageError, StorageResult, Store};
 
@@ -69,11 +70,19 @@ impl BatchWriter {
         let mut outcomes = Vec::with_capacity(batch.items.len());
         let mut all_events = Vec::new();
         let mut lease_changes = Vec::new();
+        let mut conf_changes = Vec::new();
         for item in batch
             .items
             .iter()
             .filter(|item| item.index > already_applied)
         {
+            if let Some(cc) = &item.conf_change {
+                let result =
+                    change_members(&mut txn, cc.kind, &cc.member).map(ApplyResponse::Members);
+                outcomes.push((cc.request_id, result));
+                conf_changes.push(cc.clone());
+                continue;
+            }
             let id = item
                 .request
                 .header
@@ -96,6 +105,7 @@ impl BatchWriter {
             outcomes,
             events: all_events,
             lease_changes,
+            conf_changes,
             durable_index: self.sync_if_due(batch.last_index)?,
         })
     }
@@ -135,6 +145,18 @@ impl Actor for MvccWriter {
 pub struct ApplyItem {
     pub index: u64,
     pub request: InternalRaftRequest,
+    /// Set for a raft conf change entry (then `request` is empty).
+    pub conf_change: Option<ConfChangeItem>,
+}
+
+/// A committed raft conf change: the raft-level change, the member it is
+/// about, and the request id of whoever proposed it.
+#[derive(Clone, Debug)]
+pub struct ConfChangeItem {
+    pub change: raft::eraftpb::ConfChange,
+    pub kind: MemberChange,
+    pub member: crate::proto::etcdserverpb::Member,
+    pub request_id: u64,
 }
 
 /// The outcome of one request, keyed by its request id.
@@ -148,6 +170,8 @@ pub struct BatchApplied {
     pub events: Vec<Event>,
     /// Leases granted, revoked or checkpointed, in order (for the lessor).
     pub lease_changes: Vec<LeaseChange>,
+    /// Membership changes, in order (for the raft node).
+    pub conf_changes: Vec<ConfChangeItem>,
     /// Set when LMDB was flushed to disk: everything up to this raft index is
     /// durable without the WAL.
     pub durable_index: Option<u64>,

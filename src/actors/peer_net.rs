@@ -54,6 +54,32 @@ impl Actor for PeerNet {
     }
 }
 
+/// A member joined (or moved to new peer URLs), or left.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum UpdatePeers {
+    Set(u64, Vec<String>),
+    Remove(u64),
+}
+
+impl Handler<UpdatePeers> for PeerNet {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdatePeers, _: &mut Context<Self>) {
+        match msg {
+            UpdatePeers::Set(id, urls) => {
+                // A new sending task; the old one (if any) ends with its queue.
+                let (tx, rx) = mpsc::channel(PEER_QUEUE);
+                actix_rt::spawn(send_loop(id, urls, rx));
+                self.peers.insert(id, tx);
+            }
+            UpdatePeers::Remove(id) => {
+                self.peers.remove(&id);
+            }
+        }
+    }
+}
+
 /// Raft messages to send, in order, to whichever peers they name.
 #[derive(Message)]
 #[rtype(result = "()")]

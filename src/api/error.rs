@@ -22,6 +22,20 @@ pub enum ApiError {
     DuplicateKey,
     #[error("too large lease TTL")]
     LeaseTtlTooLarge,
+    #[error("member ID already exist")]
+    MemberExists,
+    #[error("Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("can only promote a learner member")]
+    MemberNotLearner,
+    #[error("can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("too many learner members in cluster")]
+    TooManyLearners,
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -50,6 +64,22 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             "etcdserver: duplicate key given in txn request",
         ),
         ApiError::LeaseTtlTooLarge => (OutOfRange, "etcdserver: too large lease TTL"),
+        ApiError::MemberExists => (FailedPrecondition, "etcdserver: member ID already exist"),
+        ApiError::PeerUrlExists => (FailedPrecondition, "etcdserver: Peer URLs already exists"),
+        ApiError::MemberBadUrls => (InvalidArgument, "etcdserver: given member URLs are invalid"),
+        ApiError::MemberNotFound => (NotFound, "etcdserver: member not found"),
+        ApiError::MemberNotLearner => (
+            FailedPrecondition,
+            "etcdserver: can only promote a learner member",
+        ),
+        ApiError::LearnerNotReady => (
+            FailedPrecondition,
+            "etcdserver: can only promote a learner member which is in sync with leader",
+        ),
+        ApiError::TooManyLearners => (
+            FailedPrecondition,
+            "etcdserver: too many learner members in cluster",
+        ),
         ApiError::Server(server) => match server {
             ServerError::TooManyRequests => (ResourceExhausted, "etcdserver: too many requests"),
             ServerError::Timeout => (Unavailable, "etcdserver: request timed out"),

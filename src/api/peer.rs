@@ -1,8 +1,8 @@
 //! The peer service on the peer URLs: raft messages from the other members,
-//! handed to the raft node, and lease requests forwarded by followers to
-//! this member's lessor (answered only if it is the leader's). A stream from another cluster, or meant for
-//! another member, is refused so that members of different clusters never
-//! mix.
+//! handed to the raft node; lease requests forwarded by followers to this
+//! member's lessor (answered only if it is the leader's); and the member
+//! list for a member joining. A raft stream from another cluster, or meant
+//! for another member, is refused so that clusters never mix.
 
 use actix::Addr;
 use futures::StreamExt;
@@ -13,27 +13,36 @@ use tonic::{Request, Response, Status, Streaming};
 use super::header::HeaderFiller;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
+use crate::actors::mvcc_store::{GetMembers, MvccReader};
 use crate::actors::raft_node::{RaftNode, Step};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    MemberListResponse,
 };
 use crate::proto::oxcdpeer::peer_server::Peer;
-use crate::proto::oxcdpeer::{RaftAck, RaftEnvelope};
+use crate::proto::oxcdpeer::{ClusterInfoRequest, RaftAck, RaftEnvelope};
 
 pub struct PeerService {
     raft: Addr<RaftNode>,
     lessor: Addr<Lessor>,
+    readers: Addr<MvccReader>,
     header: HeaderFiller,
     cluster_id: u64,
     local_id: u64,
 }
 
 impl PeerService {
-    pub fn new(raft: Addr<RaftNode>, lessor: Addr<Lessor>, header: HeaderFiller) -> Self {
+    pub fn new(
+        raft: Addr<RaftNode>,
+        lessor: Addr<Lessor>,
+        readers: Addr<MvccReader>,
+        header: HeaderFiller,
+    ) -> Self {
         PeerService {
             raft,
             lessor,
+            readers,
             cluster_id: header.cluster_id,
             local_id: header.member_id,
             header,
@@ -134,5 +143,21 @@ impl Peer for PeerService {
                 ..Default::default()
             },
         }))
+    }
+
+    async fn cluster_info(
+        &self,
+        _request: Request<ClusterInfoRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        let members = self
+            .readers
+            .send(GetMembers)
+            .await
+            .map_err(ServerError::from)
+            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
+        let mut header = None;
+        self.header.fill(&mut header);
+        Ok(Response::new(MemberListResponse { header, members }))
     }
 }

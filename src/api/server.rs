@@ -90,8 +90,13 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
-    let cluster = ClusterServer::new(ClusterService::new(ctx.readers.clone(), ctx.header.clone()))
-        .max_decoding_message_size(max_decode);
+    let cluster = ClusterServer::new(ClusterService::new(
+        ctx.frontend.clone(),
+        ctx.raft.clone(),
+        ctx.readers.clone(),
+        ctx.header.clone(),
+    ))
+    .max_decoding_message_size(max_decode);
 
     let watch = WatchServer::new(WatchService::new(
         ctx.watch_hub.clone(),

@@ -4,7 +4,7 @@
 
 use prost::Message as _;
 
-use crate::proto::etcdserverpb::MemberListResponse;
+use crate::proto::etcdserverpb::{Member, MemberListResponse};
 use crate::proto::membershippb::ClusterMemberAttrSetRequest;
 use crate::storage::{StorageError, StorageResult, WriteBatch};
 
@@ -34,6 +34,52 @@ pub fn set_member_attrs(
     member.name = attrs.name;
     member.client_ur_ls = attrs.client_urls;
     batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())
+}
+
+/// A membership change as raft applied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A new voter or learner (`Member::is_learner`).
+    Add,
+    Remove,
+    /// A learner becomes a voter.
+    Promote,
+    /// New peer URLs for an existing member.
+    Update,
+}
+
+/// Applies a membership change to the stored member list; returns the list
+/// afterwards. Changes that no longer fit (a member already added, or gone)
+/// leave the list as it is: raft may hand an entry back after a restart.
+pub fn change_members(
+    batch: &mut WriteBatch<'_>,
+    change: MemberChange,
+    member: &Member,
+) -> StorageResult<Vec<Member>> {
+    let Some(bytes) = batch.get_meta(MEMBERSHIP_META_KEY)? else {
+        return Err(StorageError::Corrupt("no member list to change".into()));
+    };
+    let mut record = decode_members(&bytes)?;
+    let existing = record.members.iter().position(|m| m.id == member.id);
+    match (change, existing) {
+        (MemberChange::Add, None) => record.members.push(Member {
+            id: member.id,
+            name: String::new(),
+            peer_ur_ls: member.peer_ur_ls.clone(),
+            client_ur_ls: Vec::new(),
+            is_learner: member.is_learner,
+        }),
+        (MemberChange::Remove, Some(at)) => {
+            record.members.remove(at);
+        }
+        (MemberChange::Promote, Some(at)) => record.members[at].is_learner = false,
+        (MemberChange::Update, Some(at)) => {
+            record.members[at].peer_ur_ls = member.peer_ur_ls.clone()
+        }
+        _ => {}
+    }
+    batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
+    Ok(record.members)
 }
 
 #[cfg(test)]

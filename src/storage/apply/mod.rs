@@ -62,6 +62,8 @@ pub enum ApplyResponse {
     LeaseCheckpoint(LeaseCheckpointResponse),
     /// A member published its attributes (no client waits on this one).
     MemberAttrs,
+    /// A membership change was applied: the member list afterwards.
+    Members(Vec<crate::proto::etcdserverpb::Member>),
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
