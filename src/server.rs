@@ -18,7 +18,7 @@ use crate::actors::compactor::Compactor;
 use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
 use crate::actors::lessor::{Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
-use crate::actors::peer_net::PeerNet;
+use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::RaftNode;
 use crate::actors::status::RaftStatusBoard;
@@ -241,7 +241,16 @@ fn start_actors(
         .map(|m| (m.id, m.peer_urls.clone()))
         .collect();
     // Always there: a one-member cluster may grow.
-    let peer_net = Some(PeerNet::new(membership.cluster_id, membership.local_id, peers).start());
+    let peer_health = PeerHealth::default();
+    let peer_net = Some(
+        PeerNet::new(
+            membership.cluster_id,
+            membership.local_id,
+            peers,
+            peer_health.clone(),
+        )
+        .start(),
+    );
     let raft = RaftNode::start_in_arbiter(&raft_arbiter, move |_| {
         RaftNode::new(
             raw,
@@ -305,6 +314,8 @@ fn start_actors(
         watch_hub,
         lessor,
         min_lease_ttl: config.min_lease_ttl(),
+        peer_health,
+        strict_reconfig_check: config.strict_reconfig_check,
         header,
         membership,
         max_request_bytes: config.max_request_bytes as usize,

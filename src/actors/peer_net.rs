@@ -6,7 +6,8 @@
 //! election), which is what etcd's transport relies on too.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use protobuf::Message as _;
@@ -27,21 +28,57 @@ pub struct PeerNet {
     cluster_id: u64,
     local_id: u64,
     peers: HashMap<u64, mpsc::Sender<RaftEnvelope>>,
+    health: PeerHealth,
+}
+
+/// Since when this member has had a working stream to each peer (etcd's
+/// transport "active since"), for `--strict-reconfig-check`.
+#[derive(Clone, Default)]
+pub struct PeerHealth {
+    active_since: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
+impl PeerHealth {
+    fn set(&self, id: u64, since: Option<Instant>) {
+        let mut map = self
+            .active_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match since {
+            Some(at) => map.insert(id, at),
+            None => map.remove(&id),
+        };
+    }
+
+    /// When the stream to `id` opened, if it is up.
+    pub fn active_since(&self, id: u64) -> Option<Instant> {
+        self.active_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
+    }
 }
 
 impl PeerNet {
     /// `peers`: every other member's id and peer URLs.
-    pub fn new(cluster_id: u64, local_id: u64, peers: Vec<(u64, Vec<String>)>) -> Self {
+    pub fn new(
+        cluster_id: u64,
+        local_id: u64,
+        peers: Vec<(u64, Vec<String>)>,
+        health: PeerHealth,
+    ) -> Self {
         let mut senders = HashMap::new();
         for (id, urls) in peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            actix_rt::spawn(send_loop(id, urls, rx));
+            actix_rt::spawn(send_loop(id, urls, rx, health.clone()));
             senders.insert(id, tx);
         }
         PeerNet {
             cluster_id,
             local_id,
             peers: senders,
+            health,
         }
     }
 }
@@ -70,11 +107,12 @@ impl Handler<UpdatePeers> for PeerNet {
             UpdatePeers::Set(id, urls) => {
                 // A new sending task; the old one (if any) ends with its queue.
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
-                actix_rt::spawn(send_loop(id, urls, rx));
+                actix_rt::spawn(send_loop(id, urls, rx, self.health.clone()));
                 self.peers.insert(id, tx);
             }
             UpdatePeers::Remove(id) => {
                 self.peers.remove(&id);
+                self.health.set(id, None);
             }
         }
     }
@@ -120,7 +158,12 @@ impl Handler<SendRaft> for PeerNet {
 }
 
 /// Keeps one stream open to the peer and feeds it the queue.
-async fn send_loop(id: u64, urls: Vec<String>, mut queue: mpsc::Receiver<RaftEnvelope>) {
+async fn send_loop(
+    id: u64,
+    urls: Vec<String>,
+    mut queue: mpsc::Receiver<RaftEnvelope>,
+    health: PeerHealth,
+) {
     let mut backoff = BACKOFF_MIN;
     let mut attempt = 0usize;
     loop {
@@ -144,6 +187,7 @@ async fn send_loop(id: u64, urls: Vec<String>, mut queue: mpsc::Receiver<RaftEnv
         };
         backoff = BACKOFF_MIN;
         tracing::debug!(peer = format!("{id:x}"), %url, "peer stream open");
+        health.set(id, Some(Instant::now()));
         let (tx, rx) = mpsc::channel::<RaftEnvelope>(64);
         let mut client = PeerClient::new(channel);
         let call = tokio::spawn(async move {
@@ -156,7 +200,10 @@ async fn send_loop(id: u64, urls: Vec<String>, mut queue: mpsc::Receiver<RaftEnv
         loop {
             tokio::select! {
                 next = queue.recv() => {
-                    let Some(envelope) = next else { return };
+                    let Some(envelope) = next else {
+                        health.set(id, None);
+                        return;
+                    };
                     if tx.send(envelope).await.is_err() {
                         break;
                     }
@@ -169,6 +216,7 @@ async fn send_loop(id: u64, urls: Vec<String>, mut queue: mpsc::Receiver<RaftEnv
                 }
             }
         }
+        health.set(id, None);
         tokio::time::sleep(backoff).await;
     }
 }

@@ -2,7 +2,7 @@
 //! membership changes (add, add as learner, remove, update, promote) as raft
 //! conf changes, with etcd's checks and errors.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
 use tonic::{Request, Response, Status};
@@ -11,22 +11,32 @@ use super::header::HeaderFiller;
 use super::ApiError;
 use crate::actors::frontend::{FrontEnd, ProposeMemberChange};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
+use crate::actors::peer_net::PeerHealth;
 use crate::actors::raft_node::{LearnerReady, RaftNode};
 use crate::actors::ServerError;
 use crate::membership::member_id;
 use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::*;
+use crate::proto::oxcdpeer::peer_client::PeerClient;
+use crate::proto::oxcdpeer::LearnerReadyRequest;
 use crate::storage::apply::membership::MemberChange;
 use crate::storage::apply::ApplyResponse;
 
 /// etcd 3.4 allows one learner at a time.
 const MAX_LEARNERS: usize = 1;
 
+/// How long a peer must have been connected to count as healthy for
+/// `--strict-reconfig-check` (etcd's HealthInterval).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
 pub struct ClusterService {
     frontend: Addr<FrontEnd>,
     raft: Addr<RaftNode>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
+    /// `--strict-reconfig-check`: refuse changes a sick cluster could not
+    /// survive, judged by how long each peer has been connected.
+    strict: Option<PeerHealth>,
 }
 
 impl ClusterService {
@@ -35,13 +45,87 @@ impl ClusterService {
         raft: Addr<RaftNode>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
+        strict: Option<PeerHealth>,
     ) -> Self {
         ClusterService {
             frontend,
             raft,
             readers,
             header,
+            strict,
         }
+    }
+
+    /// Voting members (this one included) connected for a health interval.
+    fn healthy_voters(&self, health: &PeerHealth, members: &[Member]) -> usize {
+        let long_enough = Instant::now().checked_sub(HEALTH_INTERVAL);
+        members
+            .iter()
+            .filter(|m| !m.is_learner)
+            .filter(|m| {
+                m.id == self.header.member_id
+                    || match (health.active_since(m.id), long_enough) {
+                        (Some(since), Some(cutoff)) => since <= cutoff,
+                        _ => false,
+                    }
+            })
+            .count()
+    }
+
+    /// A follower's way to learn whether the leader thinks `id` is ready.
+    async fn ask_leader_learner_ready(
+        &self,
+        members: &[Member],
+        id: u64,
+    ) -> Result<bool, ApiError> {
+        let leader = self.header.board.read().leader;
+        let url = members
+            .iter()
+            .find(|m| m.id == leader)
+            .and_then(|m| m.peer_ur_ls.first())
+            .ok_or(ServerError::NoLeader)?;
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|_| ServerError::NoLeader)?
+            .connect()
+            .await
+            .map_err(|_| ServerError::NoLeader)?;
+        let answer = PeerClient::new(channel)
+            .learner_ready(LearnerReadyRequest { id })
+            .await
+            .map_err(|_| ServerError::NoLeader)?;
+        Ok(answer.into_inner().ready)
+    }
+
+    /// etcd's check before adding a member: every voter connected.
+    fn check_can_add(&self, members: &[Member]) -> Result<(), ApiError> {
+        let Some(health) = &self.strict else {
+            return Ok(());
+        };
+        let voters = members.iter().filter(|m| !m.is_learner).count();
+        if self.healthy_voters(health, members) < voters {
+            return Err(ApiError::Unhealthy);
+        }
+        Ok(())
+    }
+
+    /// etcd's check before removing a voter: the rest keep a quorum.
+    fn check_can_remove(&self, members: &[Member], victim: &Member) -> Result<(), ApiError> {
+        let Some(health) = &self.strict else {
+            return Ok(());
+        };
+        if victim.is_learner {
+            return Ok(());
+        }
+        // A member that is down is not part of the working quorum anyway.
+        if victim.id != self.header.member_id && health.active_since(victim.id).is_none() {
+            return Ok(());
+        }
+        let voters = members.iter().filter(|m| !m.is_learner).count();
+        let active = self.healthy_voters(health, members);
+        if active.saturating_sub(1) < 1 + (voters - 1) / 2 {
+            return Err(ApiError::Unhealthy);
+        }
+        Ok(())
     }
 
     /// The applied member list, sorted by id as etcd lists it.
@@ -138,14 +222,10 @@ impl Cluster for ClusterService {
         let req = request.into_inner();
         let urls = check_peer_urls(&req.peer_ur_ls)?;
         let members = self.members().await?;
-        if url_taken(&members, &urls, 0) {
-            return Err(ApiError::PeerUrlExists.into());
-        }
-        if req.is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
-            return Err(ApiError::TooManyLearners.into());
-        }
+        self.check_can_add(&members)?;
         // As etcd: the id hashes the URLs and the time, so a member re-added
-        // on the same URLs gets a new id.
+        // on the same URLs later gets a new id; the checks run in etcd's
+        // order (id, URLs, learners).
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -153,6 +233,12 @@ impl Cluster for ClusterService {
         let id = member_id(&urls, &now.to_string());
         if members.iter().any(|m| m.id == id) {
             return Err(ApiError::MemberExists.into());
+        }
+        if url_taken(&members, &urls, 0) {
+            return Err(ApiError::PeerUrlExists.into());
+        }
+        if req.is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
+            return Err(ApiError::TooManyLearners.into());
         }
         let member = Member {
             id,
@@ -177,6 +263,7 @@ impl Cluster for ClusterService {
         let id = request.into_inner().id;
         let members = self.members().await?;
         let member = find(&members, id)?.clone();
+        self.check_can_remove(&members, &member)?;
         let members = self.change(MemberChange::Remove, member).await?;
         Ok(Response::new(MemberRemoveResponse {
             header: self.header(),
@@ -215,14 +302,17 @@ impl Cluster for ClusterService {
         if !member.is_learner {
             return Err(ApiError::MemberNotLearner.into());
         }
-        // Only the leader knows how far the learner got.
-        let ready = self
+        // Only the leader knows how far the learner got: a follower asks it.
+        let here = self
             .raft
             .send(LearnerReady { id })
             .await
             .map_err(ServerError::from)
-            .and_then(|ready| ready)
-            .map_err(ApiError::from)?;
+            .and_then(|ready| ready);
+        let ready = match here {
+            Err(ServerError::NotLeader) => self.ask_leader_learner_ready(&members, id).await?,
+            other => other.map_err(ApiError::from)?,
+        };
         if !ready {
             return Err(ApiError::LearnerNotReady.into());
         }

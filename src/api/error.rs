@@ -36,6 +36,8 @@ pub enum ApiError {
     LearnerNotReady,
     #[error("too many learner members in cluster")]
     TooManyLearners,
+    #[error("unhealthy cluster")]
+    Unhealthy,
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -76,6 +78,7 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             FailedPrecondition,
             "etcdserver: can only promote a learner member which is in sync with leader",
         ),
+        ApiError::Unhealthy => (Unavailable, "etcdserver: unhealthy cluster"),
         ApiError::TooManyLearners => (
             FailedPrecondition,
             "etcdserver: too many learner members in cluster",

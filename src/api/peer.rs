@@ -14,14 +14,16 @@ use super::header::HeaderFiller;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
-use crate::actors::raft_node::{RaftNode, Step};
+use crate::actors::raft_node::{LearnerReady, RaftNode, Step};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
     MemberListResponse,
 };
 use crate::proto::oxcdpeer::peer_server::Peer;
-use crate::proto::oxcdpeer::{ClusterInfoRequest, RaftAck, RaftEnvelope};
+use crate::proto::oxcdpeer::{
+    ClusterInfoRequest, LearnerReadyRequest, LearnerReadyResponse, RaftAck, RaftEnvelope,
+};
 
 pub struct PeerService {
     raft: Addr<RaftNode>,
@@ -159,5 +161,20 @@ impl Peer for PeerService {
         let mut header = None;
         self.header.fill(&mut header);
         Ok(Response::new(MemberListResponse { header, members }))
+    }
+
+    async fn learner_ready(
+        &self,
+        request: Request<LearnerReadyRequest>,
+    ) -> Result<Response<LearnerReadyResponse>, Status> {
+        let id = request.into_inner().id;
+        let ready = self
+            .raft
+            .send(LearnerReady { id })
+            .await
+            .map_err(ServerError::from)
+            .and_then(|ready| ready)
+            .map_err(ApiError::from)?;
+        Ok(Response::new(LearnerReadyResponse { ready }))
     }
 }

@@ -42,6 +42,10 @@ pub struct ApiContext {
     pub lessor: Addr<crate::actors::lessor::Lessor>,
     /// Shorter lease TTLs are raised to this many seconds.
     pub min_lease_ttl: i64,
+    /// How long each peer has been reachable.
+    pub peer_health: crate::actors::peer_net::PeerHealth,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig_check: bool,
     pub header: HeaderFiller,
     pub membership: Membership,
     pub max_request_bytes: usize,
@@ -95,6 +99,7 @@ pub async fn serve(
         ctx.raft.clone(),
         ctx.readers.clone(),
         ctx.header.clone(),
+        ctx.strict_reconfig_check.then(|| ctx.peer_health.clone()),
     ))
     .max_decoding_message_size(max_decode);
 
