@@ -467,6 +467,15 @@ fn example_files_load() {
         },
         Config::default()
     );
+    for (name, port) in [("a", 2379), ("b", 22379), ("c", 32379)] {
+        let member = example(&format!("cluster-3/{name}.toml"));
+        assert_eq!(member.name, name);
+        assert_eq!(member.initial_cluster.len(), 3);
+        assert_eq!(
+            member.listen_client_urls[0].addr,
+            addr(&format!("127.0.0.1:{port}"))
+        );
+    }
     let member = example("cluster-member-1.toml");
     assert_eq!(member.name, "m1");
     assert_eq!(member.initial_cluster.len(), 3);
