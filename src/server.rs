@@ -316,6 +316,7 @@ fn start_actors(
         min_lease_ttl: config.min_lease_ttl(),
         peer_health,
         strict_reconfig_check: config.strict_reconfig_check,
+        election_timeout: config.election_timeout,
         header,
         membership,
         max_request_bytes: config.max_request_bytes as usize,

@@ -119,6 +119,78 @@ async fn all_keys(cluster: &Cluster, i: usize) -> Vec<String> {
         .collect()
 }
 
+/// On the isolated member (which has lost its leader), a call carrying
+/// etcd's require-leader metadata fails with "no leader".
+async fn require_leader_calls_fail_on(cluster: &Cluster, isolated: usize) {
+    let url = cluster.member(isolated).client_url();
+    let mut kv = KvClient::connect(url.clone()).await.expect("connect");
+    let started = Instant::now();
+    loop {
+        let mut put = tonic::Request::new(PutRequest {
+            key: "needs-leader".into(),
+            value: "v".into(),
+            ..Default::default()
+        });
+        put.metadata_mut()
+            .insert("hasleader", "true".parse().expect("ascii"));
+        match tokio::time::timeout(REQUEST_TIMEOUT, kv.put(put)).await {
+            Ok(Err(status)) if status.message() == "etcdserver: no leader" => break,
+            _ => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "never 'no leader'"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// A watch on `member` with etcd's require-leader metadata.
+async fn require_leader_watch(
+    cluster: &Cluster,
+    member: usize,
+) -> tonic::Streaming<oxcd::proto::etcdserverpb::WatchResponse> {
+    use oxcd::proto::etcdserverpb::watch_client::WatchClient;
+    use oxcd::proto::etcdserverpb::watch_request::RequestUnion;
+    use oxcd::proto::etcdserverpb::{WatchCreateRequest, WatchRequest};
+
+    let mut watch = WatchClient::connect(cluster.member(member).client_url())
+        .await
+        .expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let create = WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+            key: "p/".into(),
+            range_end: "p0".into(),
+            ..Default::default()
+        })),
+    };
+    tx.send(create).await.expect("queue create");
+    // The request side stays open as long as the stream lives.
+    std::mem::forget(tx);
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    request
+        .metadata_mut()
+        .insert("hasleader", "true".parse().expect("ascii"));
+    watch.watch(request).await.expect("watch").into_inner()
+}
+
+/// The stream ends with "no leader" (after three election timeouts
+/// without one, as etcd's monitor does).
+async fn ends_with_no_leader(
+    mut stream: tonic::Streaming<oxcd::proto::etcdserverpb::WatchResponse>,
+) {
+    let error = loop {
+        match tokio::time::timeout(Duration::from_secs(15), stream.message()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(Err(status)) => break status,
+            other => panic!("the watch was not ended with 'no leader': {other:?}"),
+        }
+    };
+    assert_eq!(error.message(), "etcdserver: no leader");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     let cluster = Cluster::builder(ServerKind::Oxcd)
@@ -144,12 +216,15 @@ async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    let doomed_watch = require_leader_watch(&cluster, leader).await;
     cluster.mesh().isolate(leader);
     *isolated_since.lock().expect("isolated") = Some((leader, Instant::now()));
     let majority: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let new_leader = agreed_leader(&cluster, &majority, Duration::from_secs(10)).await;
     assert_ne!(new_leader, leader);
     let acked_before = record.lock().expect("record").acked.len();
+    require_leader_calls_fail_on(&cluster, leader).await;
+    ends_with_no_leader(doomed_watch).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let acked_during = record.lock().expect("record").acked.len() - acked_before;
 

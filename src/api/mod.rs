@@ -12,6 +12,7 @@ pub mod not_built;
 pub mod oversize;
 pub mod peer;
 pub mod propose;
+pub mod require_leader;
 pub mod server;
 pub use error::{ApiError, ApiResult};
 pub mod validate;

@@ -13,6 +13,7 @@ use super::kv::KvService;
 use super::later_services::NotBuilt;
 use super::lease::LeaseService;
 use super::maintenance::MaintenanceService;
+use super::require_leader::RequireLeader;
 use super::watch::WatchService;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::mvcc_store::MvccReader;
@@ -46,6 +47,8 @@ pub struct ApiContext {
     pub peer_health: crate::actors::peer_net::PeerHealth,
     /// `--strict-reconfig-check`.
     pub strict_reconfig_check: bool,
+    /// `--election-timeout`.
+    pub election_timeout: std::time::Duration,
     pub header: HeaderFiller,
     pub membership: Membership,
     pub max_request_bytes: usize,
@@ -108,6 +111,7 @@ pub async fn serve(
         ctx.readers.clone(),
         ctx.header.clone(),
         ctx.max_request_bytes,
+        ctx.election_timeout,
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
@@ -120,10 +124,14 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode);
 
+    let require_leader = RequireLeader {
+        board: ctx.header.board.clone(),
+    };
     Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             super::oversize::like_grpc_go,
         ))
+        .layer(tonic::service::InterceptorLayer::new(require_leader))
         .max_concurrent_streams(None)
         .http2_keepalive_interval(ctx.keepalive_interval)
         .http2_keepalive_timeout(ctx.keepalive_timeout)

@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
+use super::require_leader::{no_leader, wants_leader, NO_LEADER_TIMEOUTS};
 use super::watch_fragment::fragments;
 use crate::actors::mvcc_history::FillPrevKvs;
 use crate::actors::mvcc_store::MvccReader;
@@ -38,6 +39,8 @@ pub struct WatchService {
     next_stream: Arc<AtomicU64>,
     /// `--max-request-bytes`: the size fragmented responses stay under.
     max_request_bytes: usize,
+    /// `--election-timeout`: how often a require-leader stream checks.
+    election_timeout: std::time::Duration,
 }
 
 impl WatchService {
@@ -46,6 +49,7 @@ impl WatchService {
         readers: Addr<MvccReader>,
         header: HeaderFiller,
         max_request_bytes: usize,
+        election_timeout: std::time::Duration,
     ) -> Self {
         WatchService {
             hub,
@@ -53,6 +57,7 @@ impl WatchService {
             header,
             next_stream: Arc::new(AtomicU64::new(1)),
             max_request_bytes,
+            election_timeout,
         }
     }
 }
@@ -65,6 +70,7 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let require_leader = wants_leader(request.metadata());
         let inbound = request.into_inner();
         let (tx, rx) = outbox(STREAM_CHANNEL_CAPACITY, STREAM_BUFFER_BYTES);
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
@@ -93,6 +99,42 @@ impl Watch for WatchService {
                 });
                 futures::stream::iter(filled.collect::<Vec<_>>())
             });
+        if !require_leader {
+            return Ok(Response::new(Box::pin(outbound)));
+        }
+        // Ends the stream with "no leader" once this member has been without
+        // one for NO_LEADER_TIMEOUTS election timeouts (etcd's monitorLeader).
+        let board = self.header.board.clone();
+        let every = self.election_timeout;
+        let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut without = 0;
+            while !lost_tx.is_closed() {
+                tokio::time::sleep(every).await;
+                without = if board.read().leader == 0 {
+                    without + 1
+                } else {
+                    0
+                };
+                if without >= NO_LEADER_TIMEOUTS {
+                    let _ = lost_tx.send(());
+                    return;
+                }
+            }
+        });
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = lost.clone();
+        let until_lost = async move {
+            if lost_rx.await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        };
+        let ending =
+            futures::stream::once(
+                async move { lost.load(Ordering::Relaxed).then(|| Err(no_leader())) },
+            )
+            .filter_map(futures::future::ready);
+        let outbound = outbound.take_until(Box::pin(until_lost)).chain(ending);
         Ok(Response::new(Box::pin(outbound)))
     }
 }
