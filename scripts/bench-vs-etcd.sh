@@ -6,6 +6,7 @@
 #   scripts/bench-vs-etcd.sh --loads put-1c,range-s-1000c --rounds 5 --duration 20s
 #   scripts/bench-vs-etcd.sh --loads watch-latency   # only the watch load (10,000 watchers)
 #   scripts/bench-vs-etcd.sh --loads lease-keepalive # only lease renewals (10,000 leases)
+#   scripts/bench-vs-etcd.sh --members 3 --loads put-1c,put-1000c  # 3-member clusters
 #   scripts/bench-vs-etcd.sh --list-loads
 #
 # Steps:
@@ -23,10 +24,13 @@
 #      The lease-keepalive load (`oxcd-bench lease-keepalive`: 10,000 leases renewed by 100
 #      clients over 10 conns; 1,000 leases and 20 clients with --quick) is in the main
 #      table (renewals/s, p99); its lease grant time is in the log and under "Every run".
+#      With --members N, every run starts N members of the server (one cluster, all on this
+#      machine) and oxcd-bench gets all their client addresses, the leader's first; peak
+#      RSS, server CPU and data dir sizes are then sums over the members.
 #
 # Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
 # Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR
-#   --chart FILE --prepopulate N --bench-bin P --oxcd-bin P --etcd-bin P --etcdctl-bin P
+#   --chart FILE --prepopulate N --members N --bench-bin P --oxcd-bin P --etcd-bin P --etcdctl-bin P
 #   --keep-tmp --no-build --skip-apt --list-loads
 # Exit status: 0 when every run succeeded, 1 when some run failed, 2 on a usage/setup error.
 set -euo pipefail

@@ -201,6 +201,24 @@ def machine_line(meta):
         date)
 
 
+def members(meta):
+    """Members per cluster (config.members; 1 for raw dirs written before it existed)."""
+    return meta.get("config", {}).get("members") or 1
+
+
+def members_line(meta):
+    """The header line of a multi-member run (None for single-member clusters)."""
+    n = members(meta)
+    if n == 1:
+        return None
+    return ("%d members per server, all on this machine: every run starts a fresh %d-member "
+            "cluster of one server kind (`--initial-cluster` with all %d, "
+            "`--initial-cluster-state new`, one `--initial-cluster-token` per run) and "
+            "oxcd-bench spreads its connections round-robin over all %d client addresses, "
+            "the leader's first (a one-connection load talks to the leader only)"
+            % (n, n, n, n))
+
+
 def labels(meta):
     return {s: meta.get("servers", {}).get(s, {}).get("label", s) for s in SERVERS}
 
@@ -411,21 +429,32 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
                                              ", binary sha256 %s…" % srv["sha256"]
                                              if srv.get("sha256") else ""))
     out.append("- **Command:** `%s`" % meta.get("command", "?"))
+    if members_line(meta):
+        out.append("- **Cluster:** " + members_line(meta))
     if meta.get("loadavg_at_start") is not None:
         out.append("- **1-minute load average** before the first run: %.2f (on %s cores; well "
                    "above 0 means something else was using the CPU; see also \"other CPU s\" "
                    "under Every run)" % (meta["loadavg_at_start"],
                                          meta.get("machine", {}).get("nproc", "?")))
+    n = members(meta)
+    fresh = ("a fresh server and data dir" if n == 1
+             else "a fresh %d-member cluster and data dirs" % n)
     out.append("- **Runs:** %s round(s) of %s per load and server, order etcd, %s, etcd, %s, …; "
-               "every run on a fresh server and data dir; total wall time %s"
+               "every run on %s; total wall time %s"
                % (cfg.get("rounds", "?"), cfg.get("duration", "?"), lab["oxcd"], lab["oxcd"],
-                  _fmt_wall(meta.get("wall_s"))))
+                  fresh, _fmt_wall(meta.get("wall_s"))))
     out.append("")
+    if n == 1:
+        sizes = ("Peak RSS is the largest VmHWM of the server over the rounds; data dir is the "
+                 "median `du -sb` of the data dir at the end of the run.")
+    else:
+        sizes = ("Peak RSS is the largest, over the rounds, of the sum of the %d members' "
+                 "VmHWM; data dir is the median of the sum of the members' `du -sb` at the end "
+                 "of the run; server CPU s (under Every run) is summed over the members too."
+                 % n)
     out.append("req/s and p99 are medians over the rounds; ratios are %s/%s (req/s: higher is "
-               "better for %s; p99: lower is better for %s). Peak RSS is the largest VmHWM of "
-               "the server over the rounds; data dir is the median `du -sb` of the data dir at "
-               "the end of the run. Errors are summed over the rounds."
-               % (lab["oxcd"], lab["etcd"], lab["oxcd"], lab["oxcd"]))
+               "better for %s; p99: lower is better for %s). %s Errors are summed over the "
+               "rounds." % (lab["oxcd"], lab["etcd"], lab["oxcd"], lab["oxcd"], sizes))
     out.append("")
     warning = busy_warning(runs_all)
     if warning:
@@ -454,8 +483,10 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
         out.append("")
     out.append("## Loads")
     out.append("")
-    out.append("Every load runs `oxcd-bench --endpoints <server> --json --no-progress "
-               "--duration %s <args>`." % cfg.get("duration", "?"))
+    out.append("Every load runs `oxcd-bench --endpoints %s --json --no-progress "
+               "--duration %s <args>`." % ("<server>" if n == 1
+                                           else "<the %d members, leader first>" % n,
+                                           cfg.get("duration", "?")))
     out.append("")
     out.append(md_table(["load", "what", "oxcd-bench args", "before the timed run (not timed)"],
                         [[r["load"], r["title"], "`%s`" % _args_text(r),
@@ -535,9 +566,12 @@ def render(raw_dir, out_md, out_svg, print_table=True):
     chart_rel = None
     if out_svg and rows:
         os.makedirs(os.path.dirname(os.path.abspath(out_svg)), exist_ok=True)
-        svg = svgchart.chart(rows, lab, subtitle="%s; %s × %s per load and server; "
+        svg = svgchart.chart(rows, lab, subtitle="%s; %s%s × %s per load and server; "
                              "bars: median, whiskers: min–max" % (
-                                 machine_line(meta), meta.get("config", {}).get("rounds", "?"),
+                                 machine_line(meta),
+                                 "" if members(meta) == 1
+                                 else "%d-member clusters; " % members(meta),
+                                 meta.get("config", {}).get("rounds", "?"),
                                  meta.get("config", {}).get("duration", "?")))
         with open(out_svg, "w") as f:
             f.write(svg)
@@ -559,6 +593,9 @@ def render(raw_dir, out_md, out_svg, print_table=True):
         print()
         print("Machine: " + machine_line(meta))
         print("Command: " + meta.get("command", "?"))
+        if members(meta) > 1:
+            print("Members: %d per server (sums over the members: peak RSS, data dir, server "
+                  "CPU)" % members(meta))
         print()
         if rows:
             head, body = summary_cells(rows, lab)

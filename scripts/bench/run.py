@@ -12,6 +12,17 @@ until `etcdctl get` succeeds, the load's setup, ONE timed oxcd-bench run with --
 --no-progress (plus --server-pid PID for loads that ask for it: watch-latency), then VmHWM
 from /proc/PID/status and `du -sb` of the data dir, then SIGTERM (SIGKILL after a few
 seconds), by pid. With --quick, a load's "quick" variant (if any) is run instead.
+
+With --members N (N > 1), each run starts N members of the same server instead, each in its
+own subdir with its own free ports, all with the same flags: the ones above (with the whole
+--initial-cluster) plus --initial-cluster-state new and one --initial-cluster-token per run.
+The wait is until a linearizable `etcdctl get` succeeds through every member and
+`etcdctl endpoint status` shows them agreeing on one leader; oxcd-bench gets every member's
+client address in --endpoints, the leader's first (its connections go round-robin over
+them, so a one-connection load talks to the leader only). Peak RSS (VmHWM), server CPU time
+and the data dir size are summed over the members; the raw JSON of the run also has them
+per member (member_stats). --server-pid gets the leader's pid. Every member is stopped by
+pid: SIGTERM, SIGKILL when still running 5 s later; the followers first, then the leader.
 """
 
 import argparse
@@ -139,23 +150,29 @@ def tail(path, n=30):
 
 
 class Server:
-    """One single-member server (etcd or oxcd) on free loopback ports, in a fresh dir."""
+    """One server process (etcd or oxcd) on free loopback ports: a single-member cluster, or
+    one member of an N-member cluster (see Cluster)."""
 
-    def __init__(self, kind, binary, workdir, taken_ports):
+    def __init__(self, kind, binary, workdir, taken_ports, name="bench"):
         self.kind = kind
         self.binary = binary
         self.workdir = workdir
         self.client_port = free_port(taken_ports)
         self.peer_port = free_port(taken_ports)
-        self.name = "bench"
+        self.name = name
         self.data_dir = os.path.join(workdir, "data")
         self.log_path = os.path.join(workdir, "server.log")
         self.proc = None
         self.endpoint = "127.0.0.1:%d" % self.client_port
+        self.peer_url = "http://127.0.0.1:%d" % self.peer_port
+        # Set by Cluster for a multi-member cluster: the whole --initial-cluster and the
+        # flags only a multi-member cluster gets.
+        self.initial_cluster = "%s=%s" % (self.name, self.peer_url)
+        self.extra_args = []
 
     def args(self):
         client = "http://127.0.0.1:%d" % self.client_port
-        peer = "http://127.0.0.1:%d" % self.peer_port
+        peer = self.peer_url
         return [
             self.binary,
             "--name", self.name,
@@ -164,10 +181,11 @@ class Server:
             "--advertise-client-urls", client,
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "%s=%s" % (self.name, peer),
-        ]
+            "--initial-cluster", self.initial_cluster,
+        ] + self.extra_args
 
     def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args(), stdout=self.logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=clean_env(), cwd=self.workdir)
@@ -175,16 +193,20 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
+    def send_term(self):
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def reap(self, deadline):
+        """Waits for the process until `deadline` (time.monotonic()), then SIGKILLs it."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             try:
-                self.proc.wait(timeout=STOP_GRACE_S)
+                self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 log("  %s pid %d did not stop on SIGTERM in %ds: SIGKILL"
                     % (self.kind, self.proc.pid, STOP_GRACE_S))
@@ -194,6 +216,67 @@ class Server:
                     pass
                 self.proc.wait()
         self.logf.close()
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.send_term()
+        self.reap(time.monotonic() + STOP_GRACE_S)
+
+
+class Cluster:
+    """The servers of one run: N members of the same kind, each in its own subdir of the
+    run's temp dir, all started with the same flags (the single-member flags plus, for
+    N > 1, the whole --initial-cluster, --initial-cluster-state new and one
+    --initial-cluster-token per run). With N = 1 this is exactly the single server of
+    before: same name, same flags, same dirs."""
+
+    def __init__(self, kind, binary, workdir, taken_ports, members, token):
+        self.kind = kind
+        self.workdir = workdir
+        if members == 1:
+            self.members = [Server(kind, binary, workdir, taken_ports)]
+        else:
+            self.members = [Server(kind, binary, os.path.join(workdir, "m%d" % i), taken_ports,
+                                   name="bench%d" % i)
+                            for i in range(1, members + 1)]
+            initial = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
+            for m in self.members:
+                m.initial_cluster = initial
+                m.extra_args = ["--initial-cluster-state", "new",
+                                "--initial-cluster-token", token]
+        self.leader = 0  # index into members; found by Runner.wait_ready for N > 1
+
+    def start(self):
+        for m in self.members:
+            m.start()
+
+    def endpoints(self):
+        """The client addresses for oxcd-bench and etcdctl: the leader's first (so a
+        one-connection load talks to the leader, as etcd's "leader only" benchmarks), then
+        the others in member order."""
+        order = [self.leader] + [i for i in range(len(self.members)) if i != self.leader]
+        return ",".join(self.members[i].endpoint for i in order)
+
+    def dead(self):
+        return [m for m in self.members if not m.alive()]
+
+    def stop(self):
+        """SIGTERM to every follower, SIGKILL to any still running 5 s later; then the same
+        for the leader. (A leader stopped along with its followers tries to hand its
+        leadership to one of them: etcd then hangs until SIGKILL. Once no follower is left,
+        it stops at once.)"""
+        if len(self.members) == 1:
+            self.members[0].stop()
+            return
+        leader = self.members[self.leader]
+        followers = [m for m in self.members if m is not leader]
+        for group in (followers, [leader]):
+            for m in group:
+                m.send_term()
+            deadline = time.monotonic() + STOP_GRACE_S
+            for m in group:
+                m.reap(deadline)
 
 
 class Runner:
@@ -210,20 +293,63 @@ class Runner:
         except subprocess.TimeoutExpired:
             return None
 
-    def wait_ready(self, server):
+    def wait_ready(self, cluster):
+        """Until a linearizable `etcdctl get` succeeds through every member (which needs a
+        leader) and, with N > 1 members, `etcdctl endpoint status` shows every member
+        agreeing on one leader among them (cluster.leader is set to it)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         last = ""
+        members = cluster.members
+        ready = set()
         while time.monotonic() < deadline:
-            if not server.alive():
-                raise RuntimeError("%s exited with %s during start-up; log tail:\n%s"
-                                   % (server.kind, server.proc.returncode, tail(server.log_path)))
-            r = self.etcdctl(server.endpoint, ["get", "bench-ready-probe"], timeout=6.0)
-            if r is not None and r.returncode == 0:
-                return
-            last = r.stderr.strip() if r is not None else "etcdctl timed out"
+            dead = cluster.dead()
+            if dead:
+                m = dead[0]
+                raise RuntimeError("%s%s exited with %s during start-up; log tail:\n%s"
+                                   % (m.kind, "" if len(members) == 1 else " " + m.name,
+                                      m.proc.returncode, tail(m.log_path)))
+            for i, m in enumerate(members):
+                if i in ready:
+                    continue
+                r = self.etcdctl(m.endpoint, ["get", "bench-ready-probe"], timeout=6.0)
+                if r is not None and r.returncode == 0:
+                    ready.add(i)
+                else:
+                    last = r.stderr.strip() if r is not None else "etcdctl timed out"
+            if len(ready) == len(members):
+                if len(members) == 1:
+                    return
+                leader, why = self.find_leader(cluster)
+                if leader is not None:
+                    cluster.leader = leader
+                    return
+                last = why
             time.sleep(0.2)
-        raise RuntimeError("%s did not serve within %ds (last etcdctl error: %s); log tail:\n%s"
-                           % (server.kind, START_TIMEOUT_S, last, tail(server.log_path)))
+        m = members[0]
+        raise RuntimeError("%s did not serve within %ds (last etcdctl error: %s); log tail%s:\n%s"
+                           % (cluster.kind, START_TIMEOUT_S, last,
+                              "" if len(members) == 1 else " of " + m.name, tail(m.log_path)))
+
+    def find_leader(self, cluster):
+        """(index of the leader in cluster.members, None) when every member reports the
+        same leader and it is one of them; (None, reason) otherwise."""
+        eps = ",".join(m.endpoint for m in cluster.members)
+        r = self.etcdctl(eps, ["endpoint", "status", "-w", "json"], timeout=10.0)
+        if r is None or r.returncode != 0:
+            return None, "endpoint status: %s" % (r.stderr.strip() if r else "timed out")
+        try:
+            statuses = json.loads(r.stdout)
+            by_ep = {st["Endpoint"]: st["Status"] for st in statuses}
+            ids = [by_ep[m.endpoint]["header"]["member_id"] for m in cluster.members]
+            leaders = {by_ep[m.endpoint].get("leader", 0) for m in cluster.members}
+        except (ValueError, KeyError, TypeError) as e:
+            return None, "endpoint status: unexpected output (%s): %s" % (e, r.stdout[:300])
+        if len(leaders) != 1:
+            return None, "members disagree on the leader: %s" % sorted(leaders)
+        leader = leaders.pop()
+        if leader not in ids:
+            return None, "no leader yet (leader %s)" % leader
+        return ids.index(leader), None
 
     def bench(self, endpoint, args, timeout):
         """Runs oxcd-bench once; returns (parsed JSON or None, info dict)."""
@@ -243,7 +369,8 @@ class Runner:
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         info = {
             "cpu_s": round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 3),
-            "argv": [os.path.basename(self.opts.bench_bin), "--endpoints", "ENDPOINT",
+            "argv": [os.path.basename(self.opts.bench_bin), "--endpoints",
+                     "ENDPOINT" if self.opts.members == 1 else "ENDPOINTS",
                      "--json", "--no-progress"] + args,
             "exit_code": proc.returncode,
             "wall_s": round(time.monotonic() - t0, 3),
@@ -265,13 +392,13 @@ class Runner:
                 info["stdout_tail"] = text[-1000:]
         return parsed, info
 
-    def setup(self, load, server):
+    def setup(self, load, cluster):
         setup = load["setup"]
         if setup is None:
             return None
         kind, arg = setup
         if kind == "key":
-            r = self.etcdctl(server.endpoint, ["put", arg, "x" * loadsmod.VAL_SIZE])
+            r = self.etcdctl(cluster.endpoints(), ["put", arg, "x" * loadsmod.VAL_SIZE])
             if r is None or r.returncode != 0:
                 raise RuntimeError("writing %s failed: %s" % (arg, r.stderr if r else "timeout"))
             return {"kind": "key", "key": arg}
@@ -282,7 +409,7 @@ class Runner:
             args = ["--total", str(n), "--sequential-keys", "--key-space-size", str(arg),
                     "--key-size", str(loadsmod.KEY_SIZE), "--val-size", str(loadsmod.VAL_SIZE),
                     "--clients", "100", "--conns", "10", "put"]
-            res, info = self.bench(server.endpoint, args, timeout=600)
+            res, info = self.bench(cluster.endpoints(), args, timeout=600)
             if res is None or info["exit_code"] != 0:
                 raise RuntimeError("pre-populating %d keys failed: %s" % (n, json.dumps(info)))
             return {"kind": "prepopulate", "keys": n, "argv": info["argv"],
@@ -292,45 +419,79 @@ class Runner:
 
     def run_one(self, load, kind, rnd):
         binary = self.opts.etcd_bin if kind == "etcd" else self.opts.oxcd_bin
+        n = self.opts.members
         rec = {"load": load["name"], "server": kind, "round": rnd, "ok": False,
                "server_bin": self.opts.shown_bins[kind]}
         workdir = tempfile.mkdtemp(prefix="oxcd-bench-%s-%s-r%d-" % (load["name"], kind, rnd))
-        server = Server(kind, binary, workdir, self.taken_ports)
+        token = "oxcd-bench-%s-%s-r%d-%s" % (load["name"], kind, rnd,
+                                             os.path.basename(workdir).rsplit("-", 1)[-1])
+        cluster = Cluster(kind, binary, workdir, self.taken_ports, n, token)
+        members = cluster.members
+        if n > 1:
+            # The raw JSON of a multi-member run: one entry per member (name, pid, client
+            # address, leader or not, and its own RSS, CPU and data dir below); the run's
+            # peak_rss_kb, server_cpu_s and data_dir_bytes are the sums over the members.
+            rec["members"] = n
+            rec["cluster_token"] = token
+            rec["member_stats"] = [{"name": m.name, "endpoint": m.endpoint} for m in members]
         t0 = time.monotonic()
         try:
-            server.start()
-            rec["server_pid"] = server.proc.pid
-            self.wait_ready(server)
+            cluster.start()
+            rec["server_pid"] = members[0].proc.pid
+            if n > 1:
+                rec["server_pids"] = [m.proc.pid for m in members]
+                for m, st in zip(members, rec["member_stats"]):
+                    st["pid"] = m.proc.pid
+            self.wait_ready(cluster)
             rec["start_s"] = round(time.monotonic() - t0, 3)
-            rec["setup"] = self.setup(load, server)
+            leader = members[cluster.leader]
+            if n > 1:
+                rec["server_pid"] = leader.proc.pid
+                rec["leader"] = leader.name
+                rec["endpoints"] = cluster.endpoints()
+                for i, st in enumerate(rec["member_stats"]):
+                    st["leader_at_start"] = i == cluster.leader
+            rec["setup"] = self.setup(load, cluster)
             args = ["--duration", self.opts.duration_str] + list(load["bench_args"])
             if load.get("server_pid"):
-                args += ["--server-pid", str(server.proc.pid)]
-            cpu0, stat0 = read_cpu_s(server.proc.pid), cpu_stat()
-            res, info = self.bench(server.endpoint, args,
+                args += ["--server-pid", str(leader.proc.pid)]
+            cpu0, stat0 = [read_cpu_s(m.proc.pid) for m in members], cpu_stat()
+            res, info = self.bench(cluster.endpoints(), args,
                                    timeout=self.opts.duration_s * 3 + 120)
-            cpu1, stat1 = read_cpu_s(server.proc.pid), cpu_stat()
+            cpu1, stat1 = [read_cpu_s(m.proc.pid) for m in members], cpu_stat()
             rec["bench_run"] = info
             rec["bench"] = res
             if stat0 is not None and stat1 is not None:
                 rec["machine_cpu_s"] = {k: round(stat1[k] - stat0[k], 3) for k in STAT_FIELDS}
-            if cpu0 is not None and cpu1 is not None:
-                rec["server_cpu_s"] = round(cpu1 - cpu0, 3)
+            if None not in cpu0 and None not in cpu1:
+                per = [c1 - c0 for c0, c1 in zip(cpu0, cpu1)]
+                rec["server_cpu_s"] = round(sum(per), 3)
+                if n > 1:
+                    for st, c in zip(rec["member_stats"], per):
+                        st["cpu_s"] = round(c, 3)
                 if stat0 is not None and stat1 is not None:
-                    # Process CPU time (user + system) that neither the server nor oxcd-bench
-                    # used during the timed run: other processes and kernel threads. Interrupt
-                    # time (irq, softirq: e.g. loopback TCP) is left out: it is not charged
-                    # to any process.
+                    # Process CPU time (user + system) that neither the server(s) nor
+                    # oxcd-bench used during the timed run: other processes and kernel
+                    # threads. Interrupt time (irq, softirq: e.g. loopback TCP) is left out:
+                    # it is not charged to any process.
                     d = rec["machine_cpu_s"]
                     used = d["user"] + d["nice"] + d["system"] + d["steal"]
                     rec["other_cpu_s"] = round(
                         max(0.0, used - rec["server_cpu_s"] - info["cpu_s"]), 3)
-            if not server.alive():
-                rec["error"] = "server exited (code %s) during the load; log tail:\n%s" % (
-                    server.proc.returncode, tail(server.log_path))
+            dead = cluster.dead()
+            if dead:
+                m = dead[0]
+                rec["error"] = "server %sexited (code %s) during the load; log tail:\n%s" % (
+                    "" if n == 1 else m.name + " ", m.proc.returncode, tail(m.log_path))
             else:
-                rec["peak_rss_kb"] = read_status_kb(server.proc.pid, "VmHWM")
-                rec["data_dir_bytes"] = du_bytes(server.data_dir)
+                rss = [read_status_kb(m.proc.pid, "VmHWM") for m in members]
+                ddir = [du_bytes(m.data_dir) for m in members]
+                rec["peak_rss_kb"] = None if None in rss else sum(rss)
+                rec["data_dir_bytes"] = None if None in ddir else sum(ddir)
+                if n > 1:
+                    for st, kb, b in zip(rec["member_stats"], rss, ddir):
+                        st["peak_rss_kb"] = kb
+                        st["data_dir_bytes"] = b
                 if res is None:
                     rec["error"] = "oxcd-bench gave no JSON (exit %s)" % info["exit_code"]
                 elif info["exit_code"] != 0 or info["timed_out"]:
@@ -341,10 +502,19 @@ class Runner:
         except Exception as e:  # noqa: BLE001 - one failed run must not end the benchmark
             rec["error"] = str(e)
         finally:
-            server.stop()
+            if n > 1 and not cluster.dead():
+                # Stop the current leader last (see Cluster.stop).
+                now, _ = self.find_leader(cluster)
+                if now is not None:
+                    cluster.leader = now
+            cluster.stop()
             rec["total_s"] = round(time.monotonic() - t0, 3)
             if not rec["ok"]:
-                rec["server_log_tail"] = tail(server.log_path)
+                if n == 1:
+                    rec["server_log_tail"] = tail(members[0].log_path)
+                else:
+                    rec["server_log_tail"] = "".join(
+                        "==> %s <==\n%s" % (m.name, tail(m.log_path, 15)) for m in members)
             if self.opts.keep_tmp:
                 rec["workdir"] = workdir
             else:
@@ -439,6 +609,10 @@ def main(argv=None):
     ap.add_argument("--oxcd-label", default="oxcd",
                     help="name of the second server in the tables (for a noise check with etcd "
                          "on both sides: --oxcd-bin /usr/bin/etcd --oxcd-label etcd-b)")
+    ap.add_argument("--members", type=int, default=1,
+                    help="members per cluster (default 1): each run starts N members of the "
+                         "same server on this machine and oxcd-bench spreads its connections "
+                         "over all of them, leader first")
     ap.add_argument("--keep-tmp", action="store_true", help="keep every run's temp dir")
     ap.add_argument("--no-build", action="store_true",
                     help="(bench-vs-etcd.sh) do not run cargo build")
@@ -471,6 +645,8 @@ def main(argv=None):
     opts.duration_str = fmt_duration(opts.duration_s)
     if opts.rounds < 1:
         ap.error("--rounds must be at least 1")
+    if opts.members < 1:
+        ap.error("--members must be at least 1")
     for what in ("bench_bin", "oxcd_bin", "etcd_bin", "etcdctl_bin"):
         path = getattr(opts, what)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -494,6 +670,7 @@ def main(argv=None):
         "machine": machine_info(),
         "loadavg_at_start": loadavg(),
         "config": {"rounds": opts.rounds, "duration": opts.duration_str,
+                   "members": opts.members,
                    "order": "for each load and round: etcd, then oxcd"},
         "servers": {
             "etcd": {"label": "etcd", "bin": shown_path(opts.etcd_bin),
