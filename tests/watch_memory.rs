@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, ServerKind};
+use common::{proc_status_kib, Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::watch_client::WatchClient;
 use oxcd::proto::etcdserverpb::watch_request::RequestUnion;
@@ -193,14 +193,4 @@ async fn stalled_streams_hold_bounded_memory_and_lose_nothing() {
             "stalled watcher {i} got every revision in order"
         );
     }
-}
-
-/// A kB figure from /proc/<pid>/status.
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Cluster, ServerKind};
+use common::{proc_status_kib, Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::watch_client::WatchClient;
 use oxcd::proto::etcdserverpb::watch_request::RequestUnion;
@@ -187,16 +187,6 @@ async fn reader(
     drop(requests);
     MOST_RESPONSES.fetch_max(responses, Ordering::Relaxed);
     Ok(revs)
-}
-
-/// A kB figure from /proc/<pid>/status.
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

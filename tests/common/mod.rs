@@ -25,6 +25,6 @@ pub mod server;
 pub use ctl::{etcdctl, etcdctl_bin, BgProcess, CtlOutput, CTL_TIMEOUT};
 #[allow(unused_imports)]
 pub use server::{
-    etcd_available, etcd_bin, free_port, oxcd_bin, require_etcd, Cluster, ClusterBuilder, Member,
-    Server, ServerKind,
+    etcd_available, etcd_bin, free_port, oxcd_bin, proc_status_kib, require_etcd, Cluster,
+    ClusterBuilder, Member, Server, ServerKind,
 };

@@ -523,3 +523,14 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A kB figure from /proc/<pid>/status (`field` includes its colon, e.g.
+/// "VmHWM:"), for tests that bound a server's memory.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
