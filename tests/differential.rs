@@ -185,6 +185,18 @@ mod harness {
     }
 
     #[test]
+    fn right_aligned_ids_lose_their_padding() {
+        let mut n = Normalizer::new();
+        n.preset_id(0x0192_1cab_f916_3956, "<cluster>");
+        let line = "Member 8eb320c7fd6ca837 added to cluster  1921cabf9163956";
+        assert_eq!(
+            n.norm_text_line(line),
+            "Member <id1> added to cluster <cluster>"
+        );
+        assert_eq!(n.norm_text_line("a  b   <dir>"), "a  b   <dir>");
+    }
+
+    #[test]
     fn client_log_lines_ports_paths_and_masks() {
         let mut n = Normalizer::new();
         n.add_port(41234, "client1");

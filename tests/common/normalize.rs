@@ -371,7 +371,7 @@ impl Normalizer {
                 }
             }
         }
-        self.replace_id_tokens(&s)
+        unpad_placeholders(&self.replace_id_tokens(&s))
     }
 
     fn replace_ports(&self, s: &str) -> String {
@@ -501,6 +501,30 @@ impl Normalizer {
             }
         }
     }
+}
+
+/// etcdctl right-aligns ids in 16 columns (`%16x`), so an id with a leading
+/// zero nibble gets an extra space before it: once the id is a placeholder,
+/// that padding says nothing and is dropped.
+fn unpad_placeholders(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("  <") {
+        let (before, tail) = rest.split_at(at);
+        out.push_str(before);
+        let placeholder = tail.trim_start_matches(' ');
+        let is_id = ["<member", "<cluster>", "<id"]
+            .iter()
+            .any(|p| placeholder.starts_with(p));
+        if is_id {
+            out.push(' ');
+        } else {
+            out.push_str(&tail[..tail.len() - placeholder.len()]);
+        }
+        rest = placeholder;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `text` with every run of identical adjacent lines collapsed into one (for output whose
