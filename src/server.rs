@@ -2,20 +2,26 @@
 //! arbiters and the gRPC front end on its own runtime, and runs until SIGINT
 //! or SIGTERM.
 
+mod listeners;
+mod membership;
+
+use listeners::{
+    bind_client_urls, bind_peer_urls, publish_member_attributes, serve_clients, serve_peers,
+};
+use membership::load_or_bootstrap_membership;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use prost::Message as _;
 use raft::eraftpb::ConfState;
 use raft::storage::MemStorage;
 use raft::{RawNode, ReadOnlyOption};
 
 use crate::actors::applier::Applier;
-use crate::actors::auth::Credentials;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
-use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
+use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
@@ -25,16 +31,9 @@ use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
 use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
-use crate::api::peer::PeerService;
-use crate::api::server::{serve, ApiContext};
-use crate::config::{ClusterState, Config};
-use crate::membership::{Member, Membership};
-use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
-use crate::proto::membershippb::{Attributes, ClusterMemberAttrSetRequest};
-use crate::proto::oxcdpeer::peer_client::PeerClient;
-use crate::proto::oxcdpeer::peer_server::PeerServer;
-use crate::proto::oxcdpeer::ClusterInfoRequest;
-use crate::storage::apply::membership::MEMBERSHIP_META_KEY;
+use crate::api::server::ApiContext;
+use crate::config::Config;
+use crate::membership::Membership;
 use crate::storage::wal::{Wal, WalOptions};
 use crate::storage::{raft_log, StorageError, Store, StoreOptions};
 
@@ -47,8 +46,6 @@ const MAP_HEADROOM_BYTES: u64 = 1 << 30;
 /// size); 16 MiB keeps the zero-fill at boot and per roll short while still
 /// holding tens of thousands of entries.
 const WAL_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
-/// Pause between attempts to publish this member's attributes.
-const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
@@ -336,114 +333,6 @@ fn unreachable_wal() -> Wal {
     std::process::exit(1)
 }
 
-/// Binds every client URL before anything starts, so a busy port fails the
-/// boot cleanly.
-fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
-    let mut listeners = Vec::new();
-    for endpoint in &config.listen_client_urls {
-        let addr = endpoint.addr;
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| BootError::Listen { addr, source })?;
-        listener.set_nonblocking(true)?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// Proposes this member's name and client URLs through raft (retrying until
-/// a leader takes it), so every member's MemberList shows them, as etcd's
-/// publish does on every start.
-fn publish_member_attributes(frontend: &Addr<FrontEnd>, config: &Config, member_id: u64) {
-    let attrs = ClusterMemberAttrSetRequest {
-        member_id,
-        member_attributes: Some(Attributes {
-            name: config.name.clone(),
-            client_urls: config.advertise_client_urls.clone(),
-        }),
-    };
-    let frontend = frontend.clone();
-    actix_rt::spawn(async move {
-        loop {
-            let propose = Propose {
-                body: WriteRequest::MemberAttrs(attrs.clone()),
-                credentials: Credentials::default(),
-            };
-            match frontend.send(propose).await {
-                Ok(Ok(_)) => {
-                    tracing::info!("published this member's name and client URLs");
-                    return;
-                }
-                Ok(Err(err)) => tracing::debug!("publishing member attributes: {err}"),
-                Err(_) => return,
-            }
-            tokio::time::sleep(PUBLISH_RETRY).await;
-        }
-    });
-}
-
-/// Binds every peer URL before anything starts, as for the client URLs.
-fn bind_peer_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
-    let mut listeners = Vec::new();
-    for endpoint in &config.listen_peer_urls {
-        let addr = endpoint.addr;
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| BootError::Listen { addr, source })?;
-        listener.set_nonblocking(true)?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// Serves the peer service (raft messages from the other members).
-fn serve_peers(
-    listeners: Vec<std::net::TcpListener>,
-    (raft, lessor, readers, header): (Addr<RaftNode>, Addr<Lessor>, Addr<MvccReader>, HeaderFiller),
-) -> Result<(), BootError> {
-    for listener in listeners {
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let service = PeerService::new(
-            raft.clone(),
-            lessor.clone(),
-            readers.clone(),
-            header.clone(),
-        );
-        tracing::info!(%addr, "listening for peers");
-        actix_rt::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let served = tonic::transport::Server::builder()
-                .add_service(PeerServer::new(service).max_decoding_message_size(64 << 20))
-                .serve_with_incoming(incoming)
-                .await;
-            if let Err(err) = served {
-                tracing::error!("peer server on {addr} failed: {err}");
-                std::process::exit(1);
-            }
-        });
-    }
-    Ok(())
-}
-
-/// Serves the client listeners on the actor system's own thread: a request
-/// then reaches the front end, raft node and applier without crossing
-/// threads (measured on 2 cores: lower single-client latency, and no less
-/// throughput at 1000 clients; see docs/benchmarks.md).
-fn serve_clients(listeners: Vec<std::net::TcpListener>, ctx: ApiContext) -> Result<(), BootError> {
-    for listener in listeners {
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let ctx = ctx.clone();
-        tracing::info!(%addr, "ready to serve client requests");
-        actix_rt::spawn(async move {
-            if let Err(err) = serve(listener, ctx, std::future::pending()).await {
-                tracing::error!("gRPC server on {addr} failed: {err}");
-                std::process::exit(1);
-            }
-        });
-    }
-    Ok(())
-}
-
 async fn wait_for_shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
@@ -457,151 +346,4 @@ async fn wait_for_shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// The first boot derives membership from the flags and stores it; later
-/// boots use the stored one (as etcd ignores --initial-cluster on restart).
-fn load_or_bootstrap_membership(store: &Store, config: &Config) -> Result<Membership, BootError> {
-    if let Some(bytes) = store.get_meta(MEMBERSHIP_META_KEY)? {
-        let stored = MemberListResponse::decode(bytes.as_slice())
-            .map_err(|e| BootError::Storage(StorageError::Corrupt(format!("membership: {e}"))))?;
-        let header = stored.header.unwrap_or_default();
-        let members = stored
-            .members
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_ur_ls,
-                client_urls: m.client_ur_ls,
-                is_learner: m.is_learner,
-            })
-            .collect();
-        return Ok(Membership {
-            cluster_id: header.cluster_id,
-            local_id: header.member_id,
-            members,
-        });
-    }
-    if config.initial_cluster_state == ClusterState::Existing {
-        let membership = join_existing_cluster(config)?;
-        store_membership(store, &membership)?;
-        return Ok(membership);
-    }
-    let membership = Membership::bootstrap(
-        &config.initial_cluster,
-        &config.name,
-        &config.advertise_client_urls,
-        &config.initial_cluster_token,
-    );
-    if membership.local_id == 0 {
-        return Err(BootError::Invalid(format!(
-            "--initial-cluster has no member named {:?}",
-            config.name
-        )));
-    }
-    store_membership(store, &membership)?;
-    Ok(membership)
-}
-
-fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootError> {
-    let record = MemberListResponse {
-        header: Some(ResponseHeader {
-            cluster_id: membership.cluster_id,
-            member_id: membership.local_id,
-            ..Default::default()
-        }),
-        members: membership
-            .members
-            .iter()
-            .map(|m| pb::Member {
-                id: m.id,
-                name: m.name.clone(),
-                peer_ur_ls: m.peer_urls.clone(),
-                client_ur_ls: m.client_urls.clone(),
-                is_learner: m.is_learner,
-            })
-            .collect(),
-    };
-    let mut batch = store.begin_batch()?;
-    batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
-    batch.commit(store.consistent_index())?;
-    store.sync()?;
-    Ok(())
-}
-
-/// `--initial-cluster-state=existing`: ask the other members listed in
-/// `--initial-cluster` for the cluster's id and member list, and find this
-/// member in it (it must have been added with MemberAdd first).
-fn join_existing_cluster(config: &Config) -> Result<Membership, BootError> {
-    let own_urls = &config.initial_advertise_peer_urls;
-    let others: Vec<&String> = config
-        .initial_cluster
-        .iter()
-        .map(|(_, url)| url)
-        .filter(|url| !own_urls.contains(url))
-        .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut last_error = String::from("no other member in --initial-cluster");
-    for url in others {
-        let info = runtime.block_on(async {
-            let channel = tonic::transport::Endpoint::from_shared(url.clone())
-                .map_err(|e| e.to_string())?
-                .connect_timeout(std::time::Duration::from_secs(2))
-                .connect()
-                .await
-                .map_err(|e| e.to_string())?;
-            PeerClient::new(channel)
-                .cluster_info(ClusterInfoRequest {})
-                .await
-                .map(|r| r.into_inner())
-                .map_err(|e| e.to_string())
-        });
-        let info = match info {
-            Ok(info) => info,
-            Err(err) => {
-                last_error = format!("{url}: {err}");
-                continue;
-            }
-        };
-        let cluster_id = info.header.map(|h| h.cluster_id).unwrap_or_default();
-        let mut members: Vec<Member> = info
-            .members
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_ur_ls,
-                client_urls: m.client_ur_ls,
-                is_learner: m.is_learner,
-            })
-            .collect();
-        let Some(me) = members
-            .iter_mut()
-            .find(|m| m.peer_urls.iter().any(|u| own_urls.contains(u)))
-        else {
-            return Err(BootError::Invalid(format!(
-                "this member ({}) is not in cluster {cluster_id:x}: add it with `etcdctl member add` first",
-                own_urls.join(",")
-            )));
-        };
-        me.name = config.name.clone();
-        me.client_urls = config.advertise_client_urls.clone();
-        let local_id = me.id;
-        tracing::info!(
-            cluster = format!("{cluster_id:x}"),
-            member = format!("{local_id:x}"),
-            "joining an existing cluster"
-        );
-        return Ok(Membership {
-            cluster_id,
-            local_id,
-            members,
-        });
-    }
-    Err(BootError::Invalid(format!(
-        "--initial-cluster-state=existing: could not reach any other member ({last_error})"
-    )))
 }

@@ -3,22 +3,25 @@
 //! committed entries to the applier. It refuses proposals when committed runs
 //! more than `MAX_APPLY_GAP` entries ahead of applied (etcd's back-pressure).
 
-use std::collections::BTreeMap;
+mod membership;
+mod reads;
+
+pub use membership::{ApplyConfChanges, LearnerReady, ProposeConfChange, TransferLeader};
+pub use reads::ReadIndex;
+use reads::ReadIndexQueue;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use raft::storage::MemStorage;
 use raft::{RawNode, StateRole};
-use tokio::sync::oneshot;
 
 use super::applier::{Applier, ApplyEntries};
-use super::mvcc_store::ConfChangeItem;
-use super::peer_net::{PeerNet, SendRaft, UpdatePeers};
+use super::peer_net::{PeerNet, SendRaft};
 use super::status::RaftStatusBoard;
 use super::wal_writer::{Persist, ReleaseTo, WalWriter};
 use super::{ServerError, ServerResult};
-use crate::storage::apply::membership::MemberChange;
 
 /// etcd's maxGapBetweenApplyAndCommitIndex.
 pub const MAX_APPLY_GAP: u64 = 5000;
@@ -43,21 +46,6 @@ pub struct RaftNode {
     persisting: bool,
     applied: u64,
     reads: ReadIndexQueue,
-}
-
-/// Linearizable reads, batched: every read that arrives while a ReadIndex
-/// round is in flight joins the next round.
-#[derive(Default)]
-struct ReadIndexQueue {
-    next_round: u64,
-    waiting_for_round: Vec<oneshot::Sender<ServerResult<()>>>,
-    in_flight: Option<(u64, Vec<oneshot::Sender<ServerResult<()>>>)>,
-    /// Ticks since the in-flight round was (re)issued: raft drops a read
-    /// request it cannot serve (e.g. across a leader change), so it is
-    /// asked again after an election timeout.
-    in_flight_ticks: usize,
-    /// read index -> readers that may go once applied reaches it.
-    waiting_for_apply: BTreeMap<u64, Vec<oneshot::Sender<ServerResult<()>>>>,
 }
 
 impl RaftNode {
@@ -179,75 +167,6 @@ impl RaftNode {
             ),
         }
     }
-
-    /// A leader that has not yet committed an entry of its own term cannot
-    /// know the read point (raft-rs silently drops the request then).
-    fn can_serve_read_index(&self) -> bool {
-        let raft = &self.raw.raft;
-        raft.state != StateRole::Leader || raft.commit_to_current_term()
-    }
-
-    fn start_read_round(&mut self) {
-        if self.reads.in_flight.is_some()
-            || self.reads.waiting_for_round.is_empty()
-            || !self.can_serve_read_index()
-        {
-            return;
-        }
-        self.reads.next_round += 1;
-        let round = self.reads.next_round;
-        let waiters = std::mem::take(&mut self.reads.waiting_for_round);
-        self.reads.in_flight = Some((round, waiters));
-        self.reads.in_flight_ticks = 0;
-        self.raw.read_index(round.to_be_bytes().to_vec());
-    }
-
-    /// Re-asks raft for a round that got no answer within an election timeout.
-    fn retry_stalled_read_round(&mut self) {
-        let Some((round, _)) = &self.reads.in_flight else {
-            return;
-        };
-        let round = *round;
-        self.reads.in_flight_ticks += 1;
-        if self.reads.in_flight_ticks >= self.raw.raft.election_timeout()
-            && self.can_serve_read_index()
-        {
-            self.reads.in_flight_ticks = 0;
-            self.raw.read_index(round.to_be_bytes().to_vec());
-        }
-    }
-
-    fn on_read_state(&mut self, request_ctx: Vec<u8>, index: u64) {
-        let Some((round, _)) = &self.reads.in_flight else {
-            return;
-        };
-        if request_ctx != round.to_be_bytes() {
-            return;
-        }
-        let Some((_, waiters)) = self.reads.in_flight.take() else {
-            return;
-        };
-        if index <= self.applied {
-            waiters.into_iter().for_each(|tx| {
-                let _ = tx.send(Ok(()));
-            });
-        } else {
-            self.reads
-                .waiting_for_apply
-                .entry(index)
-                .or_default()
-                .extend(waiters);
-        }
-        self.start_read_round();
-    }
-
-    fn release_reads_up_to(&mut self, applied: u64) {
-        let later = self.reads.waiting_for_apply.split_off(&(applied + 1));
-        let ready = std::mem::replace(&mut self.reads.waiting_for_apply, later);
-        for tx in ready.into_values().flatten() {
-            let _ = tx.send(Ok(()));
-        }
-    }
 }
 
 /// etcd's back-pressure: refuse new proposals while the applier is more than
@@ -348,24 +267,6 @@ impl Handler<ProposeData> for RaftNode {
     }
 }
 
-/// Resolves once this member has applied everything committed when the read
-/// arrived (a linearizable read point).
-#[derive(Message)]
-#[rtype(result = "ServerResult<()>")]
-pub struct ReadIndex;
-
-impl Handler<ReadIndex> for RaftNode {
-    type Result = ResponseFuture<ServerResult<()>>;
-
-    fn handle(&mut self, _: ReadIndex, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.reads.waiting_for_round.push(tx);
-        self.start_read_round();
-        self.drive(ctx);
-        Box::pin(async move { rx.await.map_err(|_| ServerError::Stopped)? })
-    }
-}
-
 /// From the applier: everything up to `index` is applied.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -434,123 +335,6 @@ impl Handler<Durable> for RaftNode {
                 tracing::warn!("raft log compaction to {keep_from} failed: {err}");
             }
         }
-    }
-}
-
-/// From the applier: membership changes now applied, in log order. Raft's
-/// configuration follows them, and so does the peer network.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyConfChanges {
-    pub changes: Vec<ConfChangeItem>,
-}
-
-impl Handler<ApplyConfChanges> for RaftNode {
-    type Result = ();
-
-    fn handle(&mut self, msg: ApplyConfChanges, ctx: &mut Context<Self>) {
-        for item in msg.changes {
-            match self.raw.apply_conf_change(&item.change) {
-                Ok(conf) => self.raw.mut_store().wl().set_conf_state(conf),
-                Err(err) => tracing::warn!("conf change not applied: {err}"),
-            }
-            let id = item.member.id;
-            tracing::info!(member = format!("{id:x}"), change = ?item.kind, "membership changed");
-            if id == self.raw.raft.id {
-                if item.kind == MemberChange::Remove {
-                    tracing::warn!("this member was removed from the cluster; exiting");
-                    std::process::exit(0);
-                }
-                continue;
-            }
-            if let Some(peers) = &self.peers {
-                let update = match item.kind {
-                    MemberChange::Remove => UpdatePeers::Remove(id),
-                    _ => UpdatePeers::Set(id, item.member.peer_ur_ls.clone()),
-                };
-                peers.do_send(update);
-            }
-        }
-        self.drive(ctx);
-    }
-}
-
-/// Proposes a membership change (a raft conf change entry).
-#[derive(Message)]
-#[rtype(result = "ServerResult<()>")]
-pub struct ProposeConfChange {
-    pub change: raft::eraftpb::ConfChange,
-    /// The encoded `oxcdpeer.ConfChangeContext`.
-    pub context: Vec<u8>,
-}
-
-impl Handler<ProposeConfChange> for RaftNode {
-    type Result = ServerResult<()>;
-
-    fn handle(&mut self, msg: ProposeConfChange, ctx: &mut Context<Self>) -> Self::Result {
-        if self.raw.raft.leader_id == raft::INVALID_ID {
-            return Err(ServerError::NoLeader);
-        }
-        self.raw
-            .propose_conf_change(msg.context, msg.change)
-            .map_err(|err| match err {
-                raft::Error::ProposalDropped => ServerError::NoLeader,
-                other => {
-                    tracing::warn!("conf change proposal failed: {other}");
-                    ServerError::Stopped
-                }
-            })?;
-        self.drive(ctx);
-        Ok(())
-    }
-}
-
-/// Whether a learner has caught up enough to be promoted (etcd: its match
-/// index within 10% of the leader's). Only the leader knows; elsewhere the
-/// answer is `NotLeader`.
-#[derive(Message)]
-#[rtype(result = "ServerResult<bool>")]
-pub struct LearnerReady {
-    pub id: u64,
-}
-
-impl Handler<LearnerReady> for RaftNode {
-    type Result = ServerResult<bool>;
-
-    fn handle(&mut self, msg: LearnerReady, _: &mut Context<Self>) -> Self::Result {
-        let raft = &self.raw.raft;
-        if raft.state != StateRole::Leader {
-            return Err(ServerError::NotLeader);
-        }
-        let leader_match = raft.raft_log.last_index();
-        let Some(progress) = raft.prs().get(msg.id) else {
-            return Ok(false);
-        };
-        Ok(progress.matched as f64 >= leader_match as f64 * 0.9)
-    }
-}
-
-/// Starts handing leadership to another voter (Maintenance.MoveLeader); the
-/// caller watches for the new leader.
-#[derive(Message)]
-#[rtype(result = "ServerResult<()>")]
-pub struct TransferLeader {
-    pub to: u64,
-}
-
-impl Handler<TransferLeader> for RaftNode {
-    type Result = ServerResult<()>;
-
-    fn handle(&mut self, msg: TransferLeader, ctx: &mut Context<Self>) -> Self::Result {
-        if self.raw.raft.state != StateRole::Leader {
-            return Err(ServerError::NotLeader);
-        }
-        if !self.raw.raft.prs().conf().voters().contains(msg.to) {
-            return Err(ServerError::BadLeaderTransferee);
-        }
-        self.raw.transfer_leader(msg.to);
-        self.drive(ctx);
-        Ok(())
     }
 }
 
