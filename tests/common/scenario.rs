@@ -891,6 +891,9 @@ impl Side<'_> {
                     self.error(step, format!("no match in stdout:\n{stdout}"));
                     return Ok(());
                 };
+                // etcdctl right-aligns ids (`%16x`): a short one comes with a
+                // leading blank that no command would accept back.
+                let v = v.trim();
                 let v = match conv {
                     Conv::None => v.to_string(),
                     Conv::DecToHex => match v.parse::<u64>() {
