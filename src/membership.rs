@@ -12,6 +12,30 @@ pub struct Member {
     pub is_learner: bool,
 }
 
+impl From<crate::proto::etcdserverpb::Member> for Member {
+    fn from(m: crate::proto::etcdserverpb::Member) -> Self {
+        Member {
+            id: m.id,
+            name: m.name,
+            peer_urls: m.peer_ur_ls,
+            client_urls: m.client_ur_ls,
+            is_learner: m.is_learner,
+        }
+    }
+}
+
+impl From<&Member> for crate::proto::etcdserverpb::Member {
+    fn from(m: &Member) -> Self {
+        crate::proto::etcdserverpb::Member {
+            id: m.id,
+            name: m.name.clone(),
+            peer_ur_ls: m.peer_urls.clone(),
+            client_ur_ls: m.client_urls.clone(),
+            is_learner: m.is_learner,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub cluster_id: u64,

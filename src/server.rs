@@ -5,9 +5,7 @@
 mod listeners;
 mod membership;
 
-use listeners::{
-    bind_client_urls, bind_peer_urls, publish_member_attributes, serve_clients, serve_peers,
-};
+use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_peers};
 use membership::load_or_bootstrap_membership;
 
 use std::path::PathBuf;
@@ -124,8 +122,8 @@ pub fn run(config: Config) -> Result<(), BootError> {
         "storage restored"
     );
 
-    let listeners = bind_client_urls(&config)?;
-    let peer_listeners = bind_peer_urls(&config)?;
+    let listeners = bind_urls(&config.listen_client_urls)?;
+    let peer_listeners = bind_urls(&config.listen_peer_urls)?;
     let system = System::new();
     let api_ctx = system.block_on(async {
         start_actors(&config, store, membership, raw, wal, auth_provider, applied)

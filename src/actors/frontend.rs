@@ -189,11 +189,7 @@ impl Handler<Propose> for FrontEnd {
                     .await??;
                 authorize(auth, credentials, access).await?;
                 raft.send(ProposeData { data }).await??;
-                match tokio::time::timeout(timeout, rx).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_)) => Err(ServerError::Stopped),
-                    Err(_) => Err(ServerError::Timeout),
-                }
+                wait_applied(rx, timeout).await
             }
             .await;
             if outcome.is_err() {
@@ -252,11 +248,7 @@ impl Handler<ProposeMemberChange> for FrontEnd {
                     context,
                 })
                 .await??;
-                match tokio::time::timeout(timeout, rx).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_)) => Err(ServerError::Stopped),
-                    Err(_) => Err(ServerError::Timeout),
-                }
+                wait_applied(rx, timeout).await
             }
             .await;
             if outcome.is_err() {
@@ -331,6 +323,18 @@ impl Handler<Cancel> for FrontEnd {
 
     fn handle(&mut self, msg: Cancel, _: &mut Context<Self>) {
         self.waiters.remove(&msg.id);
+    }
+}
+
+/// The Trigger side of Register/Trigger: the applied result, or a timeout.
+async fn wait_applied(
+    rx: oneshot::Receiver<ServerResult<ApplyResponse>>,
+    timeout: Duration,
+) -> ServerResult<ApplyResponse> {
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(ServerError::Stopped),
+        Err(_) => Err(ServerError::Timeout),
     }
 }
 

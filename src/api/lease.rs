@@ -12,13 +12,15 @@ use super::header::HeaderFiller;
 use super::propose::{credentials_of, propose, unexpected};
 use super::ApiError;
 use crate::actors::frontend::{FrontEnd, WriteRequest};
-use crate::actors::lessor::{KeepAlive, Lessor, ListLeases, TimeToLive};
+use crate::actors::lessor::{
+    KeepAlive, LeaseStatus as LessorLeaseStatus, Lessor, ListLeases, TimeToLive,
+};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::lease_server::Lease;
 use crate::proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
-    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
 };
 use crate::storage::apply::ApplyResponse;
 
@@ -156,23 +158,7 @@ impl Lease for LeaseService {
             .map_err(ServerError::from)
             .and_then(|answer| answer)
             .map_err(|err| Status::from(ApiError::from(err)))?;
-        let header = self.header.with_revision(revision);
-        let resp = match status {
-            Some(status) => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: status.remaining_ttl,
-                granted_ttl: status.granted_ttl,
-                keys: status.keys,
-            },
-            // etcd answers an unknown lease with TTL -1, not an error.
-            None => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: -1,
-                ..Default::default()
-            },
-        };
+        let resp = time_to_live_response(self.header.with_revision(revision), req.id, status);
         Ok(Response::new(resp))
     }
 
@@ -190,5 +176,29 @@ impl Lease for LeaseService {
             header: self.header.with_revision(revision),
             leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
         }))
+    }
+}
+
+/// A time-to-live answer as etcd gives it: an unknown lease gets TTL -1,
+/// not an error.
+pub fn time_to_live_response(
+    header: Option<ResponseHeader>,
+    id: i64,
+    status: Option<LessorLeaseStatus>,
+) -> LeaseTimeToLiveResponse {
+    match status {
+        Some(status) => LeaseTimeToLiveResponse {
+            header,
+            id,
+            ttl: status.remaining_ttl,
+            granted_ttl: status.granted_ttl,
+            keys: status.keys,
+        },
+        None => LeaseTimeToLiveResponse {
+            header,
+            id,
+            ttl: -1,
+            ..Default::default()
+        },
     }
 }

@@ -11,6 +11,7 @@ use raft::eraftpb::Message as RaftMessage;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
+use super::lease::time_to_live_response;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
@@ -130,21 +131,7 @@ impl Peer for PeerService {
             .and_then(|answer| answer)
             .map_err(|err| Status::from(ApiError::from(err)))?;
         let header = self.header.with_revision(revision);
-        Ok(Response::new(match status {
-            Some(status) => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: status.remaining_ttl,
-                granted_ttl: status.granted_ttl,
-                keys: status.keys,
-            },
-            None => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl: -1,
-                ..Default::default()
-            },
-        }))
+        Ok(Response::new(time_to_live_response(header, req.id, status)))
     }
 
     async fn cluster_info(

@@ -13,18 +13,18 @@ use crate::actors::raft_node::RaftNode;
 use crate::api::header::HeaderFiller;
 use crate::api::peer::PeerService;
 use crate::api::server::{serve, ApiContext};
-use crate::config::Config;
+use crate::config::{Config, Endpoint};
 use crate::proto::membershippb::{Attributes, ClusterMemberAttrSetRequest};
 use crate::proto::oxcdpeer::peer_server::PeerServer;
 
 /// Pause between attempts to publish this member's attributes.
 const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Binds every client URL before anything starts, so a busy port fails the
-/// boot cleanly.
-pub(super) fn bind_client_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
+/// Binds every listen URL before anything starts, so a busy port fails the
+/// boot cleanly (client and peer URLs alike).
+pub(super) fn bind_urls(endpoints: &[Endpoint]) -> Result<Vec<std::net::TcpListener>, BootError> {
     let mut listeners = Vec::new();
-    for endpoint in &config.listen_client_urls {
+    for endpoint in endpoints {
         let addr = endpoint.addr;
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| BootError::Listen { addr, source })?;
@@ -67,19 +67,6 @@ pub(super) fn publish_member_attributes(
             tokio::time::sleep(PUBLISH_RETRY).await;
         }
     });
-}
-
-/// Binds every peer URL before anything starts, as for the client URLs.
-pub(super) fn bind_peer_urls(config: &Config) -> Result<Vec<std::net::TcpListener>, BootError> {
-    let mut listeners = Vec::new();
-    for endpoint in &config.listen_peer_urls {
-        let addr = endpoint.addr;
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| BootError::Listen { addr, source })?;
-        listener.set_nonblocking(true)?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
 }
 
 /// Serves the peer service (raft messages from the other members).

@@ -10,8 +10,8 @@ use crate::membership::{Member, Membership};
 use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader};
 use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::ClusterInfoRequest;
-use crate::storage::apply::membership::MEMBERSHIP_META_KEY;
-use crate::storage::{StorageError, Store};
+use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+use crate::storage::Store;
 
 /// The first boot derives membership from the flags and stores it; later
 /// boots use the stored one (as etcd ignores --initial-cluster on restart).
@@ -20,20 +20,9 @@ pub(super) fn load_or_bootstrap_membership(
     config: &Config,
 ) -> Result<Membership, BootError> {
     if let Some(bytes) = store.get_meta(MEMBERSHIP_META_KEY)? {
-        let stored = MemberListResponse::decode(bytes.as_slice())
-            .map_err(|e| BootError::Storage(StorageError::Corrupt(format!("membership: {e}"))))?;
+        let stored = decode_members(&bytes)?;
         let header = stored.header.unwrap_or_default();
-        let members = stored
-            .members
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_ur_ls,
-                client_urls: m.client_ur_ls,
-                is_learner: m.is_learner,
-            })
-            .collect();
+        let members = stored.members.into_iter().map(Member::from).collect();
         return Ok(Membership {
             cluster_id: header.cluster_id,
             local_id: header.member_id,
@@ -68,17 +57,7 @@ fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootEr
             member_id: membership.local_id,
             ..Default::default()
         }),
-        members: membership
-            .members
-            .iter()
-            .map(|m| pb::Member {
-                id: m.id,
-                name: m.name.clone(),
-                peer_ur_ls: m.peer_urls.clone(),
-                client_ur_ls: m.client_urls.clone(),
-                is_learner: m.is_learner,
-            })
-            .collect(),
+        members: membership.members.iter().map(pb::Member::from).collect(),
     };
     let mut batch = store.begin_batch()?;
     batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
@@ -124,17 +103,7 @@ fn join_existing_cluster(config: &Config) -> Result<Membership, BootError> {
             }
         };
         let cluster_id = info.header.map(|h| h.cluster_id).unwrap_or_default();
-        let mut members: Vec<Member> = info
-            .members
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_ur_ls,
-                client_urls: m.client_ur_ls,
-                is_learner: m.is_learner,
-            })
-            .collect();
+        let mut members: Vec<Member> = info.members.into_iter().map(Member::from).collect();
         let Some(me) = members
             .iter_mut()
             .find(|m| m.peer_urls.iter().any(|u| own_urls.contains(u)))
