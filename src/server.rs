@@ -6,13 +6,12 @@ mod listeners;
 mod membership;
 
 use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_peers};
-use membership::load_or_bootstrap_membership;
+use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use raft::eraftpb::ConfState;
 use raft::storage::MemStorage;
 use raft::{RawNode, ReadOnlyOption};
 
@@ -24,15 +23,18 @@ use crate::actors::lessor::{Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
-use crate::actors::raft_node::RaftNode;
+use crate::actors::raft_node::{RaftNode, Snapshots};
 use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
 use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
+use crate::api::peer::PeerService;
 use crate::api::server::ApiContext;
 use crate::config::Config;
 use crate::membership::Membership;
-use crate::storage::wal::{Wal, WalOptions};
+use crate::storage::raft_store::RaftStore;
+use crate::storage::snapshot::{conf_state_of, SnapshotDir};
+use crate::storage::wal::{Wal, WalContents, WalOptions};
 use crate::storage::{raft_log, StorageError, Store, StoreOptions};
 
 /// Threads serving Range reads from LMDB in parallel with the writer.
@@ -65,6 +67,7 @@ pub enum BootError {
 pub struct DataDirs {
     pub wal: PathBuf,
     pub db: PathBuf,
+    pub snap: PathBuf,
 }
 
 impl DataDirs {
@@ -74,6 +77,7 @@ impl DataDirs {
         DataDirs {
             wal,
             db: member.join("db"),
+            snap: member.join("snap"),
         }
     }
 }
@@ -81,6 +85,10 @@ impl DataDirs {
 /// Runs the server until a shutdown signal; blocks the calling thread.
 pub fn run(config: Config) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
+    let snapshots = SnapshotDir::new(dirs.snap.clone());
+    // A snapshot from the leader, staged before a restart, replaces LMDB's
+    // file before it opens.
+    let pending_install = snapshots.take_pending_install(&dirs.db)?;
     let map_size = config.quota_backend_bytes + MAP_HEADROOM_BYTES;
     let store = Arc::new(Store::open(
         &dirs.db,
@@ -88,32 +96,30 @@ pub fn run(config: Config) -> Result<(), BootError> {
             map_size: map_size as usize,
         },
     )?);
+    if let Some(pending) = &pending_install {
+        adopt_snapshot_membership(&store, pending)?;
+    }
     let membership = load_or_bootstrap_membership(&store, &config)?;
     let auth_provider = provider_by_name(&config.auth_provider).map_err(BootError::Invalid)?;
 
-    let (wal, contents) = Wal::open(
-        &dirs.wal,
-        WalOptions {
-            segment_bytes: WAL_SEGMENT_BYTES,
-        },
-    )?;
-    let ids = |learner: bool| -> Vec<u64> {
-        membership
-            .members
-            .iter()
-            .filter(|m| m.is_learner == learner)
-            .map(|m| m.id)
-            .collect()
-    };
-    let conf = ConfState {
-        voters: ids(false),
-        learners: ids(true),
-        ..Default::default()
-    };
+    let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
+    if pending_install.is_some() {
+        snapshots.finish_install()?;
+        tracing::info!(
+            index = store.consistent_index(),
+            "installed the leader's snapshot"
+        );
+    }
+    let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
     let storage = raft_log::restore(contents, &conf)?;
     let applied = store.consistent_index();
     reconcile_commit(&storage, applied);
-    let raw = new_raw_node(&config, membership.local_id, storage, applied)?;
+    let raw = new_raw_node(
+        &config,
+        membership.local_id,
+        RaftStore::new(storage),
+        applied,
+    )?;
     tracing::info!(
         member = format!("{:x}", membership.local_id),
         cluster = format!("{:x}", membership.cluster_id),
@@ -126,16 +132,26 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let peer_listeners = bind_urls(&config.listen_peer_urls)?;
     let system = System::new();
     let api_ctx = system.block_on(async {
-        start_actors(&config, store, membership, raw, wal, auth_provider, applied)
+        start_actors(
+            &config,
+            store,
+            membership,
+            raw,
+            wal,
+            auth_provider,
+            applied,
+            snapshots,
+        )
     });
     system.block_on(async {
         publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id)
     });
-    let peer_service = (
+    let peer_service = PeerService::new(
         api_ctx.raft.clone(),
         api_ctx.lessor.clone(),
         api_ctx.readers.clone(),
         api_ctx.header.clone(),
+        SnapshotDir::new(dirs.snap.clone()),
     );
     system.block_on(async move { serve_clients(listeners, api_ctx) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
@@ -146,6 +162,24 @@ pub fn run(config: Config) -> Result<(), BootError> {
     });
     system.run()?;
     Ok(())
+}
+
+/// Opens the WAL; after a snapshot install, first cuts it at the snapshot
+/// (dropping the log the snapshot replaces) and reads it again.
+fn open_wal(
+    dirs: &DataDirs,
+    installed: Option<&raft::eraftpb::SnapshotMetadata>,
+) -> Result<(Wal, WalContents), BootError> {
+    let options = || WalOptions {
+        segment_bytes: WAL_SEGMENT_BYTES,
+    };
+    let (mut wal, contents) = Wal::open(&dirs.wal, options())?;
+    let Some(meta) = installed else {
+        return Ok((wal, contents));
+    };
+    wal.compact_to(meta)?;
+    drop(wal);
+    Ok(Wal::open(&dirs.wal, options())?)
 }
 
 /// LMDB may hold entries applied after the last persisted hard state (the
@@ -164,9 +198,9 @@ fn reconcile_commit(storage: &MemStorage, applied: u64) {
 fn new_raw_node(
     config: &Config,
     id: u64,
-    storage: MemStorage,
+    storage: RaftStore,
     applied: u64,
-) -> Result<RawNode<MemStorage>, BootError> {
+) -> Result<RawNode<RaftStore>, BootError> {
     let heartbeat = config.heartbeat_interval.as_millis().max(1) as u64;
     let election_tick = (config.election_timeout.as_millis() as u64 / heartbeat).max(2) as usize;
     let raft_config = raft::Config {
@@ -189,14 +223,16 @@ fn new_raw_node(
     )?)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_actors(
     config: &Config,
     store: Arc<Store>,
     membership: Membership,
-    raw: RawNode<MemStorage>,
+    raw: RawNode<RaftStore>,
     wal: Wal,
     auth_provider: Box<dyn crate::actors::auth::AuthProvider>,
     applied: u64,
+    snapshot_dir: SnapshotDir,
 ) -> ApiContext {
     let board = Arc::new(RaftStatusBoard::default());
     board.publish_applied(applied);
@@ -229,6 +265,7 @@ fn start_actors(
     let raft_arbiter = Arbiter::current();
     let tick = config.heartbeat_interval;
     let raft_board = board.clone();
+    let snapshots = Snapshots::new(snapshot_dir, readers.clone(), config.snapshot_count);
     let peers: Vec<(u64, Vec<String>)> = membership
         .members
         .iter()
@@ -255,6 +292,7 @@ fn start_actors(
             raft_board,
             tick,
             applied,
+            snapshots,
         )
     });
     let frontend = FrontEnd::new(

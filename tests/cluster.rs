@@ -1,6 +1,8 @@
 //! Three-member oxcd clusters on loopback: a leader is elected, writes go
-//! through every member, linearizable reads on every member see them, and
-//! killing the leader elects a new one without losing an acknowledged write.
+//! through every member, linearizable reads on every member see them,
+//! killing the leader elects a new one without losing an acknowledged write,
+//! and a member that missed more than --snapshot-count entries catches up by
+//! snapshot.
 
 mod common;
 
@@ -140,6 +142,58 @@ async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
     for i in 0..3 {
         assert_eq!(keys_on(&cluster, i, "k/").await, acked, "member {i}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_snapshot() {
+    let mut cluster = Cluster::builder(ServerKind::Oxcd)
+        .members(3)
+        .args(&["--snapshot-count=100"])
+        .start();
+    let leader_id = agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await;
+    let leader = member_index_of(&cluster, leader_id).await;
+    let behind = (leader + 1) % 3;
+    cluster.kill9(behind);
+
+    let mut kv = kv_of(&cluster, leader).await;
+    let mut written = Vec::new();
+    for n in 0..1000 {
+        let key = format!("s/{n:04}");
+        put(&mut kv, &key, &format!("value {n}")).await;
+        written.push(key);
+    }
+    // LMDB flushes every 100 entries (or each second); the leader then
+    // drops the log it holds for the missing member beyond 100 entries.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    cluster.start_member(behind).expect("restart the member");
+    let log = || std::fs::read_to_string(&cluster.member(behind).log_path).unwrap_or_default();
+    assert_eq!(keys_on(&cluster, behind, "s/").await, written);
+    assert!(
+        log().contains("installed the leader's snapshot"),
+        "no snapshot install in the log:\n{}",
+        cluster.member(behind).log_tail(40)
+    );
+
+    // The log goes on after the snapshot: writes through the member that
+    // installed it reach everyone, and everyone agrees on the revision.
+    let mut kv = kv_of(&cluster, behind).await;
+    for n in 1000..1010 {
+        let key = format!("s/{n:04}");
+        put(&mut kv, &key, "after").await;
+        written.push(key);
+    }
+    for i in 0..3 {
+        assert_eq!(keys_on(&cluster, i, "s/").await, written, "member {i}");
+    }
+    let revision =
+        |status: Option<StatusResponse>| status.and_then(|s| s.header).map(|h| h.revision);
+    let leader_revision = revision(status_of(&cluster, leader).await);
+    assert_eq!(revision(status_of(&cluster, behind).await), leader_revision);
+
+    // And it restarts from the installed state like from any other.
+    cluster.restart(behind).expect("restart after the install");
+    assert_eq!(keys_on(&cluster, behind, "s/").await, written);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

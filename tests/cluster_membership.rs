@@ -1,5 +1,6 @@
 //! Membership changes on a running oxcd cluster: a learner is added, joins
-//! with `--initial-cluster-state existing`, catches up, is promoted; an old
+//! with `--initial-cluster-state existing`, catches up by snapshot, is
+//! promoted; an old
 //! member is removed; the Cluster API's errors are etcd's.
 
 mod common;
@@ -98,19 +99,28 @@ async fn leader_url(cluster: &Cluster) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_learner_joins_catches_up_is_promoted_and_an_old_member_goes() {
-    let cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
-    let leader = leader_url(&cluster).await;
-    let mut kv = KvClient::connect(leader.clone()).await.expect("connect");
-    for n in 0..50 {
+async fn put_before(kv: &mut KvClient<Channel>, numbers: std::ops::Range<u32>) {
+    for n in numbers {
         let put = PutRequest {
-            key: format!("before/{n:02}").into(),
+            key: format!("before/{n:03}").into(),
             value: "v".into(),
             ..Default::default()
         };
         kv.put(put).await.expect("put");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_joins_catches_up_is_promoted_and_an_old_member_goes() {
+    // A short --snapshot-count: the leader's log no longer starts at index
+    // 1 by the time the learner joins, so it catches up by snapshot.
+    let cluster = Cluster::builder(ServerKind::Oxcd)
+        .members(3)
+        .args(&["--snapshot-count=100"])
+        .start();
+    let leader = leader_url(&cluster).await;
+    let mut kv = KvClient::connect(leader.clone()).await.expect("connect");
+    put_before(&mut kv, 0..50).await;
 
     // Add d as a learner, then start it against the running cluster.
     let peer_port = free_port();
@@ -179,6 +189,10 @@ async fn a_learner_joins_catches_up_is_promoted_and_an_old_member_goes() {
         )
     );
 
+    // More writes before the learner starts, beyond what the log keeps.
+    put_before(&mut kv, 50..300).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
     let mut initial: Vec<String> = (0..3)
         .map(|i| {
             let m = cluster.member(i);
@@ -200,7 +214,7 @@ async fn a_learner_joins_catches_up_is_promoted_and_an_old_member_goes() {
                 ..Default::default()
             };
             if let Ok(resp) = on_d.range(get).await {
-                if resp.into_inner().count == 50 {
+                if resp.into_inner().count == 300 {
                     break;
                 }
             }
@@ -208,6 +222,11 @@ async fn a_learner_joins_catches_up_is_promoted_and_an_old_member_goes() {
         assert!(Instant::now() < deadline, "the learner never caught up");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let log = std::fs::read_to_string(&joiner.log).unwrap_or_default();
+    assert!(
+        log.contains("installed the leader's snapshot"),
+        "the learner did not catch up by snapshot:\n{log}"
+    );
 
     // Promote it (retrying while raft still counts it as behind).
     let deadline = Instant::now() + Duration::from_secs(10);

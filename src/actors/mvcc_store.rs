@@ -15,6 +15,7 @@ use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeRespons
 use crate::proto::mvccpb::Event;
 use crate::storage::apply::membership::{change_members, MemberChange};
 use crate::storage::apply::{self, ApplyResponse};
+use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
 use crate::storage::{StorageError, StorageResult, Store};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
@@ -300,5 +301,22 @@ impl Handler<GetBackendStatus> for MvccReader {
             db_size_in_use,
             revision: self.store.current_revision(),
         })
+    }
+}
+
+/// Leader: copy LMDB into a raft snapshot file (on a reader thread: the copy
+/// reads the whole file).
+#[derive(Message)]
+#[rtype(result = "StorageResult<BuiltSnapshot>")]
+pub struct BuildSnapshot {
+    pub dir: SnapshotDir,
+}
+
+impl Handler<BuildSnapshot> for MvccReader {
+    type Result = StorageResult<BuiltSnapshot>;
+
+    fn handle(&mut self, msg: BuildSnapshot, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::info_span!("mvcc.build_snapshot").entered();
+        msg.dir.build(&self.store)
     }
 }

@@ -3,9 +3,13 @@
 //! peer's URL, reconnecting with backoff when it breaks. Messages for a peer
 //! that is down, or whose queue is full, are dropped: raft resends what
 //! matters (heartbeats, appends after a rejection, votes on the next
-//! election), which is what etcd's transport relies on too.
+//! election), which is what etcd's transport relies on too. Snapshots go
+//! as files, each on a call of its own (`snapshot_sender`).
+
+mod snapshot_sender;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,6 +32,7 @@ pub struct PeerNet {
     cluster_id: u64,
     local_id: u64,
     peers: HashMap<u64, mpsc::Sender<RaftEnvelope>>,
+    urls: HashMap<u64, Vec<String>>,
     health: PeerHealth,
 }
 
@@ -69,15 +74,18 @@ impl PeerNet {
         health: PeerHealth,
     ) -> Self {
         let mut senders = HashMap::new();
+        let mut peer_urls = HashMap::new();
         for (id, urls) in peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            actix_rt::spawn(send_loop(id, urls, rx, health.clone()));
+            actix_rt::spawn(send_loop(id, urls.clone(), rx, health.clone()));
             senders.insert(id, tx);
+            peer_urls.insert(id, urls);
         }
         PeerNet {
             cluster_id,
             local_id,
             peers: senders,
+            urls: peer_urls,
             health,
         }
     }
@@ -107,11 +115,13 @@ impl Handler<UpdatePeers> for PeerNet {
             UpdatePeers::Set(id, urls) => {
                 // A new sending task; the old one (if any) ends with its queue.
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
-                actix_rt::spawn(send_loop(id, urls, rx, self.health.clone()));
+                actix_rt::spawn(send_loop(id, urls.clone(), rx, self.health.clone()));
                 self.peers.insert(id, tx);
+                self.urls.insert(id, urls);
             }
             UpdatePeers::Remove(id) => {
                 self.peers.remove(&id);
+                self.urls.remove(&id);
                 self.health.set(id, None);
             }
         }
@@ -154,6 +164,38 @@ impl Handler<SendRaft> for PeerNet {
                 );
             }
         }
+    }
+}
+
+/// A raft MsgSnapshot and the file holding its data: streamed to the peer
+/// the message names. Answers the bytes the peer took.
+#[derive(Message)]
+#[rtype(result = "Result<u64, String>")]
+pub struct SendSnapshot {
+    pub message: RaftMessage,
+    pub file: PathBuf,
+}
+
+impl Handler<SendSnapshot> for PeerNet {
+    type Result = ResponseFuture<Result<u64, String>>;
+
+    fn handle(&mut self, msg: SendSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let to = msg.message.to;
+        let urls = self.urls.get(&to).cloned().unwrap_or_default();
+        let transfer =
+            msg.message
+                .write_to_bytes()
+                .map(|message| snapshot_sender::SnapshotTransfer {
+                    cluster_id: self.cluster_id,
+                    from: self.local_id,
+                    to,
+                    message,
+                    file: msg.file,
+                });
+        Box::pin(async move {
+            let transfer = transfer.map_err(|e| format!("raft message not encodable: {e}"))?;
+            snapshot_sender::send_snapshot(urls, transfer).await
+        })
     }
 }
 

@@ -5,16 +5,17 @@
 
 mod membership;
 mod reads;
+mod snapshots;
 
 pub use membership::{ApplyConfChanges, LearnerReady, ProposeConfChange, TransferLeader};
 pub use reads::ReadIndex;
 use reads::ReadIndexQueue;
+pub use snapshots::Snapshots;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use raft::storage::MemStorage;
 use raft::{RawNode, StateRole};
 
 use super::applier::{Applier, ApplyEntries};
@@ -22,19 +23,16 @@ use super::peer_net::{PeerNet, SendRaft};
 use super::status::RaftStatusBoard;
 use super::wal_writer::{Persist, ReleaseTo, WalWriter};
 use super::{ServerError, ServerResult};
+use crate::storage::raft_store::RaftStore;
 
 /// etcd's maxGapBetweenApplyAndCommitIndex.
 pub const MAX_APPLY_GAP: u64 = 5000;
 /// Entries kept in memory behind the durable point, for slow followers
-/// (etcd's snapshot catch-up entries).
+/// (etcd's snapshot catch-up entries), unless `--snapshot-count` is smaller.
 pub const CATCH_UP_ENTRIES: u64 = 5000;
-/// A leader keeps the log back to its slowest follower, up to this many
-/// entries behind the durable point: sending snapshots is not built yet, so
-/// the log is how a restarted member catches up.
-pub const MAX_FOLLOWER_LAG_KEPT: u64 = 200_000;
 
 pub struct RaftNode {
-    raw: RawNode<MemStorage>,
+    raw: RawNode<RaftStore>,
     wal: Addr<WalWriter>,
     applier: Addr<Applier>,
     /// None for a single-member cluster.
@@ -46,17 +44,20 @@ pub struct RaftNode {
     persisting: bool,
     applied: u64,
     reads: ReadIndexQueue,
+    snapshots: Snapshots,
 }
 
 impl RaftNode {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        raw: RawNode<MemStorage>,
+        raw: RawNode<RaftStore>,
         wal: Addr<WalWriter>,
         applier: Addr<Applier>,
         peers: Option<Addr<PeerNet>>,
         board: Arc<RaftStatusBoard>,
         tick_interval: Duration,
         applied: u64,
+        snapshots: Snapshots,
     ) -> Self {
         RaftNode {
             raw,
@@ -68,6 +69,7 @@ impl RaftNode {
             persisting: false,
             applied,
             reads: ReadIndexQueue::default(),
+            snapshots,
         }
     }
 
@@ -83,19 +85,16 @@ impl RaftNode {
     /// to the WAL writer.
     fn drive(&mut self, ctx: &mut Context<Self>) {
         self.start_read_round();
+        self.build_snapshot_if_wanted(ctx);
         if self.persisting || !self.raw.has_ready() {
             return;
         }
         let mut ready = self.raw.ready();
         if !ready.snapshot().is_empty() {
-            // Installing a leader's snapshot is not built yet: stop rather
-            // than go on with a state machine that lacks its data.
-            fatal(
-                "this member fell too far behind and was sent a raft snapshot, which oxcd \
-                 cannot install yet; remove its data dir and add it back as a new member",
-            );
+            self.install_snapshot(ready, ctx);
+            return;
         }
-        self.send_to_peers(ready.take_messages());
+        self.send_to_peers(ready.take_messages(), ctx);
         let committed = ready.take_committed_entries();
         if !committed.is_empty() {
             self.applier.do_send(ApplyEntries { entries: committed });
@@ -128,7 +127,7 @@ impl RaftNode {
             // commit-index-only hard state is not written at all; a restart
             // derives commit from what LMDB applied and raft re-commits the rest.
             self.raw.on_persist_ready(number);
-            self.send_to_peers(persisted_messages);
+            self.send_to_peers(persisted_messages, ctx);
             ctx.notify(Drive);
             return;
         }
@@ -144,7 +143,7 @@ impl RaftNode {
                 Ok(Ok(())) => {
                     node.persisting = false;
                     node.raw.on_persist_ready(number);
-                    node.send_to_peers(persisted_messages);
+                    node.send_to_peers(persisted_messages, ctx);
                     node.publish_status();
                     node.drive(ctx);
                 }
@@ -155,7 +154,15 @@ impl RaftNode {
             .spawn(ctx);
     }
 
-    fn send_to_peers(&self, messages: Vec<raft::eraftpb::Message>) {
+    fn send_to_peers(&self, messages: Vec<raft::eraftpb::Message>, ctx: &mut Context<Self>) {
+        // Snapshots travel as files, on calls of their own.
+        let snapshot = raft::eraftpb::MessageType::MsgSnapshot;
+        let (snapshots, messages): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|m| m.get_msg_type() == snapshot);
+        for message in snapshots {
+            self.send_snapshot(message, ctx);
+        }
         if messages.is_empty() {
             return;
         }
@@ -314,10 +321,12 @@ impl Handler<Durable> for RaftNode {
         };
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
         self.wal.do_send(ReleaseTo { meta });
-        let mut keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES);
+        let count = self.snapshots.snapshot_count;
+        let mut keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES.min(count));
         if self.raw.raft.state == StateRole::Leader {
-            // Followers catch up from the log (no snapshots yet): keep it
-            // back to the slowest one, within MAX_FOLLOWER_LAG_KEPT.
+            // A follower a little behind catches up faster from the log than
+            // from a snapshot: keep it back to the slowest one, but never
+            // more than --snapshot-count entries.
             let slowest = self
                 .raw
                 .raft
@@ -327,7 +336,7 @@ impl Handler<Durable> for RaftNode {
                 .map(|(_, pr)| pr.matched + 1)
                 .min()
                 .unwrap_or(keep_from);
-            let floor = msg.index.saturating_sub(MAX_FOLLOWER_LAG_KEPT);
+            let floor = msg.index.saturating_sub(count);
             keep_from = keep_from.min(slowest.max(floor));
         }
         if keep_from > store.first_index().unwrap_or(1) {

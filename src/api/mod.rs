@@ -11,6 +11,7 @@ pub mod maintenance;
 pub mod not_built;
 pub mod oversize;
 pub mod peer;
+pub mod peer_snapshot;
 pub mod propose;
 pub mod require_leader;
 pub mod server;

@@ -1,8 +1,9 @@
 //! The peer service on the peer URLs: raft messages from the other members,
 //! handed to the raft node; lease requests forwarded by followers to this
 //! member's lessor (answered only if it is the leader's); and the member
-//! list for a member joining. A raft stream from another cluster, or meant
-//! for another member, is refused so that clusters never mix.
+//! list for a member joining; raft snapshots (`peer_snapshot`). A raft
+//! stream from another cluster, or meant for another member, is refused so
+//! that clusters never mix.
 
 use actix::Addr;
 use futures::StreamExt;
@@ -12,6 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
 use super::lease::time_to_live_response;
+use super::peer_snapshot::receive_snapshot;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
@@ -24,13 +26,17 @@ use crate::proto::etcdserverpb::{
 use crate::proto::oxcdpeer::peer_server::Peer;
 use crate::proto::oxcdpeer::{
     ClusterInfoRequest, LearnerReadyRequest, LearnerReadyResponse, RaftAck, RaftEnvelope,
+    SnapshotAck, SnapshotChunk,
 };
+use crate::storage::snapshot::SnapshotDir;
 
+#[derive(Clone)]
 pub struct PeerService {
     raft: Addr<RaftNode>,
     lessor: Addr<Lessor>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
+    snapshots: SnapshotDir,
     cluster_id: u64,
     local_id: u64,
 }
@@ -41,28 +47,31 @@ impl PeerService {
         lessor: Addr<Lessor>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
+        snapshots: SnapshotDir,
     ) -> Self {
         PeerService {
             raft,
             lessor,
             readers,
+            snapshots,
             cluster_id: header.cluster_id,
             local_id: header.member_id,
             header,
         }
     }
 
-    fn check(&self, envelope: &RaftEnvelope) -> Result<(), Status> {
-        if envelope.cluster_id != self.cluster_id {
+    /// The sender's cluster and the addressee must be ours.
+    fn check(&self, cluster_id: u64, from: u64, to: u64) -> Result<(), Status> {
+        if cluster_id != self.cluster_id {
             return Err(Status::failed_precondition(format!(
-                "cluster ID mismatch: this member is in cluster {:x}, the sender {:x} in {:x}",
-                self.cluster_id, envelope.from, envelope.cluster_id
+                "cluster ID mismatch: this member is in cluster {:x}, the sender {from:x} in {cluster_id:x}",
+                self.cluster_id
             )));
         }
-        if envelope.to != self.local_id {
+        if to != self.local_id {
             return Err(Status::failed_precondition(format!(
-                "member ID mismatch: this member is {:x}, the message is for {:x}",
-                self.local_id, envelope.to
+                "member ID mismatch: this member is {:x}, the message is for {to:x}",
+                self.local_id
             )));
         }
         Ok(())
@@ -78,11 +87,17 @@ impl Peer for PeerService {
         let mut inbound = request.into_inner();
         while let Some(envelope) = inbound.next().await {
             let envelope = envelope?;
-            self.check(&envelope)?;
+            self.check(envelope.cluster_id, envelope.from, envelope.to)?;
             let mut messages = Vec::with_capacity(envelope.messages.len());
             for bytes in &envelope.messages {
                 let message = RaftMessage::parse_from_bytes(bytes)
                     .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
+                // A snapshot's data comes only through the Snapshot call.
+                if message.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot {
+                    return Err(Status::invalid_argument(
+                        "snapshots must be sent with the Snapshot call",
+                    ));
+                }
                 messages.push(message);
             }
             self.raft.do_send(Step { messages });
@@ -148,6 +163,30 @@ impl Peer for PeerService {
         let mut header = None;
         self.header.fill(&mut header);
         Ok(Response::new(MemberListResponse { header, members }))
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<SnapshotAck>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        self.check(first.cluster_id, first.from, first.to)?;
+        let from = first.from;
+        let (message, bytes) = receive_snapshot(first, inbound, &self.snapshots).await?;
+        tracing::info!(
+            from = format!("{from:x}"),
+            index = message.get_snapshot().get_metadata().index,
+            bytes,
+            "snapshot received"
+        );
+        self.raft.do_send(Step {
+            messages: vec![message],
+        });
+        Ok(Response::new(SnapshotAck { bytes }))
     }
 
     async fn learner_ready(

@@ -170,7 +170,7 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("wal-dir", "", K::Text, S::Honoured, G::Member,
         "Put the write-ahead log in this directory instead of inside --data-dir."),
     flag("snapshot-count", "100000", K::Uint, S::Honoured, G::Member,
-        "Applied entries after which LMDB is flushed and the WAL before that point released (also done every second; 0: the default)."),
+        "Applied entries after which LMDB is flushed and the WAL before that point released (also done every second; 0: the default). The leader keeps at most this many entries for a slow follower; one further behind gets a snapshot."),
     flag("heartbeat-interval", "100", K::Uint, S::Honoured, G::Member,
         "Raft heartbeat period in milliseconds."),
     flag("election-timeout", "1000", K::Uint, S::Honoured, G::Member,
@@ -182,7 +182,7 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("listen-client-urls", "http://localhost:2379", K::List, S::Honoured, G::Member,
         "Comma-separated http://IP:port URLs to serve clients on (localhost means 127.0.0.1)."),
     flag("max-snapshots", "5", K::Uint, S::NotBuiltYet, G::Member,
-        "How many snapshot files to keep (0: keep all)."),
+        "How many snapshot files to keep (0: keep all); oxcd keeps only the newest."),
     flag("max-wals", "5", K::Uint, S::NotBuiltYet, G::Member,
         "How many WAL files to keep (0: keep all)."),
     flag("quota-backend-bytes", "0", K::Int, S::Honoured, G::Member,
@@ -542,7 +542,7 @@ pub(crate) mod tests {
         ] {
             assert!(honoured.contains(name), "{name} should be honoured");
         }
-        // No snapshot files, WAL segments deleted once LMDB holds them, and
+        // One snapshot file kept, WAL segments deleted once LMDB holds them, and
         // no minimum client ping interval in tonic.
         for name in ["max-snapshots", "max-wals", "grpc-keepalive-min-time"] {
             assert_eq!(

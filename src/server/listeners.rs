@@ -7,10 +7,6 @@ use actix::prelude::*;
 use super::BootError;
 use crate::actors::auth::Credentials;
 use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
-use crate::actors::lessor::Lessor;
-use crate::actors::mvcc_store::MvccReader;
-use crate::actors::raft_node::RaftNode;
-use crate::api::header::HeaderFiller;
 use crate::api::peer::PeerService;
 use crate::api::server::{serve, ApiContext};
 use crate::config::{Config, Endpoint};
@@ -72,17 +68,12 @@ pub(super) fn publish_member_attributes(
 /// Serves the peer service (raft messages from the other members).
 pub(super) fn serve_peers(
     listeners: Vec<std::net::TcpListener>,
-    (raft, lessor, readers, header): (Addr<RaftNode>, Addr<Lessor>, Addr<MvccReader>, HeaderFiller),
+    peer_service: PeerService,
 ) -> Result<(), BootError> {
     for listener in listeners {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let service = PeerService::new(
-            raft.clone(),
-            lessor.clone(),
-            readers.clone(),
-            header.clone(),
-        );
+        let service = peer_service.clone();
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

@@ -11,6 +11,7 @@ use crate::proto::etcdserverpb::{self as pb, MemberListResponse, ResponseHeader}
 use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::ClusterInfoRequest;
 use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+use crate::storage::snapshot::PendingInstall;
 use crate::storage::Store;
 
 /// The first boot derives membership from the flags and stores it; later
@@ -48,6 +49,34 @@ pub(super) fn load_or_bootstrap_membership(
     }
     store_membership(store, &membership)?;
     Ok(membership)
+}
+
+/// A snapshot installed from the leader carries the leader's member list
+/// record, which names the leader as "this member": name this one again.
+/// The consistent index stays, so this changes nothing raft applies.
+pub(super) fn adopt_snapshot_membership(
+    store: &Store,
+    pending: &PendingInstall,
+) -> Result<(), BootError> {
+    if store.consistent_index() != pending.meta.index {
+        return Err(BootError::Invalid(format!(
+            "the installed snapshot holds index {} but raft gave index {}",
+            store.consistent_index(),
+            pending.meta.index
+        )));
+    }
+    let Some(bytes) = store.get_meta(MEMBERSHIP_META_KEY)? else {
+        return Err(BootError::Invalid(
+            "the installed snapshot has no member list".into(),
+        ));
+    };
+    let mut record = decode_members(&bytes)?;
+    record.header.get_or_insert_with(Default::default).member_id = pending.local_id;
+    let mut batch = store.begin_batch()?;
+    batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
+    batch.commit(store.consistent_index())?;
+    store.sync()?;
+    Ok(())
 }
 
 fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootError> {

@@ -104,6 +104,16 @@ impl Backend {
         Ok(self.env.force_sync()?)
     }
 
+    /// Writes a compacted copy of the whole environment to `path` (a new
+    /// file), from one read snapshot; writers go on meanwhile.
+    pub fn copy_compacted_to(&self, path: &Path) -> StorageResult<()> {
+        let file = self
+            .env
+            .copy_to_path(path, heed::CompactionOption::Enabled)?;
+        file.sync_all()?;
+        Ok(())
+    }
+
     /// (data file bytes, bytes held by live B-tree pages).
     pub fn size(&self) -> StorageResult<(u64, u64)> {
         let file = self.env.real_disk_size()?;

@@ -13,6 +13,8 @@ pub use mvcc::{
 };
 pub use revision::Revision;
 pub mod raft_log;
+pub mod raft_store;
+pub mod snapshot;
 pub mod wal;
 pub use wal::{Wal, WalContents, WalOptions};
 pub mod apply;

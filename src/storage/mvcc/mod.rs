@@ -91,6 +91,11 @@ impl Store {
         self.consistent_index.load(Ordering::SeqCst)
     }
 
+    /// A compacted copy of the LMDB file at `path`, for a raft snapshot.
+    pub fn copy_to(&self, path: &Path) -> StorageResult<()> {
+        self.backend.copy_compacted_to(path)
+    }
+
     /// Reads a value written by [`WriteBatch::put_meta`] (committed data only).
     pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
         let txn = self.backend.read_txn()?;
@@ -147,6 +152,19 @@ impl Store {
         self.compacted_rev.store(compacted, Ordering::SeqCst);
         self.consistent_index.store(ci, Ordering::SeqCst);
     }
+}
+
+/// The consistent index recorded in an LMDB environment that no `Store`
+/// has open (a snapshot copy).
+pub(crate) fn stored_consistent_index(
+    backend: &Backend,
+    txn: &super::backend::LmdbRead<'_>,
+) -> StorageResult<u64> {
+    Ok(backend
+        .get_meta(txn, META_CONSISTENT_INDEX)?
+        .map(|bytes| decode_i64(META_CONSISTENT_INDEX, &bytes))
+        .transpose()?
+        .map_or(0, |v| v as u64))
 }
 
 fn encode_i64(v: i64) -> [u8; 8] {
