@@ -301,6 +301,33 @@ async fn every_member_lists_every_members_published_client_urls() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    // etcdctl's --cluster commands dial every published client URL (and
+    // send it as the :authority, which oxcd repairs for h2).
+    let out = cluster
+        .ctl(&["endpoint", "status", "--cluster", "-w", "json"])
+        .expect_ok("endpoint status --cluster");
+    let statuses: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let statuses = statuses.as_array().expect("an array");
+    let mut endpoints: Vec<&str> = statuses
+        .iter()
+        .filter_map(|s| s["Endpoint"].as_str())
+        .collect();
+    endpoints.sort();
+    let mut urls: Vec<String> = (0..3).map(|i| cluster.member(i).client_url()).collect();
+    urls.sort();
+    assert_eq!(endpoints, urls, "{out}");
+    let leaders = statuses
+        .iter()
+        .filter(|s| s["Status"]["leader"] == s["Status"]["header"]["member_id"])
+        .count();
+    assert_eq!(leaders, 1, "{out}");
+    let out = cluster
+        .ctl(&["endpoint", "health", "--cluster", "-w", "json"])
+        .expect_ok("endpoint health --cluster");
+    let health: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let healthy = health.as_array().expect("an array").iter();
+    assert_eq!(healthy.filter(|h| h["health"] == true).count(), 3, "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

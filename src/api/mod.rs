@@ -7,6 +7,7 @@ pub mod header;
 pub mod kv;
 pub mod later_services;
 pub mod lease;
+pub mod lenient_authority;
 pub mod maintenance;
 pub mod not_built;
 pub mod oversize;

@@ -12,6 +12,7 @@ use super::header::HeaderFiller;
 use super::kv::KvService;
 use super::later_services::NotBuilt;
 use super::lease::LeaseService;
+use super::lenient_authority::LenientAuthority;
 use super::maintenance::MaintenanceService;
 use super::require_leader::RequireLeader;
 use super::watch::WatchService;
@@ -60,16 +61,17 @@ pub struct ApiContext {
     pub keepalive_timeout: Option<std::time::Duration>,
 }
 
-/// Accepted connections with Nagle off: gRPC writes small frames and waits
-/// for answers, so Nagle plus delayed ACKs would add ~40 ms stalls.
-fn with_nodelay(
+/// Accepted connections with Nagle off (gRPC writes small frames and waits
+/// for answers, so Nagle plus delayed ACKs would add ~40 ms stalls), and
+/// with the `:authority` some etcd clients send malformed repaired.
+fn accepted_connections(
     listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+) -> impl futures::Stream<Item = std::io::Result<LenientAuthority<tokio::net::TcpStream>>> {
     use futures::StreamExt;
     TcpListenerStream::new(listener).map(|accepted| {
         let stream = accepted?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok(LenientAuthority::new(stream))
     })
 }
 
@@ -144,6 +146,6 @@ pub async fn serve(
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
-        .serve_with_incoming_shutdown(with_nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(accepted_connections(listener), shutdown)
         .await
 }
