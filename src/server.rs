@@ -143,9 +143,8 @@ pub fn run(config: Config) -> Result<(), BootError> {
             snapshots,
         )
     });
-    system.block_on(async {
-        publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id)
-    });
+    let published =
+        publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id);
     let peer_service = PeerService::new(
         api_ctx.raft.clone(),
         api_ctx.lessor.clone(),
@@ -153,7 +152,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
         api_ctx.header.clone(),
         SnapshotDir::new(dirs.snap.clone()),
     );
-    system.block_on(async move { serve_clients(listeners, api_ctx) })?;
+    system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
     system.block_on(async {
         wait_for_shutdown_signal().await;

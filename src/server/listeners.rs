@@ -37,7 +37,7 @@ pub(super) fn publish_member_attributes(
     frontend: &Addr<FrontEnd>,
     config: &Config,
     member_id: u64,
-) {
+) -> impl std::future::Future<Output = ()> + 'static {
     let attrs = ClusterMemberAttrSetRequest {
         member_id,
         member_attributes: Some(Attributes {
@@ -46,7 +46,7 @@ pub(super) fn publish_member_attributes(
         }),
     };
     let frontend = frontend.clone();
-    actix_rt::spawn(async move {
+    async move {
         loop {
             let propose = Propose {
                 body: WriteRequest::MemberAttrs(attrs.clone()),
@@ -62,7 +62,7 @@ pub(super) fn publish_member_attributes(
             }
             tokio::time::sleep(PUBLISH_RETRY).await;
         }
-    });
+    }
 }
 
 /// Serves the peer service (raft messages from the other members).
@@ -76,7 +76,15 @@ pub(super) fn serve_peers(
         let service = peer_service.clone();
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            use futures::StreamExt;
+            // Nagle off, as on the client side: raft acks are small and
+            // latency-bound.
+            let incoming =
+                tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+                    let stream = accepted?;
+                    stream.set_nodelay(true)?;
+                    Ok::<_, std::io::Error>(stream)
+                });
             let served = tonic::transport::Server::builder()
                 .add_service(PeerServer::new(service).max_decoding_message_size(64 << 20))
                 .serve_with_incoming(incoming)
@@ -94,21 +102,35 @@ pub(super) fn serve_peers(
 /// then reaches the front end, raft node and applier without crossing
 /// threads (measured on 2 cores: lower single-client latency, and no less
 /// throughput at 1000 clients; see docs/benchmarks.md).
+///
+/// As etcd does, requests are served only once `published` (this member's
+/// attributes went through raft): until then the member may lack a leader
+/// or the data it missed, and its client URLs are not in the member list.
+/// Connections made meanwhile wait in the listen backlog.
 pub(super) fn serve_clients(
     listeners: Vec<std::net::TcpListener>,
     ctx: ApiContext,
+    published: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<(), BootError> {
+    let mut bound = Vec::new();
     for listener in listeners {
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let ctx = ctx.clone();
-        tracing::info!(%addr, "ready to serve client requests");
-        actix_rt::spawn(async move {
-            if let Err(err) = serve(listener, ctx, std::future::pending()).await {
-                tracing::error!("gRPC server on {addr} failed: {err}");
-                std::process::exit(1);
-            }
-        });
+        bound.push((
+            listener.local_addr()?,
+            tokio::net::TcpListener::from_std(listener)?,
+        ));
     }
+    actix_rt::spawn(async move {
+        published.await;
+        for (addr, listener) in bound {
+            let ctx = ctx.clone();
+            tracing::info!(%addr, "ready to serve client requests");
+            actix_rt::spawn(async move {
+                if let Err(err) = serve(listener, ctx, std::future::pending()).await {
+                    tracing::error!("gRPC server on {addr} failed: {err}");
+                    std::process::exit(1);
+                }
+            });
+        }
+    });
     Ok(())
 }
