@@ -373,4 +373,23 @@ async fn move_leader_hands_leadership_to_the_chosen_member() {
         agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await,
         target
     );
+
+    // etcdctl move-leader finds the leader among its endpoints itself.
+    let endpoints = cluster.endpoints().join(",");
+    let back = format!("{old:x}");
+    let out = common::etcdctl(
+        &endpoints,
+        &["move-leader", &back],
+        None,
+        common::CTL_TIMEOUT,
+    )
+    .expect_ok("etcdctl move-leader");
+    assert_eq!(
+        out.trim(),
+        format!("Leadership transferred from {target:x} to {old:x}")
+    );
+    assert_eq!(
+        agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await,
+        old
+    );
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use oxcd::proto::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
+use oxcd::proto::etcdserverpb::{HashKvRequest, PutRequest, RangeRequest, StatusRequest};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -117,6 +117,28 @@ async fn all_keys(cluster: &Cluster, i: usize) -> Vec<String> {
         .into_iter()
         .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
         .collect()
+}
+
+/// Each member's HashKV at member 0's current revision (every member has
+/// applied it: each just served a linearizable read).
+async fn hashes_at_one_revision(cluster: &Cluster) -> Vec<u32> {
+    let mut hashes = Vec::new();
+    let mut revision = 0;
+    for i in 0..3 {
+        let mut maintenance = MaintenanceClient::connect(cluster.member(i).client_url())
+            .await
+            .expect("connect");
+        let answer = maintenance
+            .hash_kv(HashKvRequest { revision })
+            .await
+            .expect("hash kv")
+            .into_inner();
+        if i == 0 {
+            revision = answer.header.map(|h| h.revision).unwrap_or_default();
+        }
+        hashes.push(answer.hash);
+    }
+    hashes
 }
 
 /// On the isolated member (which has lost its leader), a call carrying
@@ -256,6 +278,9 @@ async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     for i in 1..3 {
         assert_eq!(all_keys(&cluster, i).await, reference, "member {i} differs");
     }
+    // Byte for byte too: every member's HashKV at one revision agrees.
+    let hashes = hashes_at_one_revision(&cluster).await;
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "HashKV: {hashes:?}");
     let held: BTreeSet<String> = reference.into_iter().collect();
     let lost: Vec<&String> = acked.difference(&held).collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");

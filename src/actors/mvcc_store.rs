@@ -15,6 +15,7 @@ use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeRespons
 use crate::proto::mvccpb::Event;
 use crate::storage::apply::membership::{change_members, MemberChange};
 use crate::storage::apply::{self, ApplyResponse};
+use crate::storage::mvcc::KvHash;
 use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
 use crate::storage::{StorageError, StorageResult, Store};
 
@@ -318,5 +319,21 @@ impl Handler<BuildSnapshot> for MvccReader {
     fn handle(&mut self, msg: BuildSnapshot, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::info_span!("mvcc.build_snapshot").entered();
         msg.dir.build(&self.store)
+    }
+}
+
+/// Maintenance.HashKV: the hash of the key space up to `revision`.
+#[derive(Message)]
+#[rtype(result = "StorageResult<KvHash>")]
+pub struct HashKv {
+    pub revision: i64,
+}
+
+impl Handler<HashKv> for MvccReader {
+    type Result = StorageResult<KvHash>;
+
+    fn handle(&mut self, msg: HashKv, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::debug_span!("mvcc.hash_kv").entered();
+        self.store.read()?.hash_kv(msg.revision)
     }
 }

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
 use super::ApiError;
-use crate::actors::mvcc_store::MvccReader;
+use crate::actors::mvcc_store::{HashKv, MvccReader};
 use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
@@ -109,6 +109,26 @@ impl Maintenance for MaintenanceService {
         }
     }
 
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let revision = request.into_inner().revision;
+        let hashed = self
+            .readers
+            .send(HashKv { revision })
+            .await
+            .map_err(ServerError::from)
+            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
+        Ok(Response::new(HashKvResponse {
+            header: self.header.with_revision(hashed.current_revision),
+            hash: hashed.hash,
+            compact_revision: hashed.compact_revision,
+            hash_revision: hashed.revision,
+        }))
+    }
+
     type SnapshotStream = SnapshotStream;
 
     async fn snapshot(
@@ -122,7 +142,6 @@ impl Maintenance for MaintenanceService {
         alarm(AlarmRequest) -> AlarmResponse;
         defragment(DefragmentRequest) -> DefragmentResponse;
         hash(HashRequest) -> HashResponse;
-        hash_kv(HashKvRequest) -> HashKvResponse;
         downgrade(DowngradeRequest) -> DowngradeResponse;
     }
 }

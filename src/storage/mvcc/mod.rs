@@ -5,6 +5,7 @@
 //! `RwLock`: a [`WriteBatch`] holds it for writing from start to LMDB commit,
 //! so a reader always pairs an index with the LMDB snapshot it describes.
 
+mod hash;
 mod range;
 mod read;
 mod restore;
@@ -22,6 +23,7 @@ use super::error::StorageResult;
 use super::key_index::TreeIndex;
 use super::lease::LeaseTable;
 
+pub use hash::KvHash;
 pub use range::{RangeOptions, RangeResult, RangeSource};
 pub use read::ReadTxn;
 pub use write::{TxnOutcome, TxnWrite, WriteBatch};

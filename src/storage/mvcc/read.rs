@@ -36,6 +36,27 @@ impl<'s> ReadTxn<'s> {
         self.compacted.max(0)
     }
 
+    /// The revision this view reads at.
+    pub fn revision(&self) -> i64 {
+        self.rev
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// The compacted revision, -1 if never compacted.
+    pub(super) fn raw_compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    /// Every `kv` record (revision key, encoded KeyValue), in revision order.
+    pub(super) fn kv_records(
+        &self,
+    ) -> StorageResult<heed::RoIter<'_, heed::types::Bytes, heed::types::Bytes>> {
+        Ok(self.store.backend.kv().iter(&self.txn)?)
+    }
+
     /// Every change with `from_rev <= main revision <= to_rev` (capped at
     /// this view's revision), in revision order: what a watcher catching up
     /// from `from_rev` needs. DELETE events carry key + mod_revision.

@@ -732,3 +732,31 @@ fn concurrent_readers_see_whole_batches_only() {
     });
     assert_eq!(s.current_revision(), 2 + (KEYS * ROUNDS) as i64);
 }
+
+#[test]
+fn hash_kv_is_stable_per_revision_and_refuses_bad_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let empty = s.read().unwrap().hash_kv(0).unwrap();
+    assert_eq!(empty.hash, crc32c::crc32c(b"key"));
+    assert_eq!(empty.compact_revision, -1);
+    put(&s, "a", "1");
+    let at_two = s.read().unwrap().hash_kv(0).unwrap();
+    assert_eq!((at_two.revision, at_two.current_revision), (2, 2));
+    assert_ne!(at_two.hash, empty.hash);
+    put(&s, "b", "2");
+    delete(&s, "a", "");
+    let view = s.read().unwrap();
+    assert_eq!(
+        view.hash_kv(2).unwrap().hash,
+        at_two.hash,
+        "history is fixed"
+    );
+    assert_ne!(view.hash_kv(0).unwrap().hash, at_two.hash);
+    assert!(matches!(view.hash_kv(9), Err(StorageError::FutureRevision)));
+    drop(view);
+    compact(&s, 3).unwrap();
+    let view = s.read().unwrap();
+    assert!(matches!(view.hash_kv(3), Err(StorageError::Compacted)));
+    assert_eq!(view.hash_kv(0).unwrap().compact_revision, 3);
+}

@@ -279,17 +279,22 @@ impl TxnWrite<'_, '_> {
 
     fn delete_one(&mut self, key: &[u8]) -> StorageResult<()> {
         let rev = self.next_rev();
-        let kv = KeyValue {
+        // A tombstone holds only the key, as etcd's does (HashKV hashes the
+        // stored bytes); readers take the revision from the record's key.
+        let stored = KeyValue {
             key: key.to_vec(),
-            mod_revision: rev.main,
             ..Default::default()
         };
         let db = self.batch.store.backend.kv();
         db.put(
             self.batch.txn_mut()?,
             &rev.to_key(true),
-            &kv.encode_to_vec(),
+            &stored.encode_to_vec(),
         )?;
+        let kv = KeyValue {
+            mod_revision: rev.main,
+            ..stored
+        };
         if !self.batch.index.tombstone(key, rev)? {
             return Err(StorageError::Corrupt(
                 "tombstone on a key that is not live".into(),
