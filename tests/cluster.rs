@@ -155,11 +155,13 @@ async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_sna
     let behind = (leader + 1) % 3;
     cluster.kill9(behind);
 
+    // 4 KiB values: the snapshot spans several 1 MiB chunks.
+    let value = |n: usize| format!("{n:04}{}", "v".repeat(4092));
     let mut kv = kv_of(&cluster, leader).await;
     let mut written = Vec::new();
     for n in 0..1000 {
         let key = format!("s/{n:04}");
-        put(&mut kv, &key, &format!("value {n}")).await;
+        put(&mut kv, &key, &value(n)).await;
         written.push(key);
     }
     // LMDB flushes every 100 entries (or each second); the leader then
@@ -169,6 +171,18 @@ async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_sna
     cluster.start_member(behind).expect("restart the member");
     let log = || std::fs::read_to_string(&cluster.member(behind).log_path).unwrap_or_default();
     assert_eq!(keys_on(&cluster, behind, "s/").await, written);
+    for n in [0, 517, 999] {
+        let mut on_behind = kv_of(&cluster, behind).await;
+        let got = on_behind
+            .range(RangeRequest {
+                key: format!("s/{n:04}").into(),
+                ..Default::default()
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        assert_eq!(got.kvs[0].value, value(n).into_bytes(), "value of s/{n:04}");
+    }
     assert!(
         log().contains("installed the leader's snapshot"),
         "no snapshot install in the log:\n{}",
