@@ -41,15 +41,12 @@ impl Backend {
     /// Opens (creating if needed) the environment in `dir`.
     pub fn open(dir: &Path, map_size: usize) -> StorageResult<Backend> {
         std::fs::create_dir_all(dir)?;
-        let mut opts = EnvOpenOptions::new().read_txn_without_tls();
-        opts.map_size(align_map_size(map_size))
-            .max_dbs(4)
-            .max_readers(MAX_READERS);
-        // SAFETY: NO_SYNC only weakens durability against OS crashes; the
-        // WAL provides durability and `sync()` flushes on demand.
-        unsafe { opts.flags(EnvFlags::NO_SYNC) };
-        // SAFETY: the data file is ours alone; nothing else maps or truncates it.
-        let env = unsafe { opts.open(dir) }?;
+        // NO_SYNC only weakens durability against OS crashes; the WAL
+        // provides durability and `sync()` flushes on demand. WRITE_MAP
+        // commits by writing the map itself: no pwrite/lseek/writev per
+        // commit. The data file is then as long as the map (sparse), so
+        // sizes are taken from the last used page, not the file length.
+        let env = open_env(dir, map_size, EnvFlags::NO_SYNC | EnvFlags::WRITE_MAP)?;
         let wtxn = env.write_txn()?;
         let opened = env.create_databases_and_commit(wtxn, |dbo, wtxn| {
             let kv = dbo.create_database::<Bytes, Bytes>(wtxn, Some(KV_DB))?;
@@ -59,6 +56,32 @@ impl Backend {
         })?;
         let Some((kv, meta, lease)) = opened.commit() else {
             return Err(StorageError::Corrupt("could not create databases".into()));
+        };
+        Ok(Backend {
+            env,
+            kv,
+            meta,
+            lease,
+        })
+    }
+
+    /// Opens an existing environment (a snapshot copy) read-only, leaving
+    /// its file exactly as it is.
+    pub fn open_read_only(dir: &Path, map_size: usize) -> StorageResult<Backend> {
+        let env = open_env(dir, map_size, EnvFlags::READ_ONLY)?;
+        let rtxn = env.read_txn()?;
+        let missing = |name: &str| StorageError::Corrupt(format!("no {name} database"));
+        let opened = env.open_databases_and_commit(rtxn, |dbo, rtxn| {
+            let kv = dbo.open_database::<Bytes, Bytes>(rtxn, Some(KV_DB))?;
+            let meta = dbo.open_database::<Bytes, Bytes>(rtxn, Some(META_DB))?;
+            let lease = dbo.open_database::<Bytes, Bytes>(rtxn, Some(LEASE_DB))?;
+            let kv = kv.ok_or_else(|| missing(KV_DB))?;
+            let meta = meta.ok_or_else(|| missing(META_DB))?;
+            let lease = lease.ok_or_else(|| missing(LEASE_DB))?;
+            Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta, lease)))
+        })?;
+        let Some((kv, meta, lease)) = opened.commit() else {
+            return Err(StorageError::Corrupt("could not open databases".into()));
         };
         Ok(Backend {
             env,
@@ -114,18 +137,33 @@ impl Backend {
         Ok(())
     }
 
-    /// (data file bytes, bytes held by live B-tree pages).
+    /// (bytes up to the last page ever used, bytes held by live B-tree
+    /// pages): what the data file would hold without WRITE_MAP's sparse
+    /// tail, and what etcd reports as dbSize and dbSizeInUse.
     pub fn size(&self) -> StorageResult<(u64, u64)> {
-        let file = self.env.real_disk_size()?;
         let txn = self.read_txn()?;
         let main = self.env.unnamed_database_stat();
+        let page = u64::from(main.page_size);
+        let file = (self.env.info().last_page_number as u64 + 1).saturating_mul(page);
         let mut pages = META_PAGES + tree_pages(&main);
         for db in [self.kv, self.meta, self.lease] {
             pages += tree_pages(&db.stat(&txn)?);
         }
-        let in_use = pages.saturating_mul(u64::from(main.page_size));
+        let in_use = pages.saturating_mul(page);
         Ok((file, in_use.min(file)))
     }
+}
+
+fn open_env(dir: &Path, map_size: usize, flags: EnvFlags) -> StorageResult<Env<WithoutTls>> {
+    let mut opts = EnvOpenOptions::new().read_txn_without_tls();
+    opts.map_size(align_map_size(map_size))
+        .max_dbs(4)
+        .max_readers(MAX_READERS);
+    // SAFETY: the flags are among those documented above; NO_SYNC and
+    // WRITE_MAP are safe for a file only this process maps.
+    unsafe { opts.flags(flags) };
+    // SAFETY: the data file is ours alone; nothing else maps or truncates it.
+    Ok(unsafe { opts.open(dir) }?)
 }
 
 fn tree_pages(stat: &heed::DatabaseStat) -> u64 {

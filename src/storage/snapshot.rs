@@ -195,7 +195,7 @@ pub fn conf_state_of(members: impl IntoIterator<Item = (u64, bool)>) -> ConfStat
 
 /// Opens a copy on its own to read the index it holds and its member list.
 fn read_copy(dir: &Path, bytes: u64) -> StorageResult<(u64, MemberListResponse)> {
-    let backend = Backend::open(dir, (bytes + MAP_HEADROOM) as usize)?;
+    let backend = Backend::open_read_only(dir, (bytes + MAP_HEADROOM) as usize)?;
     let txn = backend.read_txn()?;
     let index = stored_consistent_index(&backend, &txn)?;
     let members = match backend.get_meta(&txn, MEMBERSHIP_META_KEY)? {
