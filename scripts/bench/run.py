@@ -134,8 +134,10 @@ def cpu_stat():
 
 
 def du_bytes(path):
+    """Disk space the data dir takes (allocated blocks, as plain `du`): oxcd's LMDB
+    file is sparse up to its map size, so its apparent length says little."""
     try:
-        out = subprocess.run(["du", "-sb", path], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(["du", "-s", "-B1", path], capture_output=True, text=True, timeout=60)
         return int(out.stdout.split()[0])
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return None
