@@ -54,15 +54,7 @@ impl Backend {
             let lease = dbo.create_database::<Bytes, Bytes>(wtxn, Some(LEASE_DB))?;
             Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta, lease)))
         })?;
-        let Some((kv, meta, lease)) = opened.commit() else {
-            return Err(StorageError::Corrupt("could not create databases".into()));
-        };
-        Ok(Backend {
-            env,
-            kv,
-            meta,
-            lease,
-        })
+        Backend::with_databases(env, opened.commit(), "could not create databases")
     }
 
     /// Opens an existing environment (a snapshot copy) read-only, leaving
@@ -80,8 +72,16 @@ impl Backend {
             let lease = lease.ok_or_else(|| missing(LEASE_DB))?;
             Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta, lease)))
         })?;
-        let Some((kv, meta, lease)) = opened.commit() else {
-            return Err(StorageError::Corrupt("could not open databases".into()));
+        Backend::with_databases(env, opened.commit(), "could not open databases")
+    }
+
+    fn with_databases(
+        env: Env<WithoutTls>,
+        databases: Option<(RawDb, RawDb, RawDb)>,
+        failure: &str,
+    ) -> StorageResult<Backend> {
+        let Some((kv, meta, lease)) = databases else {
+            return Err(StorageError::Corrupt(failure.into()));
         };
         Ok(Backend {
             env,
