@@ -144,8 +144,15 @@ async fn killing_the_leader_elects_another_and_loses_no_acknowledged_write() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_snapshot() {
+/// 4 KiB values: a snapshot of 1,000 of them spans several 1 MiB chunks.
+fn snapshot_value(n: usize) -> String {
+    format!("{n:04}{}", "v".repeat(4092))
+}
+
+/// A 3-member cluster with `--snapshot-count=100` where one follower
+/// (killed) missed `puts` writes, more than the leader's log keeps.
+/// Returns the cluster, the leader, the stopped follower and the keys.
+async fn cluster_with_a_member_behind(puts: usize) -> (Cluster, usize, usize, Vec<String>) {
     let mut cluster = Cluster::builder(ServerKind::Oxcd)
         .members(3)
         .args(&["--snapshot-count=100"])
@@ -154,20 +161,23 @@ async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_sna
     let leader = member_index_of(&cluster, leader_id).await;
     let behind = (leader + 1) % 3;
     cluster.kill9(behind);
-
-    // 4 KiB values: the snapshot spans several 1 MiB chunks.
-    let value = |n: usize| format!("{n:04}{}", "v".repeat(4092));
     let mut kv = kv_of(&cluster, leader).await;
     let mut written = Vec::new();
-    for n in 0..1000 {
+    for n in 0..puts {
         let key = format!("s/{n:04}");
-        put(&mut kv, &key, &value(n)).await;
+        put(&mut kv, &key, &snapshot_value(n)).await;
         written.push(key);
     }
     // LMDB flushes every 100 entries (or each second); the leader then
     // drops the log it holds for the missing member beyond 100 entries.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    (cluster, leader, behind, written)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_snapshot() {
+    let (mut cluster, leader, behind, mut written) = cluster_with_a_member_behind(1000).await;
+    let value = snapshot_value;
     cluster.start_member(behind).expect("restart the member");
     let log = || std::fs::read_to_string(&cluster.member(behind).log_path).unwrap_or_default();
     assert_eq!(keys_on(&cluster, behind, "s/").await, written);
@@ -208,6 +218,36 @@ async fn a_member_that_missed_more_than_snapshot_count_entries_catches_up_by_sna
     // And it restarts from the installed state like from any other.
     cluster.restart(behind).expect("restart after the install");
     assert_eq!(keys_on(&cluster, behind, "s/").await, written);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_killed_while_taking_a_snapshot_still_catches_up() {
+    let (mut cluster, _, behind, written) = cluster_with_a_member_behind(600).await;
+    cluster.spawn(behind).expect("start the member");
+    // kill -9 as soon as the snapshot file is in: mid-install, or during
+    // the restart in place that installs it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log_path = cluster.member(behind).log_path.clone();
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("snapshot received")
+    {
+        assert!(Instant::now() < deadline, "no snapshot arrived");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    cluster.kill9(behind);
+    cluster.start_member(behind).expect("start it again");
+    assert_eq!(keys_on(&cluster, behind, "s/").await, written);
+    let got = kv_of(&cluster, behind)
+        .await
+        .range(RangeRequest {
+            key: "s/0599".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("range")
+        .into_inner();
+    assert_eq!(got.kvs[0].value, snapshot_value(599).into_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -372,7 +372,8 @@ impl Cluster {
         a
     }
 
-    fn spawn(&mut self, i: usize) -> Result<(), String> {
+    /// Start member `i` (same ports, same data dir) without waiting for it to serve.
+    pub fn spawn(&mut self, i: usize) -> Result<(), String> {
         let args = self.member_args(i);
         let bin = self.kind.binary();
         let m = &mut self.members[i];
