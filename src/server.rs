@@ -24,6 +24,7 @@ use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::{RaftNode, Snapshots};
+use crate::actors::snapshot_receiver::SnapshotReceiver;
 use crate::actors::status::RaftStatusBoard;
 use crate::actors::wal_writer::WalWriter;
 use crate::actors::watch_hub::WatchHub;
@@ -145,12 +146,16 @@ pub fn run(config: Config) -> Result<(), BootError> {
     });
     let published =
         publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id);
+    let snapshot_dir = SnapshotDir::new(dirs.snap.clone());
+    let snapshot_receiver = system.block_on(async {
+        SyncArbiter::start(1, move || SnapshotReceiver::new(snapshot_dir.clone()))
+    });
     let peer_service = PeerService::new(
         api_ctx.raft.clone(),
         api_ctx.lessor.clone(),
         api_ctx.readers.clone(),
         api_ctx.header.clone(),
-        SnapshotDir::new(dirs.snap.clone()),
+        snapshot_receiver,
     );
     system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;

@@ -15,6 +15,7 @@ pub mod mvcc_store;
 pub mod peer_net;
 pub mod quota;
 pub mod raft_node;
+pub mod snapshot_receiver;
 pub mod status;
 pub mod wal_writer;
 pub mod watch_hub;

@@ -18,6 +18,7 @@ use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
 use crate::actors::raft_node::{LearnerReady, RaftNode, Step};
+use crate::actors::snapshot_receiver::SnapshotReceiver;
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
@@ -28,7 +29,6 @@ use crate::proto::oxcdpeer::{
     ClusterInfoRequest, LearnerReadyRequest, LearnerReadyResponse, RaftAck, RaftEnvelope,
     SnapshotAck, SnapshotChunk,
 };
-use crate::storage::snapshot::SnapshotDir;
 
 #[derive(Clone)]
 pub struct PeerService {
@@ -36,7 +36,7 @@ pub struct PeerService {
     lessor: Addr<Lessor>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
-    snapshots: SnapshotDir,
+    snapshots: Addr<SnapshotReceiver>,
     cluster_id: u64,
     local_id: u64,
 }
@@ -47,7 +47,7 @@ impl PeerService {
         lessor: Addr<Lessor>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
-        snapshots: SnapshotDir,
+        snapshots: Addr<SnapshotReceiver>,
     ) -> Self {
         PeerService {
             raft,

@@ -1,23 +1,28 @@
-//! Receiving a raft snapshot on the peer service: the chunks are written to
-//! a partial file, made durable, then named as the snapshot for its index;
-//! only then does raft see the message, so a snapshot raft accepts is
-//! always complete on disk.
+//! Receiving a raft snapshot on the peer service: the chunks go, in order,
+//! to the snapshot receiver actor, which writes them to a partial file and
+//! names it as the snapshot only once the stream is complete and the file
+//! durable. Only then does raft see the message, so a snapshot raft accepts
+//! is always complete on disk.
 
+use actix::Addr;
 use futures::StreamExt;
 use protobuf::Message as _;
 use raft::eraftpb::{Message as RaftMessage, MessageType};
-use tokio::io::AsyncWriteExt;
 use tonic::{Status, Streaming};
 
+use super::ApiError;
+use crate::actors::snapshot_receiver::{
+    BeginSnapshot, EndSnapshot, SnapshotData, SnapshotReceiver,
+};
+use crate::actors::ServerError;
 use crate::proto::oxcdpeer::SnapshotChunk;
-use crate::storage::snapshot::SnapshotDir;
 
 /// Takes the rest of the stream after `first` (already checked for the
 /// cluster and member ids). Returns the raft message and the bytes stored.
 pub async fn receive_snapshot(
     first: SnapshotChunk,
-    mut rest: Streaming<SnapshotChunk>,
-    dir: &SnapshotDir,
+    rest: Streaming<SnapshotChunk>,
+    receiver: &Addr<SnapshotReceiver>,
 ) -> Result<(RaftMessage, u64), Status> {
     let message = RaftMessage::parse_from_bytes(&first.message)
         .map_err(|e| Status::invalid_argument(format!("bad raft message: {e}")))?;
@@ -27,20 +32,46 @@ pub async fn receive_snapshot(
         ));
     }
     let index = message.get_snapshot().get_metadata().index;
-    let io = |e: std::io::Error| Status::internal(format!("storing snapshot {index}: {e}"));
-    tokio::fs::create_dir_all(dir.path()).await.map_err(io)?;
-    let partial = dir.partial_for(index);
-    let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
-    let mut bytes = first.data.len() as u64;
-    file.write_all(&first.data).await.map_err(io)?;
-    while let Some(chunk) = rest.next().await {
-        let chunk = chunk?;
-        bytes += chunk.data.len() as u64;
-        file.write_all(&chunk.data).await.map_err(io)?;
-    }
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    dir.accept(index)
-        .map_err(|e| Status::internal(format!("storing snapshot {index}: {e}")))?;
+    let begin = BeginSnapshot {
+        index,
+        data: first.data,
+    };
+    receiver
+        .send(begin)
+        .await
+        .map_err(ServerError::from)
+        .map_err(ApiError::from)?
+        .map_err(ApiError::from)?;
+    let streamed = stream_rest(index, rest, receiver).await;
+    let end = EndSnapshot {
+        index,
+        complete: streamed.is_ok(),
+    };
+    let ended = receiver.send(end).await;
+    streamed?;
+    let bytes = ended
+        .map_err(ServerError::from)
+        .map_err(ApiError::from)?
+        .map_err(ApiError::from)?;
     Ok((message, bytes))
+}
+
+async fn stream_rest(
+    index: u64,
+    mut rest: Streaming<SnapshotChunk>,
+    receiver: &Addr<SnapshotReceiver>,
+) -> Result<(), Status> {
+    while let Some(chunk) = rest.next().await {
+        let data = SnapshotData {
+            index,
+            data: chunk?.data,
+        };
+        receiver
+            .send(data)
+            .await
+            .map_err(ServerError::from)
+            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
+    }
+    Ok(())
 }

@@ -32,6 +32,10 @@ pub enum StorageError {
     /// or a write inside a read-only txn): a bug in the caller.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
+    /// A snapshot transfer out of order: a second one for an index still
+    /// being received, or data for one that is not.
+    #[error("snapshot transfer: {0}")]
+    SnapshotTransfer(String),
     /// A WAL append would leave a hole or rewrite entries already cut off
     /// (a bug in the caller); nothing was written.
     #[error("wal: invalid append: {0}")]

@@ -99,6 +99,19 @@ impl SnapshotDir {
         })
     }
 
+    /// Follower: starts receiving the snapshot for `index` into a partial
+    /// file; it becomes the snapshot only once finished.
+    pub fn begin(&self, index: u64) -> StorageResult<IncomingSnapshot> {
+        fs::create_dir_all(&self.path)?;
+        let file = fs::File::create(self.partial_for(index))?;
+        Ok(IncomingSnapshot {
+            dir: self.clone(),
+            index,
+            file,
+            bytes: 0,
+        })
+    }
+
     /// Follower: a received file is complete and durable; make it the
     /// snapshot for `index`.
     pub fn accept(&self, index: u64) -> StorageResult<PathBuf> {
@@ -180,6 +193,30 @@ impl SnapshotDir {
             }
         }
         Ok(())
+    }
+}
+
+/// A snapshot being received: bytes go to its partial file in order.
+pub struct IncomingSnapshot {
+    dir: SnapshotDir,
+    index: u64,
+    file: fs::File,
+    bytes: u64,
+}
+
+impl IncomingSnapshot {
+    pub fn write(&mut self, data: &[u8]) -> StorageResult<()> {
+        self.file.write_all(data)?;
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the file durable and names it as the snapshot; returns its size.
+    pub fn finish(self) -> StorageResult<u64> {
+        self.file.sync_all()?;
+        drop(self.file);
+        self.dir.accept(self.index)?;
+        Ok(self.bytes)
     }
 }
 
@@ -293,9 +330,12 @@ mod tests {
         let db_dir = follower.path().join("db");
         drop(store_with(&db_dir, 10, &[(2, false), (1, false)]));
         let snaps = SnapshotDir::new(follower.path().join("snap"));
-        fs::create_dir_all(snaps.path()).unwrap();
-        fs::copy(&built.path, snaps.partial_for(500)).unwrap();
-        snaps.accept(500).unwrap();
+        let mut incoming = snaps.begin(500).unwrap();
+        for chunk in fs::read(&built.path).unwrap().chunks(4096) {
+            incoming.write(chunk).unwrap();
+        }
+        assert_eq!(incoming.finish().unwrap(), built.bytes);
+        assert!(!snaps.partial_for(500).exists());
         let meta = SnapshotMetadata {
             index: 500,
             term: 3,
