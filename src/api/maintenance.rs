@@ -6,6 +6,7 @@ use actix::Addr;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
+use super::ask::ask;
 use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
 use super::ApiError;
@@ -114,13 +115,7 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         let revision = request.into_inner().revision;
-        let hashed = self
-            .readers
-            .send(HashKv { revision })
-            .await
-            .map_err(ServerError::from)
-            .map_err(ApiError::from)?
-            .map_err(ApiError::from)?;
+        let hashed = ask(&self.readers, HashKv { revision }).await?;
         Ok(Response::new(HashKvResponse {
             header: self.header.with_revision(hashed.current_revision),
             hash: hashed.hash,

@@ -1,6 +1,7 @@
 //! gRPC front end: tonic services that turn protobuf requests into actor
 //! messages and replies into protobuf. Owns no state, never touches storage.
 
+pub mod ask;
 pub mod cluster;
 pub mod error;
 pub mod header;

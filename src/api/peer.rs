@@ -11,6 +11,7 @@ use protobuf::Message as _;
 use raft::eraftpb::Message as RaftMessage;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::ask::ask;
 use super::header::HeaderFiller;
 use super::lease::time_to_live_response;
 use super::peer_snapshot::receive_snapshot;
@@ -153,13 +154,7 @@ impl Peer for PeerService {
         &self,
         _request: Request<ClusterInfoRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let members = self
-            .readers
-            .send(GetMembers)
-            .await
-            .map_err(ServerError::from)
-            .map_err(ApiError::from)?
-            .map_err(ApiError::from)?;
+        let members = ask(&self.readers, GetMembers).await?;
         let mut header = None;
         self.header.fill(&mut header);
         Ok(Response::new(MemberListResponse { header, members }))

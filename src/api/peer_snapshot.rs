@@ -10,11 +10,10 @@ use protobuf::Message as _;
 use raft::eraftpb::{Message as RaftMessage, MessageType};
 use tonic::{Status, Streaming};
 
-use super::ApiError;
+use super::ask::ask;
 use crate::actors::snapshot_receiver::{
     BeginSnapshot, EndSnapshot, SnapshotData, SnapshotReceiver,
 };
-use crate::actors::ServerError;
 use crate::proto::oxcdpeer::SnapshotChunk;
 
 /// Takes the rest of the stream after `first` (already checked for the
@@ -36,24 +35,15 @@ pub async fn receive_snapshot(
         index,
         data: first.data,
     };
-    receiver
-        .send(begin)
-        .await
-        .map_err(ServerError::from)
-        .map_err(ApiError::from)?
-        .map_err(ApiError::from)?;
+    ask(receiver, begin).await?;
     let streamed = stream_rest(index, rest, receiver).await;
     let end = EndSnapshot {
         index,
         complete: streamed.is_ok(),
     };
-    let ended = receiver.send(end).await;
+    let ended = ask(receiver, end).await;
     streamed?;
-    let bytes = ended
-        .map_err(ServerError::from)
-        .map_err(ApiError::from)?
-        .map_err(ApiError::from)?;
-    Ok((message, bytes))
+    Ok((message, ended?))
 }
 
 async fn stream_rest(
@@ -66,12 +56,7 @@ async fn stream_rest(
             index,
             data: chunk?.data,
         };
-        receiver
-            .send(data)
-            .await
-            .map_err(ServerError::from)
-            .map_err(ApiError::from)?
-            .map_err(ApiError::from)?;
+        ask(receiver, data).await?;
     }
     Ok(())
 }
