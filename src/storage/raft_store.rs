@@ -7,6 +7,7 @@
 //! picks it up on its next attempt (the next heartbeat response).
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use raft::eraftpb::{Entry, Snapshot};
@@ -16,13 +17,9 @@ use raft::{GetEntriesContext, RaftState, Storage};
 #[derive(Clone)]
 pub struct RaftStore {
     log: MemStorage,
-    offer: Arc<Mutex<SnapshotOffer>>,
-}
-
-#[derive(Default)]
-struct SnapshotOffer {
-    ready: Option<Snapshot>,
-    wanted: bool,
+    offer: Arc<Mutex<Option<Snapshot>>>,
+    /// Checked on every raft drive, so kept out of the lock.
+    wanted: Arc<AtomicBool>,
 }
 
 impl RaftStore {
@@ -30,24 +27,24 @@ impl RaftStore {
         RaftStore {
             log,
             offer: Arc::default(),
+            wanted: Arc::default(),
         }
     }
 
     /// Whether raft asked for a snapshot it could not have; clears the ask.
     pub fn take_snapshot_wanted(&self) -> bool {
-        std::mem::take(&mut self.offer().wanted)
+        self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::AcqRel)
     }
 
     /// The snapshot to hand raft from now on (metadata only: the data is a
     /// file the peer network streams). Asks made while it was being built
     /// are answered by it.
     pub fn offer_snapshot(&self, snapshot: Snapshot) {
-        let mut offer = self.offer();
-        offer.ready = Some(snapshot);
-        offer.wanted = false;
+        *self.offer() = Some(snapshot);
+        self.wanted.store(false, Ordering::Release);
     }
 
-    fn offer(&self) -> std::sync::MutexGuard<'_, SnapshotOffer> {
+    fn offer(&self) -> std::sync::MutexGuard<'_, Option<Snapshot>> {
         self.offer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -89,15 +86,14 @@ impl Storage for RaftStore {
 
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let first = self.log.first_index()?;
-        let mut offer = self.offer();
-        if let Some(snapshot) = &offer.ready {
+        if let Some(snapshot) = &*self.offer() {
             let index = snapshot.get_metadata().index;
             // The receiver goes on from index + 1, which the log must hold.
             if index >= request_index && index + 1 >= first {
                 return Ok(snapshot.clone());
             }
         }
-        offer.wanted = true;
+        self.wanted.store(true, Ordering::Release);
         Err(raft::Error::Store(
             raft::StorageError::SnapshotTemporarilyUnavailable,
         ))
