@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::grpc::put;
+use common::grpc::{keys_in, put};
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
@@ -71,18 +71,8 @@ async fn member_index_of(cluster: &Cluster, id: u64) -> usize {
 
 /// Every key under `prefix` as member `i` sees it (linearizable read).
 async fn keys_on(cluster: &Cluster, i: usize, prefix: &str) -> Vec<String> {
-    let mut kv = kv_of(cluster, i).await;
-    let request = RangeRequest {
-        key: prefix.into(),
-        range_end: format!("{prefix}\u{7f}").into(),
-        keys_only: true,
-        ..Default::default()
-    };
-    let resp = kv.range(request).await.expect("range").into_inner();
-    resp.kvs
-        .into_iter()
-        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
-        .collect()
+    let end = format!("{prefix}\u{7f}");
+    keys_in(&cluster.member(i).client_url(), prefix, &end).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

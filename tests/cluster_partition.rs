@@ -11,10 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::grpc::keys_in;
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use oxcd::proto::etcdserverpb::{HashKvRequest, PutRequest, RangeRequest, StatusRequest};
+use oxcd::proto::etcdserverpb::{HashKvRequest, PutRequest, StatusRequest};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -103,20 +104,7 @@ async fn writer(
 }
 
 async fn all_keys(cluster: &Cluster, i: usize) -> Vec<String> {
-    let mut kv = KvClient::connect(cluster.member(i).client_url())
-        .await
-        .expect("connect");
-    let request = RangeRequest {
-        key: "p/".into(),
-        range_end: "p0".into(),
-        keys_only: true,
-        ..Default::default()
-    };
-    let resp = kv.range(request).await.expect("range").into_inner();
-    resp.kvs
-        .into_iter()
-        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
-        .collect()
+    keys_in(&cluster.member(i).client_url(), "p/", "p0").await
 }
 
 /// Each member's HashKV at member 0's current revision (every member has

@@ -190,14 +190,24 @@ impl Handler<Propose> for FrontEnd {
                 authorize(auth, credentials, access).await?;
                 raft.send(ProposeData { data }).await??;
                 wait_applied(rx, timeout).await
-            }
-            .await;
-            if outcome.is_err() {
-                me.do_send(Cancel { id });
-            }
-            outcome
+            };
+            cancel_on_failure(me, id, outcome).await
         })
     }
+}
+
+/// Runs a proposal to its applied result; if it fails anywhere, the
+/// waiter registered under `id` is dropped.
+async fn cancel_on_failure<T>(
+    me: Addr<FrontEnd>,
+    id: u64,
+    proposal: impl std::future::Future<Output = ServerResult<T>>,
+) -> ServerResult<T> {
+    let outcome = proposal.await;
+    if outcome.is_err() {
+        me.do_send(Cancel { id });
+    }
+    outcome
 }
 
 /// A membership change through raft (Cluster.MemberAdd and friends):
@@ -249,12 +259,8 @@ impl Handler<ProposeMemberChange> for FrontEnd {
                 })
                 .await??;
                 wait_applied(rx, timeout).await
-            }
-            .await;
-            if outcome.is_err() {
-                me.do_send(Cancel { id });
-            }
-            outcome
+            };
+            cancel_on_failure(me, id, outcome).await
         })
     }
 }

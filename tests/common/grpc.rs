@@ -26,6 +26,22 @@ pub async fn kv(cluster: &Cluster) -> KvClient<Channel> {
 }
 
 /// Puts `key`; the revision of the put.
+/// The keys in `[key, end)` as the member at `url` sees them (linearizable).
+pub async fn keys_in(url: &str, key: &str, end: &str) -> Vec<String> {
+    let mut kv = KvClient::connect(url.to_string()).await.expect("connect");
+    let request = RangeRequest {
+        key: key.into(),
+        range_end: end.into(),
+        keys_only: true,
+        ..Default::default()
+    };
+    let resp = kv.range(request).await.expect("range").into_inner();
+    resp.kvs
+        .into_iter()
+        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+        .collect()
+}
+
 pub async fn put(client: &mut KvClient<Channel>, key: &str, value: &str) -> i64 {
     let request = PutRequest {
         key: key.into(),
