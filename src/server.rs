@@ -1,12 +1,14 @@
-//! Boot: opens storage, restores raft from the WAL, starts the actors on their
-//! arbiters and the gRPC front end on its own runtime, and runs until SIGINT
-//! or SIGTERM.
+//! Boot: locks the data dir, opens storage, restores raft from the WAL,
+//! starts the actors and the gRPC front end on the actor system, and runs
+//! until SIGINT or SIGTERM (see `shutdown`).
 
 mod listeners;
 mod membership;
+mod shutdown;
 
 use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_peers};
 use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
+use shutdown::{stop_on_signal, StopSignals, Stopping};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,12 +33,13 @@ use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
 use crate::api::peer::PeerService;
 use crate::api::server::ApiContext;
+use crate::api::shutdown::{shutdown_channel, Shutdown};
 use crate::config::Config;
 use crate::membership::Membership;
 use crate::storage::raft_store::RaftStore;
 use crate::storage::snapshot::{conf_state_of, SnapshotDir};
 use crate::storage::wal::{Wal, WalContents, WalOptions};
-use crate::storage::{raft_log, StorageError, Store, StoreOptions};
+use crate::storage::{raft_log, DirLock, StorageError, Store, StoreOptions};
 
 /// Threads serving Range reads from LMDB in parallel with the writer.
 const READER_THREADS: usize = 2;
@@ -63,6 +66,9 @@ pub enum BootError {
     },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The data or WAL dir is held by another process.
+    #[error("cannot start: {0}")]
+    DirLocked(StorageError),
 }
 
 pub struct DataDirs {
@@ -86,6 +92,8 @@ impl DataDirs {
 /// Runs the server until a shutdown signal; blocks the calling thread.
 pub fn run(config: Config) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
+    // Held until this function returns (or the process ends in any way).
+    let _locks = lock_dirs(&config)?;
     let snapshots = SnapshotDir::new(dirs.snap.clone());
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
@@ -132,6 +140,10 @@ pub fn run(config: Config) -> Result<(), BootError> {
     let listeners = bind_urls(&config.listen_client_urls)?;
     let peer_listeners = bind_urls(&config.listen_peer_urls)?;
     let system = System::new();
+    // From here on a stop signal is handled (before, it ends the process
+    // as its default action does, with nothing to drain).
+    let signals = system.block_on(async { StopSignals::listen() })?;
+    let (trigger, shutdown) = shutdown_channel();
     let api_ctx = system.block_on(async {
         start_actors(
             &config,
@@ -142,6 +154,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
             auth_provider,
             applied,
             snapshots,
+            shutdown,
         )
     });
     let published =
@@ -157,15 +170,42 @@ pub fn run(config: Config) -> Result<(), BootError> {
         api_ctx.header.clone(),
         snapshot_receiver,
     );
-    system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
+    let (raft, board) = (api_ctx.raft.clone(), api_ctx.header.board.clone());
+    let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
-    system.block_on(async {
-        wait_for_shutdown_signal().await;
-        tracing::info!("shutting down");
-        System::current().stop();
-    });
+    system.block_on(stop_on_signal(Stopping {
+        signals,
+        trigger,
+        raft,
+        board,
+        clients,
+        election_timeout: config.election_timeout,
+    }));
     system.run()?;
     Ok(())
+}
+
+/// Locks the data dir, and the WAL dir when it is given apart, before
+/// anything in them is opened or created: a second process on the same dirs
+/// must exit rather than write the same files.
+fn lock_dirs(config: &Config) -> Result<Vec<DirLock>, BootError> {
+    let locked = |dir: &std::path::Path| {
+        DirLock::acquire(dir).map_err(|err| match err {
+            in_use @ StorageError::DirInUse { .. } => BootError::DirLocked(in_use),
+            other => BootError::Storage(other),
+        })
+    };
+    let mut locks = vec![locked(&config.data_dir)?];
+    if let Some(wal_dir) = &config.wal_dir {
+        // The same dir named twice is locked once (a second flock from this
+        // process would refuse itself).
+        let same =
+            std::fs::canonicalize(wal_dir).ok() == Some(std::fs::canonicalize(&config.data_dir)?);
+        if !same {
+            locks.push(locked(wal_dir)?);
+        }
+    }
+    Ok(locks)
 }
 
 /// Opens the WAL; after a snapshot install, first cuts it at the snapshot
@@ -237,6 +277,7 @@ fn start_actors(
     auth_provider: Box<dyn crate::actors::auth::AuthProvider>,
     applied: u64,
     snapshot_dir: SnapshotDir,
+    shutdown: Shutdown,
 ) -> ApiContext {
     let board = Arc::new(RaftStatusBoard::default());
     board.publish_applied(applied);
@@ -361,6 +402,7 @@ fn start_actors(
         quota_backend_bytes: config.quota_backend_bytes,
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
+        shutdown,
     }
 }
 
@@ -371,19 +413,4 @@ fn non_zero(duration: std::time::Duration) -> Option<std::time::Duration> {
 fn unreachable_wal() -> Wal {
     tracing::error!("WAL writer restarted without a WAL; exiting");
     std::process::exit(1)
-}
-
-async fn wait_for_shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

@@ -9,10 +9,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::grpc::{keys_in, put};
+use common::status::{agreed_leader, member_index_of, status_of};
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use oxcd::proto::etcdserverpb::{RangeRequest, StatusRequest, StatusResponse};
+use oxcd::proto::etcdserverpb::{RangeRequest, StatusResponse};
 use tonic::transport::Channel;
 
 /// The default election timeout (--election-timeout=1000).
@@ -22,51 +23,6 @@ async fn kv_of(cluster: &Cluster, i: usize) -> KvClient<Channel> {
     KvClient::connect(cluster.member(i).client_url())
         .await
         .expect("connect")
-}
-
-async fn status_of(cluster: &Cluster, i: usize) -> Option<StatusResponse> {
-    let mut client = MaintenanceClient::connect(cluster.member(i).client_url())
-        .await
-        .ok()?;
-    let status = client.status(StatusRequest {}).await.ok()?;
-    Some(status.into_inner())
-}
-
-/// Waits until every member in `members` names the same leader, one of them.
-async fn agreed_leader(cluster: &Cluster, members: &[usize], within: Duration) -> u64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let mut leaders = Vec::new();
-        let mut ids = Vec::new();
-        for &i in members {
-            if let Some(status) = status_of(cluster, i).await {
-                leaders.push(status.leader);
-                ids.push(status.header.map(|h| h.member_id).unwrap_or_default());
-            }
-        }
-        let agreed = leaders.len() == members.len()
-            && leaders.iter().all(|l| *l == leaders[0])
-            && ids.contains(&leaders[0]);
-        if agreed {
-            return leaders[0];
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no agreed leader within {within:?}: {leaders:x?} among {ids:x?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn member_index_of(cluster: &Cluster, id: u64) -> usize {
-    for i in 0..3 {
-        if let Some(status) = status_of(cluster, i).await {
-            if status.header.map(|h| h.member_id) == Some(id) {
-                return i;
-            }
-        }
-    }
-    panic!("no member has id {id:x}")
 }
 
 /// Every key under `prefix` as member `i` sees it (linearizable read).

@@ -7,7 +7,9 @@ mod membership;
 mod reads;
 mod snapshots;
 
-pub use membership::{ApplyConfChanges, LearnerReady, ProposeConfChange, TransferLeader};
+pub use membership::{
+    ApplyConfChanges, HandOffLeadership, LearnerReady, ProposeConfChange, TransferLeader,
+};
 pub use reads::ReadIndex;
 use reads::ReadIndexQueue;
 pub use snapshots::Snapshots;

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
 use super::propose::{credentials_of, propose, unexpected};
+use super::shutdown::{end_when, server_stopped, Shutdown};
 use super::ApiError;
 use crate::actors::frontend::{FrontEnd, WriteRequest};
 use crate::actors::lessor::{
@@ -35,6 +36,8 @@ pub struct LeaseService {
     header: HeaderFiller,
     /// Shorter TTLs are raised to this (etcd's minLeaseTTL).
     min_ttl: i64,
+    /// Keep-alive streams end with "server stopped" when the server stops.
+    shutdown: Shutdown,
 }
 
 impl LeaseService {
@@ -43,12 +46,14 @@ impl LeaseService {
         lessor: Addr<Lessor>,
         header: HeaderFiller,
         min_ttl: i64,
+        shutdown: Shutdown,
     ) -> Self {
         LeaseService {
             frontend,
             lessor,
             header,
             min_ttl,
+            shutdown,
         }
     }
 
@@ -138,6 +143,7 @@ impl Lease for LeaseService {
                 })
             }
         });
+        let responses = end_when(responses, self.shutdown.clone().wait(), server_stopped);
         Ok(Response::new(Box::pin(responses)))
     }
 

@@ -17,6 +17,7 @@ pub mod peer_snapshot;
 pub mod propose;
 pub mod require_leader;
 pub mod server;
+pub mod shutdown;
 pub use error::{ApiError, ApiResult};
 pub mod validate;
 pub mod watch;

@@ -15,6 +15,7 @@ use super::lease::LeaseService;
 use super::lenient_authority::LenientAuthority;
 use super::maintenance::MaintenanceService;
 use super::require_leader::RequireLeader;
+use super::shutdown::Shutdown;
 use super::watch::WatchService;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::mvcc_store::MvccReader;
@@ -59,6 +60,8 @@ pub struct ApiContext {
     pub keepalive_interval: Option<std::time::Duration>,
     /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
     pub keepalive_timeout: Option<std::time::Duration>,
+    /// Resolves when the server stops: listeners close, streams end.
+    pub shutdown: Shutdown,
 }
 
 /// Accepted connections with Nagle off (gRPC writes small frames and waits
@@ -75,12 +78,9 @@ fn accepted_connections(
     })
 }
 
-/// Serves the client API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    ctx: ApiContext,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+/// Serves the client API on `listener` until the server stops; then stops
+/// accepting and returns once the requests in flight are answered.
+pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::transport::Error> {
     let max_decode = ctx.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (_health_reporter, health) = tonic_health::server::health_reporter();
 
@@ -114,6 +114,7 @@ pub async fn serve(
         ctx.header.clone(),
         ctx.max_request_bytes,
         ctx.election_timeout,
+        ctx.shutdown.clone(),
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
@@ -123,6 +124,7 @@ pub async fn serve(
         ctx.lessor.clone(),
         ctx.header.clone(),
         ctx.min_lease_ttl,
+        ctx.shutdown.clone(),
     ))
     .max_decoding_message_size(max_decode);
 
@@ -146,6 +148,6 @@ pub async fn serve(
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
-        .serve_with_incoming_shutdown(accepted_connections(listener), shutdown)
+        .serve_with_incoming_shutdown(accepted_connections(listener), ctx.shutdown.clone().wait())
         .await
 }

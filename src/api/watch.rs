@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
 use super::require_leader::{no_leader, wants_leader, NO_LEADER_TIMEOUTS};
+use super::shutdown::{end_when, server_stopped, Shutdown};
 use super::watch_fragment::fragments;
 use crate::actors::mvcc_history::FillPrevKvs;
 use crate::actors::mvcc_store::MvccReader;
@@ -41,6 +42,8 @@ pub struct WatchService {
     max_request_bytes: usize,
     /// `--election-timeout`: how often a require-leader stream checks.
     election_timeout: std::time::Duration,
+    /// Streams end with "server stopped" when the server stops.
+    shutdown: Shutdown,
 }
 
 impl WatchService {
@@ -50,6 +53,7 @@ impl WatchService {
         header: HeaderFiller,
         max_request_bytes: usize,
         election_timeout: std::time::Duration,
+        shutdown: Shutdown,
     ) -> Self {
         WatchService {
             hub,
@@ -58,6 +62,7 @@ impl WatchService {
             next_stream: Arc::new(AtomicU64::new(1)),
             max_request_bytes,
             election_timeout,
+            shutdown,
         }
     }
 }
@@ -99,6 +104,7 @@ impl Watch for WatchService {
                 });
                 futures::stream::iter(filled.collect::<Vec<_>>())
             });
+        let outbound = end_when(outbound, self.shutdown.clone().wait(), server_stopped);
         if !require_leader {
             return Ok(Response::new(Box::pin(outbound)));
         }
@@ -122,20 +128,12 @@ impl Watch for WatchService {
                 }
             }
         });
-        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = lost.clone();
-        let until_lost = async move {
-            if lost_rx.await.is_ok() {
-                flag.store(true, Ordering::Relaxed);
+        let lost = async move {
+            if lost_rx.await.is_err() {
+                std::future::pending::<()>().await;
             }
         };
-        let ending =
-            futures::stream::once(
-                async move { lost.load(Ordering::Relaxed).then(|| Err(no_leader())) },
-            )
-            .filter_map(futures::future::ready);
-        let outbound = outbound.take_until(Box::pin(until_lost)).chain(ending);
-        Ok(Response::new(Box::pin(outbound)))
+        Ok(Response::new(Box::pin(end_when(outbound, lost, no_leader))))
     }
 }
 
@@ -149,7 +147,13 @@ struct Session {
 impl Session {
     async fn run(self, mut inbound: Streaming<WatchRequest>) {
         loop {
-            match inbound.message().await {
+            // The response side may end first (server stopped, no leader):
+            // then stop reading, so the HTTP/2 stream closes.
+            let next = tokio::select! {
+                next = inbound.message() => next,
+                _ = self.tx.closed() => break,
+            };
+            match next {
                 Ok(Some(request)) => {
                     if self.handle(request).await.is_err() {
                         break;

@@ -107,11 +107,14 @@ pub(super) fn serve_peers(
 /// attributes went through raft): until then the member may lack a leader
 /// or the data it missed, and its client URLs are not in the member list.
 /// Connections made meanwhile wait in the listen backlog.
+///
+/// The returned task ends once the server stops and every listener has
+/// answered the requests it had in flight.
 pub(super) fn serve_clients(
     listeners: Vec<std::net::TcpListener>,
     ctx: ApiContext,
     published: impl std::future::Future<Output = ()> + 'static,
-) -> Result<(), BootError> {
+) -> Result<tokio::task::JoinHandle<()>, BootError> {
     let mut bound = Vec::new();
     for listener in listeners {
         bound.push((
@@ -119,18 +122,22 @@ pub(super) fn serve_clients(
             tokio::net::TcpListener::from_std(listener)?,
         ));
     }
-    actix_rt::spawn(async move {
-        published.await;
+    Ok(actix_rt::spawn(async move {
+        tokio::select! {
+            _ = published => {}
+            _ = ctx.shutdown.clone().wait() => return,
+        }
+        let mut servers = Vec::new();
         for (addr, listener) in bound {
             let ctx = ctx.clone();
             tracing::info!(%addr, "ready to serve client requests");
-            actix_rt::spawn(async move {
-                if let Err(err) = serve(listener, ctx, std::future::pending()).await {
+            servers.push(actix_rt::spawn(async move {
+                if let Err(err) = serve(listener, ctx).await {
                     tracing::error!("gRPC server on {addr} failed: {err}");
                     std::process::exit(1);
                 }
-            });
+            }));
         }
-    });
-    Ok(())
+        futures::future::join_all(servers).await;
+    }))
 }

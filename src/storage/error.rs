@@ -40,6 +40,22 @@ pub enum StorageError {
     /// (a bug in the caller); nothing was written.
     #[error("wal: invalid append: {0}")]
     InvalidAppend(String),
+    /// Another process holds the lock of this data or WAL dir.
+    #[error(
+        "{} is in use by another process{}; stop it, or give this one a dir of its own",
+        .dir.display(),
+        holder_text(*.holder)
+    )]
+    DirInUse {
+        dir: std::path::PathBuf,
+        holder: Option<u32>,
+    },
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    holder
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default()
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -3,6 +3,8 @@
 pub mod error;
 pub use error::{StorageError, StorageResult};
 pub mod backend;
+pub mod dir_lock;
+pub use dir_lock::DirLock;
 pub mod key_index;
 pub mod lease;
 pub mod mvcc;

@@ -113,6 +113,14 @@ impl WatchConn {
             .await;
     }
 
+    /// What the stream yields next (a response, its end, or its error);
+    /// panics after 10 s.
+    pub async fn next_result(&mut self) -> Result<Option<WatchResponse>, tonic::Status> {
+        tokio::time::timeout(Duration::from_secs(10), self.responses.message())
+            .await
+            .expect("stream item in time")
+    }
+
     /// The next response; panics after 10 s or if the stream ends.
     pub async fn next(&mut self) -> WatchResponse {
         tokio::time::timeout(Duration::from_secs(10), self.responses.message())

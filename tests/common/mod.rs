@@ -20,6 +20,7 @@ pub mod normalize;
 pub mod proxy;
 pub mod scenario;
 pub mod server;
+pub mod status;
 
 #[allow(unused_imports)]
 pub use ctl::{etcdctl, etcdctl_bin, BgProcess, CtlOutput, CTL_TIMEOUT};

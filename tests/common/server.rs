@@ -485,6 +485,36 @@ impl Cluster {
         self.kill9(i);
         self.start_member(i)
     }
+    /// Sends `signal` (as `kill` names it: "TERM", "INT", ...) to member `i`.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.members[i].pid().expect("member is not running");
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+    }
+    /// Waits up to `limit` for member `i` to exit; its exit status, or `None`
+    /// if it is still running (it is left running).
+    pub fn wait_exit(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let m = &mut self.members[i];
+        loop {
+            let child = m.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                m.child = None;
+                if let Some(mesh) = &self.mesh {
+                    mesh.set_pid(i, None);
+                }
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
     /// kill -9 every member, then start them all again (concurrently) and wait.
     pub fn restart_all(&mut self) -> Result<(), String> {
         self.kill_all();

@@ -127,3 +127,36 @@ impl Handler<TransferLeader> for RaftNode {
         Ok(())
     }
 }
+
+/// Before this member stops: if it leads a cluster of more than one voter,
+/// hand leadership to the voter whose log is furthest along (as etcd does on
+/// stop), so the cluster does not wait an election timeout. Answers the
+/// transferee, or `None` when there is nothing to hand off.
+#[derive(Message)]
+#[rtype(result = "Option<u64>")]
+pub struct HandOffLeadership;
+
+impl Handler<HandOffLeadership> for RaftNode {
+    type Result = Option<u64>;
+
+    fn handle(&mut self, _: HandOffLeadership, ctx: &mut Context<Self>) -> Self::Result {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader {
+            return None;
+        }
+        let local = raft.id;
+        let prs = raft.prs();
+        let to = prs
+            .conf()
+            .voters()
+            .ids()
+            .iter()
+            .filter(|id| *id != local)
+            .filter_map(|id| prs.get(id).map(|p| (p.matched, id)))
+            .max()
+            .map(|(_, id)| id)?;
+        self.raw.transfer_leader(to);
+        self.drive(ctx);
+        Some(to)
+    }
+}
