@@ -21,7 +21,7 @@ use crate::actors::applier::Applier;
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
-use crate::actors::lessor::{Lessor, LessorPeers};
+use crate::actors::lessor::{ForwardTimes, Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
@@ -157,8 +157,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
             shutdown,
         )
     });
-    let published =
-        publish_member_attributes(&api_ctx.frontend, &config, api_ctx.membership.local_id);
+    let published = publish_member_attributes(&api_ctx.frontend, &config, api_ctx.local_id);
     let snapshot_dir = SnapshotDir::new(dirs.snap.clone());
     let snapshot_receiver = system.block_on(async {
         SyncArbiter::start(1, move || SnapshotReceiver::new(snapshot_dir.clone()))
@@ -360,6 +359,10 @@ fn start_actors(
             .iter()
             .map(|m| (m.id, m.peer_urls.clone()))
             .collect(),
+        forward_times: ForwardTimes {
+            election_timeout: config.election_timeout,
+            request_timeout: config.request_timeout(),
+        },
     };
     let lessor = Lessor::new(
         store.clone(),
@@ -396,7 +399,7 @@ fn start_actors(
         strict_reconfig_check: config.strict_reconfig_check,
         election_timeout: config.election_timeout,
         header,
-        membership,
+        local_id: membership.local_id,
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
         quota_backend_bytes: config.quota_backend_bytes,

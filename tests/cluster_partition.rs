@@ -3,7 +3,9 @@
 //! clients write through every member. The isolated member acknowledges no
 //! write it could not commit; the majority elects a leader and goes on; after
 //! healing, every member holds the same data and no acknowledged write is
-//! lost.
+//! lost. Meanwhile a lease is kept alive through the majority, and a
+//! keep-alive through the isolated member waits for a leader and answers
+//! etcd's "no leader" at the request timeout.
 
 mod common;
 
@@ -14,8 +16,11 @@ use std::time::{Duration, Instant};
 use common::grpc::keys_in;
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
+use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
 use oxcd::proto::etcdserverpb::maintenance_client::MaintenanceClient;
-use oxcd::proto::etcdserverpb::{HashKvRequest, PutRequest, StatusRequest};
+use oxcd::proto::etcdserverpb::{
+    HashKvRequest, LeaseGrantRequest, LeaseKeepAliveRequest, PutRequest, StatusRequest,
+};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -201,6 +206,47 @@ async fn ends_with_no_leader(
     assert_eq!(error.message(), "etcdserver: no leader");
 }
 
+/// One keep-alive of lease `id` through `url`: the TTL it was renewed to.
+async fn keep_alive_once(url: String, id: i64) -> Result<i64, tonic::Status> {
+    let mut leases = LeaseClient::connect(url).await.expect("connect");
+    let request = futures::stream::iter([LeaseKeepAliveRequest { id }]);
+    let mut responses = leases.lease_keep_alive(request).await?.into_inner();
+    let renewed = responses.message().await?;
+    Ok(renewed.expect("a keep-alive response").ttl)
+}
+
+/// oxcd's request timeout with the default election timeout (5 s + 2 x 1 s):
+/// how long a follower looks for a leader before answering "no leader".
+const SERVER_REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// During the partition: through the majority the lease is renewed; through
+/// the isolated member the keep-alive waits for a leader, then answers
+/// "no leader" (as etcd's waitLeader does), not at once.
+async fn keep_alives_during_partition(
+    cluster: &Cluster,
+    isolated: usize,
+    majority: usize,
+    id: i64,
+) {
+    let renewed = keep_alive_once(cluster.member(majority).client_url(), id).await;
+    assert_eq!(renewed.ok(), Some(LEASE_TTL), "through the majority");
+    let asked = Instant::now();
+    let refused = keep_alive_once(cluster.member(isolated).client_url(), id)
+        .await
+        .expect_err("no keep-alive through the isolated member");
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (tonic::Code::Unavailable, "etcdserver: no leader")
+    );
+    let waited = asked.elapsed();
+    assert!(
+        waited >= SERVER_REQUEST_TIMEOUT - Duration::from_secs(2),
+        "answered after {waited:?}, without waiting for a leader"
+    );
+}
+
+const LEASE_TTL: i64 = 60;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     let cluster = Cluster::builder(ServerKind::Oxcd)
@@ -227,6 +273,19 @@ async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let doomed_watch = require_leader_watch(&cluster, leader).await;
+    let mut leases = LeaseClient::connect(cluster.member(leader).client_url())
+        .await
+        .expect("connect");
+    let grant = LeaseGrantRequest {
+        ttl: LEASE_TTL,
+        id: 0,
+    };
+    let lease = leases
+        .lease_grant(grant)
+        .await
+        .expect("grant")
+        .into_inner()
+        .id;
     cluster.mesh().isolate(leader);
     *isolated_since.lock().expect("isolated") = Some((leader, Instant::now()));
     let majority: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
@@ -235,7 +294,10 @@ async fn an_isolated_leader_commits_nothing_and_the_healed_cluster_agrees() {
     let acked_before = record.lock().expect("record").acked.len();
     require_leader_calls_fail_on(&cluster, leader).await;
     ends_with_no_leader(doomed_watch).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::join!(
+        tokio::time::sleep(Duration::from_secs(3)),
+        keep_alives_during_partition(&cluster, leader, new_leader, lease),
+    );
     let acked_during = record.lock().expect("record").acked.len() - acked_before;
 
     cluster.mesh().heal();

@@ -12,6 +12,7 @@ use super::lessor::{LeasesApplied, Lessor};
 use super::mvcc_store::{
     ApplyBatch, ApplyItem, BatchApplied, BatchWriter, ConfChangeItem, MvccWriter,
 };
+use super::peer_net::UpdatePeers;
 use super::raft_node::{Applied, ApplyConfChanges, Durable, RaftNode};
 use super::watch_hub::{Notify, WatchHub};
 use crate::proto::etcdserverpb::InternalRaftRequest;
@@ -108,6 +109,10 @@ impl Applier {
                 // Raft learns of membership changes before it hears the
                 // entries are applied.
                 if !applied.conf_changes.is_empty() {
+                    // Lease forwarding follows the members' addresses.
+                    for item in &applied.conf_changes {
+                        self.lessor.do_send(UpdatePeers::of(item));
+                    }
                     self.raft.do_send(ApplyConfChanges {
                         changes: applied.conf_changes,
                     });

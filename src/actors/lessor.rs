@@ -23,9 +23,11 @@ use super::mvcc_store::LeaseChange;
 use super::status::RaftStatusBoard;
 use super::ServerError;
 use crate::actors::auth::Credentials;
+use crate::actors::peer_net::UpdatePeers;
 use crate::proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRevokeRequest};
 use crate::storage::{StorageError, Store};
-use forward::LeaderLink;
+pub use forward::ForwardTimes;
+use forward::{LeaderLink, Route, RouteToLeader};
 use timers::LeaseTimers;
 
 /// How often expiry is checked (etcd: the lessor's run loop period).
@@ -53,14 +55,17 @@ pub struct Lessor {
     /// This member leads and its deadlines are authoritative.
     primary: bool,
     leader: LeaderLink,
+    forward_times: ForwardTimes,
 }
 
 /// Who else a lessor needs: raft's view of the leader, and the members'
-/// peer URLs for forwarding to it.
+/// peer URLs at boot for forwarding to it (later changes arrive as
+/// `UpdatePeers` from the applier).
 pub struct LessorPeers {
     pub board: Arc<RaftStatusBoard>,
     pub local_id: u64,
     pub peer_urls: Vec<(u64, Vec<String>)>,
+    pub forward_times: ForwardTimes,
 }
 
 impl Lessor {
@@ -87,6 +92,27 @@ impl Lessor {
             local_id: peers.local_id,
             primary: false,
             leader: LeaderLink::new(peers.peer_urls),
+            forward_times: peers.forward_times,
+        }
+    }
+
+    /// Reads the applied member list from the store, for a leader this
+    /// lessor has not been told of yet.
+    fn reload_members(&mut self) {
+        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+        let members = match self.store.get_meta(MEMBERSHIP_META_KEY) {
+            Ok(Some(bytes)) => decode_members(&bytes).map(|list| list.members),
+            Ok(None) => return,
+            Err(err) => Err(err),
+        };
+        match members {
+            Ok(members) => {
+                for member in members {
+                    self.leader
+                        .update(UpdatePeers::Set(member.id, member.peer_ur_ls));
+                }
+            }
+            Err(err) => tracing::warn!("reading the member list: {err}"),
         }
     }
 
@@ -228,14 +254,14 @@ pub struct KeepAlive {
 impl Handler<KeepAlive> for Lessor {
     type Result = ResponseFuture<Result<(i64, i64), ServerError>>;
 
-    fn handle(&mut self, msg: KeepAlive, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: KeepAlive, ctx: &mut Context<Self>) -> Self::Result {
         self.refresh_primary();
         if !self.primary {
             if msg.forwarded {
                 return Box::pin(async { Err(ServerError::NoLeader) });
             }
-            let leader = self.board.read().leader;
-            return Box::pin(self.leader.keep_alive(leader, msg.id));
+            let forwarded = forward::keep_alive(ctx.address(), self.forward_times, msg.id);
+            return Box::pin(forwarded);
         }
         let revision = self.store.current_revision();
         let Some(renewed) = self.timers.renew(msg.id, Instant::now()) else {
@@ -272,14 +298,15 @@ pub struct LeaseStatus {
 impl Handler<TimeToLive> for Lessor {
     type Result = ResponseFuture<Result<(Option<LeaseStatus>, i64), ServerError>>;
 
-    fn handle(&mut self, msg: TimeToLive, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: TimeToLive, ctx: &mut Context<Self>) -> Self::Result {
         self.refresh_primary();
         if !self.primary {
             if msg.forwarded {
                 return Box::pin(async { Err(ServerError::NoLeader) });
             }
-            let leader = self.board.read().leader;
-            return Box::pin(self.leader.time_to_live(leader, msg.id, msg.keys));
+            let times = self.forward_times;
+            let forwarded = forward::time_to_live(ctx.address(), times, msg.id, msg.keys);
+            return Box::pin(forwarded);
         }
         let revision = self.store.current_revision();
         let status =
@@ -309,5 +336,36 @@ impl Handler<ListLeases> for Lessor {
 
     fn handle(&mut self, _: ListLeases, _: &mut Context<Self>) -> Self::Result {
         MessageResult((self.timers.ids_by_expiry(), self.store.current_revision()))
+    }
+}
+
+/// From the applier: a member joined, moved to new peer URLs, or left.
+impl Handler<UpdatePeers> for Lessor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdatePeers, _: &mut Context<Self>) {
+        self.leader.update(msg);
+    }
+}
+
+impl Handler<RouteToLeader> for Lessor {
+    type Result = MessageResult<RouteToLeader>;
+
+    fn handle(&mut self, _: RouteToLeader, _: &mut Context<Self>) -> Self::Result {
+        self.refresh_primary();
+        if self.primary {
+            return MessageResult(Route::Local);
+        }
+        let leader = self.board.read().leader;
+        if leader == 0 {
+            return MessageResult(Route::Unknown);
+        }
+        if !self.leader.knows(leader) {
+            self.reload_members();
+        }
+        MessageResult(match self.leader.clients(leader) {
+            Some(clients) => Route::Leader(clients),
+            None => Route::Unknown,
+        })
     }
 }

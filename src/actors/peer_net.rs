@@ -19,8 +19,10 @@ use raft::eraftpb::Message as RaftMessage;
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
 
+use crate::actors::mvcc_store::ConfChangeItem;
 use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::RaftEnvelope;
+use crate::storage::apply::membership::MemberChange;
 
 /// Envelopes queued per peer before new ones are dropped.
 const PEER_QUEUE: usize = 4096;
@@ -100,11 +102,21 @@ impl Actor for PeerNet {
 }
 
 /// A member joined (or moved to new peer URLs), or left.
-#[derive(Message)]
+#[derive(Message, Debug, Clone, PartialEq)]
 #[rtype(result = "()")]
 pub enum UpdatePeers {
     Set(u64, Vec<String>),
     Remove(u64),
+}
+
+impl UpdatePeers {
+    /// What an applied membership change means for the member's address.
+    pub fn of(item: &ConfChangeItem) -> UpdatePeers {
+        match item.kind {
+            MemberChange::Remove => UpdatePeers::Remove(item.member.id),
+            _ => UpdatePeers::Set(item.member.id, item.member.peer_ur_ls.clone()),
+        }
+    }
 }
 
 impl Handler<UpdatePeers> for PeerNet {
@@ -113,6 +125,10 @@ impl Handler<UpdatePeers> for PeerNet {
     fn handle(&mut self, msg: UpdatePeers, _: &mut Context<Self>) {
         match msg {
             UpdatePeers::Set(id, urls) => {
+                // A promotion keeps the URLs: keep the stream too.
+                if self.urls.get(&id) == Some(&urls) {
+                    return;
+                }
                 // A new sending task; the old one (if any) ends with its queue.
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
                 actix_rt::spawn(send_loop(id, urls.clone(), rx, self.health.clone()));
@@ -222,7 +238,14 @@ async fn send_loop(
         };
         let Some(channel) = connected else {
             // Drop what piled up while the peer was away: raft resends.
-            while queue.try_recv().is_ok() {}
+            loop {
+                match queue.try_recv() {
+                    Ok(_) => continue,
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    // Replaced or removed: this task's job is over.
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
             continue;
@@ -242,8 +265,9 @@ async fn send_loop(
         loop {
             tokio::select! {
                 next = queue.recv() => {
+                    // Replaced or removed: the health entry is no longer
+                    // this task's (its successor's, or cleared by Remove).
                     let Some(envelope) = next else {
-                        health.set(id, None);
                         return;
                     };
                     if tx.send(envelope).await.is_err() {

@@ -20,7 +20,6 @@ use super::watch::WatchService;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::mvcc_store::MvccReader;
 use crate::actors::raft_node::RaftNode;
-use crate::membership::Membership;
 use crate::proto::etcdserverpb::auth_server::AuthServer;
 use crate::proto::etcdserverpb::cluster_server::ClusterServer;
 use crate::proto::etcdserverpb::kv_server::KvServer;
@@ -52,7 +51,9 @@ pub struct ApiContext {
     /// `--election-timeout`.
     pub election_timeout: std::time::Duration,
     pub header: HeaderFiller,
-    pub membership: Membership,
+    /// This member's id. (The member list is not kept here: it changes at
+    /// run time; read the applied one with `GetMembers`.)
+    pub local_id: u64,
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,

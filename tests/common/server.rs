@@ -115,6 +115,8 @@ pub struct Member {
     pub peer_port: u16,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// Added at run time: started with `--initial-cluster-state=existing`.
+    pub joins: bool,
     child: Option<Child>,
     starts: u32,
 }
@@ -315,6 +317,7 @@ impl Cluster {
                     name,
                     client_port: free_port(),
                     peer_port: free_port(),
+                    joins: false,
                     child: None,
                     starts: 0,
                 }
@@ -328,6 +331,28 @@ impl Cluster {
                 .collect();
             Mesh::start(&targets)
         });
+    }
+
+    /// A new member `name` on fresh ports, to be added with MemberAdd (its
+    /// `peer_url()`) and then started with `start_member`: it joins with
+    /// `--initial-cluster-state=existing`. Its index. Not with a peer mesh.
+    pub fn add_joiner(&mut self, name: &str) -> usize {
+        assert!(
+            self.mesh.is_none(),
+            "add_joiner does not route through a mesh"
+        );
+        let dir = self.dir().to_path_buf();
+        self.members.push(Member {
+            data_dir: dir.join(format!("{name}.data")),
+            log_path: dir.join(format!("{name}.log")),
+            name: name.to_string(),
+            client_port: free_port(),
+            peer_port: free_port(),
+            joins: true,
+            child: None,
+            starts: 0,
+        });
+        self.members.len() - 1
     }
 
     /// The peer proxies (only with `ClusterBuilder::peer_mesh(true)`; panics otherwise).
@@ -368,6 +393,9 @@ impl Cluster {
             ),
             format!("--initial-cluster={}", self.initial_cluster()),
         ];
+        if m.joins {
+            a.push("--initial-cluster-state=existing".to_string());
+        }
         a.extend(self.args.iter().cloned());
         a
     }

@@ -38,11 +38,7 @@ impl Handler<ApplyConfChanges> for RaftNode {
                 continue;
             }
             if let Some(peers) = &self.peers {
-                let update = match item.kind {
-                    MemberChange::Remove => UpdatePeers::Remove(id),
-                    _ => UpdatePeers::Set(id, item.member.peer_ur_ls.clone()),
-                };
-                peers.do_send(update);
+                peers.do_send(UpdatePeers::of(&item));
             }
         }
         self.drive(ctx);
