@@ -55,16 +55,20 @@ fn second_process(dirs: &[String]) -> (ExitStatus, String) {
     (status, stderr)
 }
 
+/// The second process failed naming `dir` and `holder`, and the lock file
+/// still names the holder.
 fn assert_refused(outcome: (ExitStatus, String), dir: &Path, holder: u32) {
     let (status, stderr) = outcome;
     assert!(!status.success(), "the second process exited {status}");
-    let dir = dir.display().to_string();
+    let shown = dir.display().to_string();
     assert!(
         stderr.contains(&format!(
-            "{dir} is in use by another process (pid {holder})"
+            "{shown} is in use by another process (pid {holder})"
         )),
-        "stderr should name {dir} and pid {holder}:\n{stderr}"
+        "stderr should name {shown} and pid {holder}:\n{stderr}"
     );
+    let lock = std::fs::read_to_string(dir.join("oxcd.lock")).unwrap();
+    assert_eq!(lock.trim(), holder.to_string(), "the lock names the first");
 }
 
 /// Puts `count` keys `k/<n>` through member 0.
@@ -82,14 +86,18 @@ fn key_count(runtime: &tokio::runtime::Runtime, cluster: &Cluster) -> usize {
     runtime.block_on(keys_in(&url, "k/", "k0")).len()
 }
 
-/// After a restart of member 0 (kill -9, same dirs), it still has `count` keys.
-fn assert_intact_after_restart(
+/// The first process still takes writes (5 keys after the `had` ones) and,
+/// restarted (kill -9, same dirs), holds every key.
+fn assert_first_serves_and_survives(
     runtime: &tokio::runtime::Runtime,
     cluster: &mut Cluster,
-    count: usize,
+    had: u32,
 ) {
+    put_keys(runtime, cluster, had, 5);
+    let all = had as usize + 5;
+    assert_eq!(key_count(runtime, cluster), all);
     cluster.restart(0).expect("restart the first process");
-    assert_eq!(key_count(runtime, cluster), count);
+    assert_eq!(key_count(runtime, cluster), all);
 }
 
 #[test]
@@ -102,16 +110,7 @@ fn a_second_process_on_the_data_dir_exits_and_the_first_loses_nothing() {
 
     let refused = second_process(&[format!("--data-dir={}", data_dir.display())]);
     assert_refused(refused, &data_dir, holder);
-    let lock = std::fs::read_to_string(data_dir.join("oxcd.lock")).unwrap();
-    assert_eq!(
-        lock.trim(),
-        holder.to_string(),
-        "the lock still names the first"
-    );
-
-    put_keys(&runtime, &cluster, 50, 10);
-    assert_eq!(key_count(&runtime, &cluster), 60);
-    assert_intact_after_restart(&runtime, &mut cluster, 60);
+    assert_first_serves_and_survives(&runtime, &mut cluster, 50);
 }
 
 #[test]
@@ -149,9 +148,7 @@ fn a_separate_wal_dir_is_locked_too() {
         "nothing is created in the second WAL dir once the data dir is refused"
     );
 
-    put_keys(&runtime, &cluster, 20, 5);
-    assert_eq!(key_count(&runtime, &cluster), 25);
-    assert_intact_after_restart(&runtime, &mut cluster, 25);
+    assert_first_serves_and_survives(&runtime, &mut cluster, 20);
 }
 
 #[test]

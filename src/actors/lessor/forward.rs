@@ -131,26 +131,18 @@ pub async fn keep_alive(
     times: ForwardTimes,
     id: i64,
 ) -> Result<(i64, i64), ServerError> {
-    let route = lessor.clone().recipient();
-    to_primary(
-        route,
-        times,
-        move |mut client| async move {
-            let resp = client
-                .lease_keep_alive(LeaseKeepAliveRequest { id })
-                .await?
-                .into_inner();
-            Ok((resp.ttl, revision_of(resp.header)))
-        },
-        move || async move {
-            let keep_alive = KeepAlive {
-                id,
-                forwarded: true,
-            };
-            lessor.send(keep_alive).await?
-        },
-    )
-    .await
+    let remote = move |mut client: PeerClient<Channel>| async move {
+        let resp = client
+            .lease_keep_alive(LeaseKeepAliveRequest { id })
+            .await?
+            .into_inner();
+        Ok((resp.ttl, revision_of(resp.header)))
+    };
+    let local = KeepAlive {
+        id,
+        forwarded: true,
+    };
+    via_primary(lessor, times, remote, local).await
 }
 
 /// Lease `id`'s status (None: unknown) and the revision, from whoever is
@@ -161,31 +153,45 @@ pub async fn time_to_live(
     id: i64,
     keys: bool,
 ) -> Result<(Option<LeaseStatus>, i64), ServerError> {
-    let route = lessor.clone().recipient();
-    to_primary(
-        route,
-        times,
-        move |mut client| async move {
-            let resp = client
-                .lease_time_to_live(LeaseTimeToLiveRequest { id, keys })
-                .await?
-                .into_inner();
-            let status = (resp.ttl != -1).then_some(LeaseStatus {
-                granted_ttl: resp.granted_ttl,
-                remaining_ttl: resp.ttl,
-                keys: resp.keys,
-            });
-            Ok((status, revision_of(resp.header)))
-        },
-        move || async move {
-            let asked = TimeToLive {
-                id,
-                keys,
-                forwarded: true,
-            };
-            lessor.send(asked).await?
-        },
-    )
+    let remote = move |mut client: PeerClient<Channel>| async move {
+        let resp = client
+            .lease_time_to_live(LeaseTimeToLiveRequest { id, keys })
+            .await?
+            .into_inner();
+        let status = (resp.ttl != -1).then_some(LeaseStatus {
+            granted_ttl: resp.granted_ttl,
+            remaining_ttl: resp.ttl,
+            keys: resp.keys,
+        });
+        Ok((status, revision_of(resp.header)))
+    };
+    let local = TimeToLive {
+        id,
+        keys,
+        forwarded: true,
+    };
+    via_primary(lessor, times, remote, local).await
+}
+
+/// `remote` on the leader, or `local` (marked forwarded, so it is never
+/// sent on again) to this member's lessor once it is primary.
+async fn via_primary<T, R, RF, M>(
+    lessor: Addr<Lessor>,
+    times: ForwardTimes,
+    remote: R,
+    local: M,
+) -> Result<T, ServerError>
+where
+    R: Fn(PeerClient<Channel>) -> RF,
+    RF: Future<Output = Result<T, tonic::Status>>,
+    M: Message<Result = Result<T, ServerError>> + Send + 'static,
+    T: Send + 'static,
+    Lessor: Handler<M>,
+{
+    let route = lessor.clone().recipient::<RouteToLeader>();
+    to_primary(route, times, remote, move || async move {
+        lessor.send(local).await?
+    })
     .await
 }
 
