@@ -4,7 +4,8 @@
 #      protobuf-compiler), running `apt-get update` once, only when something is missing;
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --all-targets -- -D warnings
-#   4. python3 scripts/check-proto.py (when that file exists)
+#   4. python3 scripts/check-proto.py (when that file exists) and
+#      python3 scripts/check-layers.py (no import circles; api -> actors -> storage only)
 #   5. OXCD_REQUIRE_ETCD=1 cargo test --all-targets (debug build; the differential tests
 #      compare oxcd with the real etcd and fail, rather than skip, if etcd is missing)
 # Prints a summary and exits non-zero if any step failed. Every step runs even after a
@@ -86,6 +87,7 @@ run_step "packages" install_packages
 run_step "fmt" cargo fmt --all -- --check
 run_step "clippy" cargo clippy --all-targets -- -D warnings
 run_step "proto" check_proto
+run_step "layers" python3 scripts/check-layers.py
 TEST_LOG="$(mktemp)"
 trap 'rm -f "$TEST_LOG"' EXIT
 run_cargo_test() {

@@ -17,7 +17,7 @@ use actix::prelude::*;
 use raft::storage::MemStorage;
 use raft::{RawNode, ReadOnlyOption};
 
-use crate::actors::applier::Applier;
+use crate::actors::applier::{Applier, ApplyListeners};
 use crate::actors::auth::{provider_by_name, Auth};
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
@@ -371,14 +371,16 @@ fn start_actors(
         lessor_peers,
     )
     .start();
-    applier_ctx.run(Applier::new(
-        batch_writer,
-        mvcc,
-        frontend.clone(),
-        raft.clone(),
-        watch_hub.clone(),
-        lessor.clone(),
-    ));
+    let listeners = ApplyListeners {
+        waiters: frontend.clone().recipient(),
+        watchers: watch_hub.clone().recipient(),
+        leases: lessor.clone().recipient(),
+        member_urls: lessor.clone().recipient(),
+        conf_changes: raft.clone().recipient(),
+        applied: raft.clone().recipient(),
+        durable: raft.clone().recipient(),
+    };
+    applier_ctx.run(Applier::new(batch_writer, mvcc, listeners));
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
     }

@@ -1,20 +1,18 @@
 //! The applier: takes committed raft entries in order, decodes them, and has
 //! the MVCC store apply everything that queued up in ONE write transaction.
-//! Then it triggers each waiting request with its result and tells the raft
-//! node how far it has applied.
+//! Then it publishes what the batch did (`ApplyListeners`): each waiting
+//! request's result, events for watchers, lease and membership changes, and
+//! how far it has applied. It knows its listeners only as `Recipient`s of
+//! the messages in `protocol`, so it imports no actor above it.
 
 use actix::prelude::*;
 use prost::Message as _;
 use raft::eraftpb::{Entry, EntryType};
 
-use super::frontend::{FrontEnd, Trigger};
-use super::lessor::{LeasesApplied, Lessor};
-use super::mvcc_store::{
-    ApplyBatch, ApplyItem, BatchApplied, BatchWriter, ConfChangeItem, MvccWriter,
+use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
+use super::protocol::{
+    Applied, ApplyConfChanges, ConfChangeItem, Durable, LeasesApplied, Notify, Trigger, UpdatePeers,
 };
-use super::peer_net::UpdatePeers;
-use super::raft_node::{Applied, ApplyConfChanges, Durable, RaftNode};
-use super::watch_hub::{Notify, WatchHub};
 use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::proto::oxcdpeer::conf_change_context::Change;
 use crate::proto::oxcdpeer::ConfChangeContext;
@@ -26,34 +24,37 @@ use crate::storage::StorageResult;
 /// batches still go to the writer thread and keep this thread free.
 const INLINE_APPLY_MAX_ITEMS: usize = 8;
 
+/// Who hears what each batch did (wired at boot).
+pub struct ApplyListeners {
+    /// The front end: results for the requests waiting on them.
+    pub waiters: Recipient<Trigger>,
+    /// The watch hub: the batch's events.
+    pub watchers: Recipient<Notify>,
+    /// The lessor: leases granted, revoked, checkpointed.
+    pub leases: Recipient<LeasesApplied>,
+    /// The lessor: members' peer URLs, for forwarding to the leader.
+    pub member_urls: Recipient<UpdatePeers>,
+    /// The raft node: membership changes, the applied index, the durable point.
+    pub conf_changes: Recipient<ApplyConfChanges>,
+    pub applied: Recipient<Applied>,
+    pub durable: Recipient<Durable>,
+}
+
 pub struct Applier {
     inline: BatchWriter,
     mvcc: Addr<MvccWriter>,
-    frontend: Addr<FrontEnd>,
-    raft: Addr<RaftNode>,
-    watch_hub: Addr<WatchHub>,
-    lessor: Addr<Lessor>,
+    listeners: ApplyListeners,
     queue: Vec<Entry>,
     /// A batch is being applied; entries arriving meanwhile form the next one.
     busy: bool,
 }
 
 impl Applier {
-    pub fn new(
-        inline: BatchWriter,
-        mvcc: Addr<MvccWriter>,
-        frontend: Addr<FrontEnd>,
-        raft: Addr<RaftNode>,
-        watch_hub: Addr<WatchHub>,
-        lessor: Addr<Lessor>,
-    ) -> Self {
+    pub fn new(inline: BatchWriter, mvcc: Addr<MvccWriter>, listeners: ApplyListeners) -> Self {
         Applier {
             inline,
             mvcc,
-            frontend,
-            raft,
-            watch_hub,
-            lessor,
+            listeners,
             queue: Vec::new(),
             busy: false,
         }
@@ -95,14 +96,14 @@ impl Applier {
                 // Batches are finished one at a time, in log order, so the
                 // hub sees revisions in order.
                 if !applied.events.is_empty() {
-                    self.watch_hub.do_send(Notify {
+                    self.listeners.watchers.do_send(Notify {
                         events: applied.events,
                     });
                 }
                 // Before the waiters hear: a client's next keep-alive or
                 // TTL request must find the lease it was just granted.
                 if !applied.lease_changes.is_empty() {
-                    self.lessor.do_send(LeasesApplied {
+                    self.listeners.leases.do_send(LeasesApplied {
                         changes: applied.lease_changes,
                     });
                 }
@@ -111,18 +112,20 @@ impl Applier {
                 if !applied.conf_changes.is_empty() {
                     // Lease forwarding follows the members' addresses.
                     for item in &applied.conf_changes {
-                        self.lessor.do_send(UpdatePeers::of(item));
+                        self.listeners.member_urls.do_send(UpdatePeers::of(item));
                     }
-                    self.raft.do_send(ApplyConfChanges {
+                    self.listeners.conf_changes.do_send(ApplyConfChanges {
                         changes: applied.conf_changes,
                     });
                 }
-                self.frontend.do_send(Trigger {
+                self.listeners.waiters.do_send(Trigger {
                     results: applied.outcomes,
                 });
-                self.raft.do_send(Applied { index: last_index });
+                self.listeners
+                    .applied
+                    .do_send(Applied { index: last_index });
                 if let Some(index) = applied.durable_index {
-                    self.raft.do_send(Durable { index });
+                    self.listeners.durable.do_send(Durable { index });
                 }
             }
             // A batch that cannot be applied leaves the state machine behind

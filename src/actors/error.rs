@@ -35,9 +35,38 @@ pub enum ServerError {
     /// The auth actor refused the request.
     #[error("permission denied")]
     PermissionDenied,
-    /// Applying the request failed on an etcd rule or in storage.
+    /// etcd's MVCC and lease rules, as storage reports them; named here so
+    /// the API maps the actors' error alone.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("mvcc: required revision is a future revision")]
+    FutureRevision,
+    #[error("key not found")]
+    KeyNotFound,
+    #[error("requested lease not found")]
+    LeaseNotFound,
+    #[error("lease already exists")]
+    LeaseExists,
+    /// The front end answered a proposal with a result of another kind (a
+    /// bug, never a client's fault).
+    #[error("oxcd: applier returned a response of the wrong kind for {0}")]
+    UnexpectedResponse(&'static str),
+    /// Anything else that failed below: LMDB, files, a bug.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for ServerError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Compacted => ServerError::Compacted,
+            StorageError::FutureRevision => ServerError::FutureRevision,
+            StorageError::KeyNotFound => ServerError::KeyNotFound,
+            StorageError::LeaseNotFound => ServerError::LeaseNotFound,
+            StorageError::LeaseExists => ServerError::LeaseExists,
+            other => ServerError::Storage(other),
+        }
+    }
 }
 
 pub type ServerResult<T> = Result<T, ServerError>;

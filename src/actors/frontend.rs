@@ -12,7 +12,8 @@ use prost::Message as _;
 use tokio::sync::oneshot;
 
 use super::auth::{Auth, Authorize, Credentials, KeyAccess};
-use super::mvcc_store::{ApplyOutcome, MvccReader, ReadRange};
+use super::mvcc_store::{MvccReader, ReadRange};
+use super::protocol::Trigger;
 use super::quota::{CheckQuota, Quota};
 use super::raft_node::{ProposeConfChange, ProposeData, RaftNode, ReadIndex};
 use super::{ServerError, ServerResult};
@@ -213,14 +214,14 @@ async fn cancel_on_failure<T>(
 /// A membership change through raft (Cluster.MemberAdd and friends):
 /// answered with the member list once it is applied here.
 #[derive(Message)]
-#[rtype(result = "ServerResult<ApplyResponse>")]
+#[rtype(result = "ServerResult<Vec<crate::proto::etcdserverpb::Member>>")]
 pub struct ProposeMemberChange {
     pub change: MemberChange,
     pub member: crate::proto::etcdserverpb::Member,
 }
 
 impl Handler<ProposeMemberChange> for FrontEnd {
-    type Result = ResponseFuture<ServerResult<ApplyResponse>>;
+    type Result = ResponseFuture<ServerResult<Vec<crate::proto::etcdserverpb::Member>>>;
 
     fn handle(&mut self, msg: ProposeMemberChange, ctx: &mut Context<Self>) -> Self::Result {
         use raft::eraftpb::{ConfChange, ConfChangeType};
@@ -258,7 +259,10 @@ impl Handler<ProposeMemberChange> for FrontEnd {
                     context,
                 })
                 .await??;
-                wait_applied(rx, timeout).await
+                match wait_applied(rx, timeout).await? {
+                    ApplyResponse::Members(members) => Ok(members),
+                    _ => Err(ServerError::UnexpectedResponse("member change")),
+                }
             };
             cancel_on_failure(me, id, outcome).await
         })
@@ -295,13 +299,6 @@ impl Handler<Read> for FrontEnd {
                 .await??)
         })
     }
-}
-
-/// From the applier: results of applied requests, by request id.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Trigger {
-    pub results: Vec<ApplyOutcome>,
 }
 
 impl Handler<Trigger> for FrontEnd {

@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::frontend::{FrontEnd, Propose, WriteRequest};
-use super::mvcc_store::LeaseChange;
+use super::protocol::{LeaseChange, LeasesApplied, UpdatePeers};
 use super::status::RaftStatusBoard;
 use super::ServerError;
 use crate::actors::auth::Credentials;
-use crate::actors::peer_net::UpdatePeers;
 use crate::proto::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest, LeaseRevokeRequest};
-use crate::storage::{StorageError, Store};
+use crate::storage::Store;
 pub use forward::ForwardTimes;
 use forward::{LeaderLink, Route, RouteToLeader};
 use timers::LeaseTimers;
@@ -167,7 +166,7 @@ impl Lessor {
             ctx.spawn(propose.into_actor(self).map(move |result, lessor, _| {
                 let result = result.unwrap_or(Err(ServerError::Stopped));
                 match result {
-                    Ok(_) | Err(ServerError::Storage(StorageError::LeaseNotFound)) => {}
+                    Ok(_) | Err(ServerError::LeaseNotFound) => {}
                     Err(err) => {
                         // Try again on a later check.
                         tracing::warn!(lease = id, "revoking an expired lease failed: {err}");
@@ -222,13 +221,6 @@ impl Actor for Lessor {
         });
         ctx.run_interval(self.checkpoint_interval, |lessor, _| lessor.checkpoint());
     }
-}
-
-/// From the applier: lease requests applied, in log order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LeasesApplied {
-    pub changes: Vec<LeaseChange>,
 }
 
 impl Handler<LeasesApplied> for Lessor {

@@ -1,8 +1,10 @@
-//! The server's actors, one file each, with their messages beside them.
+//! The server's actors, one file each, with the messages they take beside
+//! them; what the applier publishes back up the chain is in `protocol`.
 //!
-//! front end -> quota, auth -> raft node -> WAL writer; raft node -> applier
-//! -> MVCC writer -> (front end: trigger waiters). Reads: front end -> raft
-//! node (ReadIndex) -> MVCC readers.
+//! Commands: front end -> quota, auth -> raft node -> WAL writer; raft node
+//! -> applier -> MVCC writer. Reads: front end -> raft node (ReadIndex) ->
+//! MVCC readers. Back up, through `Recipient`s wired at boot: the applier
+//! -> front end (trigger waiters), raft node, lessor, watch hub.
 
 pub mod applier;
 pub mod auth;
@@ -13,6 +15,8 @@ pub mod lessor;
 pub mod mvcc_history;
 pub mod mvcc_store;
 pub mod peer_net;
+pub mod proposal;
+pub mod protocol;
 pub mod quota;
 pub mod raft_node;
 pub mod snapshot_receiver;

@@ -13,11 +13,13 @@ use actix::prelude::*;
 
 use crate::proto::etcdserverpb::{InternalRaftRequest, RangeRequest, RangeResponse};
 use crate::proto::mvccpb::Event;
-use crate::storage::apply::membership::{change_members, MemberChange};
+use crate::storage::apply::membership::change_members;
 use crate::storage::apply::{self, ApplyResponse};
 use crate::storage::mvcc::KvHash;
 use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
 use crate::storage::{StorageError, StorageResult, Store};
+
+use super::protocol::{ApplyOutcome, ConfChangeItem, LeaseChange};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
 /// flushed this often, or after `--snapshot-count` entries, so the WAL and
@@ -151,19 +153,6 @@ pub struct ApplyItem {
     pub conf_change: Option<ConfChangeItem>,
 }
 
-/// A committed raft conf change: the raft-level change, the member it is
-/// about, and the request id of whoever proposed it.
-#[derive(Clone, Debug)]
-pub struct ConfChangeItem {
-    pub change: raft::eraftpb::ConfChange,
-    pub kind: MemberChange,
-    pub member: crate::proto::etcdserverpb::Member,
-    pub request_id: u64,
-}
-
-/// The outcome of one request, keyed by its request id.
-pub type ApplyOutcome = (u64, Result<ApplyResponse, StorageError>);
-
 /// What one batch did.
 #[derive(Default)]
 pub struct BatchApplied {
@@ -177,39 +166,6 @@ pub struct BatchApplied {
     /// Set when LMDB was flushed to disk: everything up to this raft index is
     /// durable without the WAL.
     pub durable_index: Option<u64>,
-}
-
-/// A lease request that was applied, as the lessor needs to hear of it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum LeaseChange {
-    Granted { id: i64, ttl: i64 },
-    Revoked { id: i64 },
-    Checkpointed { id: i64, remaining_ttl: i64 },
-}
-
-impl LeaseChange {
-    fn of(request: &InternalRaftRequest) -> Vec<LeaseChange> {
-        if let Some(grant) = &request.lease_grant {
-            return vec![LeaseChange::Granted {
-                id: grant.id,
-                ttl: grant.ttl,
-            }];
-        }
-        if let Some(revoke) = &request.lease_revoke {
-            return vec![LeaseChange::Revoked { id: revoke.id }];
-        }
-        let Some(checkpoint) = &request.lease_checkpoint else {
-            return Vec::new();
-        };
-        checkpoint
-            .checkpoints
-            .iter()
-            .map(|cp| LeaseChange::Checkpointed {
-                id: cp.id,
-                remaining_ttl: cp.remaining_ttl,
-            })
-            .collect()
-    }
 }
 
 /// Apply `items` and record `last_index` as the consistent index, atomically.

@@ -19,10 +19,9 @@ use raft::eraftpb::Message as RaftMessage;
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
 
-use crate::actors::mvcc_store::ConfChangeItem;
+use crate::actors::protocol::UpdatePeers;
 use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::RaftEnvelope;
-use crate::storage::apply::membership::MemberChange;
 
 /// Envelopes queued per peer before new ones are dropped.
 const PEER_QUEUE: usize = 4096;
@@ -98,24 +97,6 @@ impl Actor for PeerNet {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
-    }
-}
-
-/// A member joined (or moved to new peer URLs), or left.
-#[derive(Message, Debug, Clone, PartialEq)]
-#[rtype(result = "()")]
-pub enum UpdatePeers {
-    Set(u64, Vec<String>),
-    Remove(u64),
-}
-
-impl UpdatePeers {
-    /// What an applied membership change means for the member's address.
-    pub fn of(item: &ConfChangeItem) -> UpdatePeers {
-        match item.kind {
-            MemberChange::Remove => UpdatePeers::Remove(item.member.id),
-            _ => UpdatePeers::Set(item.member.id, item.member.peer_ur_ls.clone()),
-        }
     }
 }
 

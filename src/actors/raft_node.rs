@@ -7,9 +7,7 @@ mod membership;
 mod reads;
 mod snapshots;
 
-pub use membership::{
-    ApplyConfChanges, HandOffLeadership, LearnerReady, ProposeConfChange, TransferLeader,
-};
+pub use membership::{HandOffLeadership, LearnerReady, ProposeConfChange, TransferLeader};
 pub use reads::ReadIndex;
 use reads::ReadIndexQueue;
 pub use snapshots::Snapshots;
@@ -22,6 +20,7 @@ use raft::{RawNode, StateRole};
 
 use super::applier::{Applier, ApplyEntries};
 use super::peer_net::{PeerNet, SendRaft};
+use super::protocol::{Applied, Durable};
 use super::status::RaftStatusBoard;
 use super::wal_writer::{Persist, ReleaseTo, WalWriter};
 use super::{ServerError, ServerResult};
@@ -276,13 +275,6 @@ impl Handler<ProposeData> for RaftNode {
     }
 }
 
-/// From the applier: everything up to `index` is applied.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Applied {
-    pub index: u64,
-}
-
 impl Handler<Applied> for RaftNode {
     type Result = ();
 
@@ -296,14 +288,6 @@ impl Handler<Applied> for RaftNode {
         self.release_reads_up_to(msg.index);
         self.drive(ctx);
     }
-}
-
-/// From the applier: LMDB is flushed up to `index`, so raft's in-memory log
-/// and the WAL before it can go.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Durable {
-    pub index: u64,
 }
 
 impl Handler<Durable> for RaftNode {

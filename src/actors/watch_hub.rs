@@ -18,13 +18,15 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use index::WatcherIndex;
+pub use outbox::Outgoing;
 pub use outbox::{outbox, Outbox, OutboxReceiver, STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY};
 use outbox::{NotQueued, CATCH_UP_RESPONSE_BYTES};
 use watcher::{chunk_by_revisions, event_rev, Watcher, MAX_REVS_PER_RESPONSE};
-pub use watcher::{KeyRange, Outgoing, WatchSpec};
+pub use watcher::{KeyRange, WatchSpec};
 
 use crate::actors::mvcc_history::{History, ReadHistory};
 use crate::actors::mvcc_store::MvccReader;
+pub use crate::actors::protocol::Notify;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchResponse};
 use crate::proto::mvccpb::Event;
 
@@ -330,13 +332,6 @@ impl Actor for WatchHub {
         });
         ctx.run_interval(self.progress_interval, |hub, _| hub.notify_progress());
     }
-}
-
-/// One applied batch's events, in revision order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Notify {
-    pub events: Vec<Event>,
 }
 
 impl Handler<Notify> for WatchHub {

@@ -15,11 +15,11 @@ where
     M: Message<Result = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
-    ApiError: From<E>,
+    ServerError: From<E>,
 {
     actor
         .send(msg)
         .await
-        .map_err(ServerError::from)?
-        .map_err(ApiError::from)
+        .map_err(<ServerError as From<actix::MailboxError>>::from)?
+        .map_err(|err| ApiError::from(ServerError::from(err)))
 }

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix::Addr;
 use tonic::{Request, Response, Status};
 
+use super::ask::ask;
 use super::header::HeaderFiller;
 use super::ApiError;
 use crate::actors::frontend::{FrontEnd, ProposeMemberChange};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
 use crate::actors::peer_net::PeerHealth;
+use crate::actors::proposal::MemberChange;
 use crate::actors::raft_node::{LearnerReady, RaftNode};
 use crate::actors::ServerError;
 use crate::membership::member_id;
@@ -19,8 +21,6 @@ use crate::proto::etcdserverpb::cluster_server::Cluster;
 use crate::proto::etcdserverpb::*;
 use crate::proto::oxcdpeer::peer_client::PeerClient;
 use crate::proto::oxcdpeer::LearnerReadyRequest;
-use crate::storage::apply::membership::MemberChange;
-use crate::storage::apply::ApplyResponse;
 
 /// etcd 3.4 allows one learner at a time.
 const MAX_LEARNERS: usize = 1;
@@ -130,28 +130,15 @@ impl ClusterService {
 
     /// The applied member list, sorted by id as etcd lists it.
     async fn members(&self) -> Result<Vec<Member>, ApiError> {
-        let mut members = self
-            .readers
-            .send(GetMembers)
-            .await
-            .map_err(ServerError::from)??;
+        let mut members = ask(&self.readers, GetMembers).await?;
         members.sort_by_key(|m| m.id);
         Ok(members)
     }
 
     async fn change(&self, change: MemberChange, member: Member) -> Result<Vec<Member>, ApiError> {
-        let reply = self
-            .frontend
-            .send(ProposeMemberChange { change, member })
-            .await
-            .map_err(ServerError::from)??;
-        match reply {
-            ApplyResponse::Members(mut members) => {
-                members.sort_by_key(|m| m.id);
-                Ok(members)
-            }
-            _ => Err(ServerError::Stopped.into()),
-        }
+        let mut members = ask(&self.frontend, ProposeMemberChange { change, member }).await?;
+        members.sort_by_key(|m| m.id);
+        Ok(members)
     }
 
     /// etcd's cluster responses carry no revision.

@@ -4,7 +4,6 @@
 use tonic::{Code, Status};
 
 use crate::actors::ServerError;
-use crate::storage::StorageError;
 
 /// Request validation failures (checked before anything is proposed) and
 /// everything the layers below report.
@@ -40,12 +39,6 @@ pub enum ApiError {
     Unhealthy,
     #[error(transparent)]
     Server(#[from] ServerError),
-}
-
-impl From<StorageError> for ApiError {
-    fn from(err: StorageError) -> Self {
-        ApiError::Server(ServerError::Storage(err))
-    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -102,23 +95,20 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             ),
             ServerError::Stopped => (Unavailable, "etcdserver: server stopped"),
             ServerError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
-            ServerError::Storage(storage) => match storage {
-                StorageError::Compacted => (
-                    OutOfRange,
-                    "etcdserver: mvcc: required revision has been compacted",
-                ),
-                StorageError::FutureRevision => (
-                    OutOfRange,
-                    "etcdserver: mvcc: required revision is a future revision",
-                ),
-                StorageError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
-                StorageError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
-                StorageError::LeaseExists => {
-                    (FailedPrecondition, "etcdserver: lease already exists")
-                }
-                // Internal failures: etcd surfaces these as the raw error text.
-                other => return (Unknown, other.to_string()),
-            },
+            ServerError::Compacted => (
+                OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            ServerError::FutureRevision => (
+                OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+            ServerError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
+            ServerError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
+            ServerError::LeaseExists => (FailedPrecondition, "etcdserver: lease already exists"),
+            ServerError::UnexpectedResponse(_) => return (Internal, server.to_string()),
+            // Internal failures: etcd surfaces these as the raw error text.
+            ServerError::Storage(storage) => return (Unknown, storage.to_string()),
         },
     };
     (code, msg.to_string())
@@ -137,7 +127,7 @@ mod tests {
 
     #[test]
     fn compacted_maps_to_out_of_range_with_etcd_text() {
-        let status = Status::from(ApiError::from(StorageError::Compacted));
+        let status = Status::from(ApiError::from(ServerError::Compacted));
         assert_eq!(status.code(), Code::OutOfRange);
         assert_eq!(
             status.message(),
@@ -147,7 +137,7 @@ mod tests {
 
     #[test]
     fn lease_not_found_is_not_found() {
-        let status = Status::from(ApiError::from(StorageError::LeaseNotFound));
+        let status = Status::from(ApiError::from(ServerError::LeaseNotFound));
         assert_eq!(status.code(), Code::NotFound);
         assert_eq!(status.message(), "etcdserver: requested lease not found");
     }

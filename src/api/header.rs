@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use actix::Addr;
 
+use super::ask::ask;
 use super::ApiError;
 use crate::actors::mvcc_store::{BackendStatus, GetBackendStatus, MvccReader};
-use crate::actors::ServerError;
 
 use crate::actors::status::RaftStatusBoard;
 use crate::proto::etcdserverpb::ResponseHeader;
@@ -40,9 +40,5 @@ impl HeaderFiller {
 
 /// Backend figures (revision, sizes) for headers and Status.
 pub async fn backend_status(readers: &Addr<MvccReader>) -> Result<BackendStatus, ApiError> {
-    let status = readers
-        .send(GetBackendStatus)
-        .await
-        .map_err(ServerError::from)?;
-    Ok(status?)
+    ask(readers, GetBackendStatus).await
 }

@@ -7,17 +7,15 @@ use tonic::{Request, Response, Status};
 use super::propose::credentials_of;
 
 use super::header::HeaderFiller;
-use super::propose::{propose, unexpected};
+use super::propose::propose;
 use super::{validate, ApiError};
-use crate::actors::auth::Credentials;
-use crate::actors::frontend::{FrontEnd, Read, WriteRequest};
+use crate::actors::frontend::{FrontEnd, Read};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
-use crate::storage::apply::ApplyResponse;
 
 pub struct KvService {
     frontend: Addr<FrontEnd>,
@@ -32,14 +30,6 @@ impl KvService {
             header,
             max_txn_ops,
         }
-    }
-
-    async fn propose(
-        &self,
-        body: WriteRequest,
-        credentials: Credentials,
-    ) -> Result<ApplyResponse, ApiError> {
-        propose(&self.frontend, body, credentials).await
     }
 }
 
@@ -73,16 +63,9 @@ impl Kv for KvService {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_put(&request)?;
-        match self
-            .propose(WriteRequest::Put(request), credentials)
-            .await?
-        {
-            ApplyResponse::Put(mut response) => {
-                self.header.fill(&mut response.header);
-                Ok(Response::new(response))
-            }
-            _ => Err(unexpected("put")),
-        }
+        let mut response = propose(&self.frontend, request, credentials).await?;
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "kv.delete_range", skip_all)]
@@ -93,16 +76,9 @@ impl Kv for KvService {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_delete_range(&request)?;
-        match self
-            .propose(WriteRequest::DeleteRange(request), credentials)
-            .await?
-        {
-            ApplyResponse::DeleteRange(mut response) => {
-                self.header.fill(&mut response.header);
-                Ok(Response::new(response))
-            }
-            _ => Err(unexpected("delete_range")),
-        }
+        let mut response = propose(&self.frontend, request, credentials).await?;
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "kv.txn", skip_all)]
@@ -110,17 +86,10 @@ impl Kv for KvService {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
         validate::check_txn(&request, self.max_txn_ops)?;
-        match self
-            .propose(WriteRequest::Txn(request), credentials)
-            .await?
-        {
-            ApplyResponse::Txn(mut response) => {
-                // Only the top header: nested responses carry just their revision, as in etcd.
-                self.header.fill(&mut response.header);
-                Ok(Response::new(response))
-            }
-            _ => Err(unexpected("txn")),
-        }
+        let mut response = propose(&self.frontend, request, credentials).await?;
+        // Only the top header: nested responses carry just their revision, as in etcd.
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "kv.compact", skip_all)]
@@ -130,15 +99,8 @@ impl Kv for KvService {
     ) -> Result<Response<CompactionResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
-        match self
-            .propose(WriteRequest::Compaction(request), credentials)
-            .await?
-        {
-            ApplyResponse::Compaction(mut response) => {
-                self.header.fill(&mut response.header);
-                Ok(Response::new(response))
-            }
-            _ => Err(unexpected("compact")),
-        }
+        let mut response = propose(&self.frontend, request, credentials).await?;
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 }

@@ -9,10 +9,10 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
-use super::propose::{credentials_of, propose, unexpected};
+use super::propose::{credentials_of, propose};
 use super::shutdown::{end_when, server_stopped, Shutdown};
 use super::ApiError;
-use crate::actors::frontend::{FrontEnd, WriteRequest};
+use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{
     KeepAlive, LeaseStatus as LessorLeaseStatus, Lessor, ListLeases, TimeToLive,
 };
@@ -23,7 +23,6 @@ use crate::proto::etcdserverpb::{
     LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
     LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
 };
-use crate::storage::apply::ApplyResponse;
 
 /// etcd's largest TTL (lease.MaxLeaseTTL), seconds.
 pub const MAX_LEASE_TTL: i64 = 9_000_000_000;
@@ -56,14 +55,6 @@ impl LeaseService {
             shutdown,
         }
     }
-
-    async fn propose(
-        &self,
-        body: WriteRequest,
-        request: &Request<impl Sized>,
-    ) -> Result<ApplyResponse, ApiError> {
-        propose(&self.frontend, body, credentials_of(request)).await
-    }
 }
 
 #[tonic::async_trait]
@@ -83,16 +74,10 @@ impl Lease for LeaseService {
             ttl: grant.ttl.max(self.min_ttl),
             id: grant.id,
         };
-        match self
-            .propose(WriteRequest::LeaseGrant(grant), &request)
-            .await?
-        {
-            ApplyResponse::LeaseGrant(mut resp) => {
-                self.header.fill(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            _ => Err(unexpected("LeaseGrant")),
-        }
+        let credentials = credentials_of(&request);
+        let mut response = propose(&self.frontend, grant, credentials).await?;
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "lease.revoke", skip_all)]
@@ -101,16 +86,10 @@ impl Lease for LeaseService {
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
         let revoke = *request.get_ref();
-        match self
-            .propose(WriteRequest::LeaseRevoke(revoke), &request)
-            .await?
-        {
-            ApplyResponse::LeaseRevoke(mut resp) => {
-                self.header.fill(&mut resp.header);
-                Ok(Response::new(resp))
-            }
-            _ => Err(unexpected("LeaseRevoke")),
-        }
+        let credentials = credentials_of(&request);
+        let mut response = propose(&self.frontend, revoke, credentials).await?;
+        self.header.fill(&mut response.header);
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "lease.keep_alive", skip_all)]

@@ -1,4 +1,5 @@
-//! The Maintenance service: Status is served; the rest arrive in later issues.
+//! The Maintenance service: Status, HashKV and MoveLeader are served; the
+//! rest answer Unimplemented until they are built.
 
 use std::pin::Pin;
 

@@ -1,27 +1,30 @@
 //! Sending a write through raft from a service: the one round trip to the
-//! front end every writing RPC makes, and the error for a reply of the
-//! wrong kind (a bug, never a client's fault).
+//! front end every writing RPC makes, typed by the request.
 
 use actix::Addr;
-use tonic::{Request, Status};
+use tonic::Request;
 
+use super::ask::ask;
 use super::ApiError;
 use crate::actors::auth::Credentials;
-use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
-use crate::actors::ServerError;
-use crate::storage::apply::ApplyResponse;
+use crate::actors::frontend::FrontEnd;
+use crate::actors::proposal::{Proposal, Proposed};
 
-/// Proposes `body` with the request's credentials and waits for its result.
-pub async fn propose(
+/// Proposes `request` with the caller's credentials and waits for its
+/// response (a `PutRequest` is answered a `PutResponse`, ...).
+pub async fn propose<P: Proposal>(
     frontend: &Addr<FrontEnd>,
-    body: WriteRequest,
+    request: P,
     credentials: Credentials,
-) -> Result<ApplyResponse, ApiError> {
-    let reply = frontend
-        .send(Propose { body, credentials })
-        .await
-        .map_err(ServerError::from)?;
-    Ok(reply?)
+) -> Result<P::Response, ApiError> {
+    ask(
+        frontend,
+        Proposed {
+            request,
+            credentials,
+        },
+    )
+    .await
 }
 
 /// The token etcd clients send in gRPC metadata once authenticated.
@@ -32,11 +35,4 @@ pub fn credentials_of<T>(request: &Request<T>) -> Credentials {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     Credentials { token }
-}
-
-/// The applier answered with another kind of response than was proposed.
-pub fn unexpected(kind: &str) -> Status {
-    Status::internal(format!(
-        "oxcd: applier returned a response of the wrong kind for {kind}"
-    ))
 }

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use super::{ApiError, ApiResult};
+use crate::actors::ServerError;
 use crate::proto::etcdserverpb::request_op::Request;
 use crate::proto::etcdserverpb::{
     DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
-use crate::storage::StorageError;
 
 pub fn check_range(req: &RangeRequest) -> ApiResult<()> {
     non_empty(&req.key)
@@ -75,7 +75,7 @@ fn check_op(op: &RequestOp, max_ops: i64) -> ApiResult<()> {
         Some(Request::RequestDeleteRange(d)) => check_delete_range(d),
         Some(Request::RequestTxn(t)) => check_txn_shape(t, max_ops),
         // etcd answers an empty op with "key not found" (InvalidArgument).
-        None => Err(ApiError::from(StorageError::KeyNotFound)),
+        None => Err(ApiError::from(ServerError::KeyNotFound)),
     }
 }
 

@@ -22,11 +22,10 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{KeepAlive, LeaseStatus, Lessor, TimeToLive};
-use crate::actors::peer_net::UpdatePeers;
+use crate::actors::protocol::UpdatePeers;
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{LeaseKeepAliveRequest, LeaseTimeToLiveRequest};
 use crate::proto::oxcdpeer::peer_client::PeerClient;
-use crate::storage::StorageError;
 
 /// Pause between rounds over a known leader's URLs that all failed, so a
 /// refused connection does not spin.
@@ -230,7 +229,7 @@ where
                     match answered {
                         Ok(Ok(value)) => return Ok(value),
                         Ok(Err(status)) if status.code() == tonic::Code::NotFound => {
-                            return Err(StorageError::LeaseNotFound.into())
+                            return Err(ServerError::LeaseNotFound)
                         }
                         Ok(Err(status)) => {
                             tracing::debug!("lease request to the leader failed: {status}")

@@ -6,18 +6,9 @@ use actix::prelude::*;
 use raft::StateRole;
 
 use super::RaftNode;
-use crate::actors::mvcc_store::ConfChangeItem;
-use crate::actors::peer_net::UpdatePeers;
+use crate::actors::protocol::{ApplyConfChanges, UpdatePeers};
 use crate::actors::{ServerError, ServerResult};
 use crate::storage::apply::membership::MemberChange;
-
-/// From the applier: membership changes now applied, in log order. Raft's
-/// configuration follows them, and so does the peer network.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyConfChanges {
-    pub changes: Vec<ConfChangeItem>,
-}
 
 impl Handler<ApplyConfChanges> for RaftNode {
     type Result = ();

@@ -11,8 +11,30 @@ use tokio::sync::mpsc::{self, Receiver, Sender};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 
-use super::watcher::Outgoing;
 use crate::proto::etcdserverpb::WatchResponse;
+
+/// One response on its way to a Watch stream. The stream does the rest of
+/// the work, off the hub: `prev_kv` fills each event's previous version,
+/// `fragment` splits a response too large for one message.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub response: WatchResponse,
+    pub fragment: bool,
+    pub prev_kv: bool,
+    /// What it counts against the stream's byte budget (set by the outbox).
+    pub bytes: usize,
+}
+
+impl Outgoing {
+    pub fn whole(response: WatchResponse) -> Outgoing {
+        Outgoing {
+            response,
+            fragment: false,
+            prev_kv: false,
+            bytes: 0,
+        }
+    }
+}
 
 /// Responses a stream may have queued before its watchers count as slow
 /// (etcd: chanBufLen).

@@ -4,30 +4,7 @@
 use super::outbox::Outbox;
 
 use crate::proto::etcdserverpb::watch_create_request::FilterType;
-use crate::proto::etcdserverpb::WatchResponse;
 
-/// One response on its way to a Watch stream. The stream does the rest of
-/// the work, off the hub: `prev_kv` fills each event's previous version,
-/// `fragment` splits a response too large for one message.
-#[derive(Debug)]
-pub struct Outgoing {
-    pub response: WatchResponse,
-    pub fragment: bool,
-    pub prev_kv: bool,
-    /// What it counts against the stream's byte budget (set by the outbox).
-    pub bytes: usize,
-}
-
-impl Outgoing {
-    pub fn whole(response: WatchResponse) -> Outgoing {
-        Outgoing {
-            response,
-            fragment: false,
-            prev_kv: false,
-            bytes: 0,
-        }
-    }
-}
 use crate::proto::mvccpb::{event::EventType, Event};
 
 /// Most revisions one catch-up response carries (etcd: watchBatchMaxRevs).
