@@ -19,9 +19,10 @@ use crate::proto::oxcdpeer::ConfChangeContext;
 use crate::storage::apply::membership::MemberChange;
 use crate::storage::StorageResult;
 
-/// Batches up to this many requests, without compactions, are applied inline:
-/// a quiet server's writes then skip two thread hops; busy servers' large
-/// batches still go to the writer thread and keep this thread free.
+/// Batches up to this many requests, without compactions, are applied inline
+/// unless LMDB is due to be flushed after them: a quiet server's writes then
+/// skip two thread hops; busy servers' large batches, and every flush, go to
+/// the writer thread and keep this thread free.
 const INLINE_APPLY_MAX_ITEMS: usize = 8;
 
 /// Who hears what each batch did (wired at boot).
@@ -70,7 +71,7 @@ impl Applier {
         let _span =
             tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
         let batch = ApplyBatch { items, last_index };
-        if is_small(&batch) {
+        if is_small(&batch) && !self.inline.flush_due(last_index) {
             let result = self.inline.apply(batch);
             self.finish(last_index, result);
             return self.apply_queued(ctx);

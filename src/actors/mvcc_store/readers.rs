@@ -1,0 +1,123 @@
+//! The MVCC readers: Range, the member list, backend figures, HashKV and
+//! snapshot builds, each on an LMDB read transaction of its own, on a small
+//! thread pool in parallel with the writer.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
+use crate::storage::apply;
+use crate::storage::mvcc::KvHash;
+use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
+use crate::storage::{StorageResult, Store};
+
+pub struct MvccReader {
+    store: Arc<Store>,
+}
+
+impl MvccReader {
+    pub fn new(store: Arc<Store>) -> Self {
+        MvccReader { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl Actor for MvccReader {
+    type Context = SyncContext<Self>;
+}
+
+/// A Range served from the local store (after ReadIndex when linearizable).
+#[derive(Message)]
+#[rtype(result = "StorageResult<RangeResponse>")]
+pub struct ReadRange {
+    pub request: RangeRequest,
+}
+
+impl Handler<ReadRange> for MvccReader {
+    type Result = StorageResult<RangeResponse>;
+
+    fn handle(&mut self, msg: ReadRange, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::debug_span!("mvcc.range").entered();
+        let view = self.store.read()?;
+        apply::range(&view, &msg.request)
+    }
+}
+
+/// The member list as last applied (Cluster.MemberList).
+#[derive(Message)]
+#[rtype(result = "StorageResult<Vec<crate::proto::etcdserverpb::Member>>")]
+pub struct GetMembers;
+
+impl Handler<GetMembers> for MvccReader {
+    type Result = StorageResult<Vec<crate::proto::etcdserverpb::Member>>;
+
+    fn handle(&mut self, _: GetMembers, _: &mut Self::Context) -> Self::Result {
+        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+        match self.store.get_meta(MEMBERSHIP_META_KEY)? {
+            Some(bytes) => Ok(decode_members(&bytes)?.members),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Backend figures for Maintenance.Status.
+#[derive(Message)]
+#[rtype(result = "StorageResult<BackendStatus>")]
+pub struct GetBackendStatus;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BackendStatus {
+    pub db_size: u64,
+    pub db_size_in_use: u64,
+    pub revision: i64,
+}
+
+impl Handler<GetBackendStatus> for MvccReader {
+    type Result = StorageResult<BackendStatus>;
+
+    fn handle(&mut self, _: GetBackendStatus, _: &mut Self::Context) -> Self::Result {
+        let (db_size, db_size_in_use) = self.store.db_size()?;
+        Ok(BackendStatus {
+            db_size,
+            db_size_in_use,
+            revision: self.store.current_revision(),
+        })
+    }
+}
+
+/// Leader: copy LMDB into a raft snapshot file (on a reader thread: the copy
+/// reads the whole file).
+#[derive(Message)]
+#[rtype(result = "StorageResult<BuiltSnapshot>")]
+pub struct BuildSnapshot {
+    pub dir: SnapshotDir,
+}
+
+impl Handler<BuildSnapshot> for MvccReader {
+    type Result = StorageResult<BuiltSnapshot>;
+
+    fn handle(&mut self, msg: BuildSnapshot, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::info_span!("mvcc.build_snapshot").entered();
+        msg.dir.build(&self.store)
+    }
+}
+
+/// Maintenance.HashKV: the hash of the key space up to `revision`.
+#[derive(Message)]
+#[rtype(result = "StorageResult<KvHash>")]
+pub struct HashKv {
+    pub revision: i64,
+}
+
+impl Handler<HashKv> for MvccReader {
+    type Result = StorageResult<KvHash>;
+
+    fn handle(&mut self, msg: HashKv, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::debug_span!("mvcc.hash_kv").entered();
+        self.store.read()?.hash_kv(msg.revision)
+    }
+}

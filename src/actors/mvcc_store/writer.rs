@@ -1,0 +1,246 @@
+//! The MVCC writer: applies a batch of committed requests in one LMDB
+//! transaction with the consistent index, and flushes LMDB now and then.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use crate::actors::protocol::{ApplyOutcome, ConfChangeItem, LeaseChange};
+use crate::proto::etcdserverpb::InternalRaftRequest;
+use crate::proto::mvccpb::Event;
+use crate::storage::apply::membership::change_members;
+use crate::storage::apply::{self, ApplyResponse};
+use crate::storage::{StorageError, StorageResult, Store};
+
+/// LMDB runs without per-commit syncs (the WAL is the durable record); it is
+/// flushed this often, or after `--snapshot-count` entries, so the WAL and
+/// raft's in-memory log before that point can be released.
+const LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Applies batches to LMDB; used by the `MvccWriter` thread and, for small
+/// batches that are not due to flush, inline by the applier. Clones share
+/// the LMDB flush cadence. Only one batch is ever in flight (the applier
+/// waits for each), so the two users never hold write transactions at once,
+/// and a flush never overlaps a write.
+#[derive(Clone)]
+pub struct BatchWriter {
+    store: Arc<Store>,
+    cadence: Arc<Mutex<SyncCadence>>,
+}
+
+struct SyncCadence {
+    last_sync: Instant,
+    last_sync_index: u64,
+    every_entries: u64,
+}
+
+impl SyncCadence {
+    fn due(&self, index: u64) -> bool {
+        self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL
+            || index.saturating_sub(self.last_sync_index) >= self.every_entries
+    }
+}
+
+impl BatchWriter {
+    pub fn new(store: Arc<Store>, sync_every_entries: u64) -> Self {
+        let cadence = SyncCadence {
+            last_sync: Instant::now(),
+            last_sync_index: store.consistent_index(),
+            every_entries: sync_every_entries,
+        };
+        BatchWriter {
+            store,
+            cadence: Arc::new(Mutex::new(cadence)),
+        }
+    }
+
+    /// Applies `batch` in one LMDB transaction, on the calling thread; never
+    /// flushes.
+    pub fn apply(&self, batch: ApplyBatch) -> StorageResult<BatchApplied> {
+        let _span = tracing::debug_span!("mvcc.apply_batch", items = batch.items.len()).entered();
+        // After a restart raft may hand back entries LMDB already holds.
+        let already_applied = self.store.consistent_index();
+        if batch.last_index <= already_applied {
+            return Ok(BatchApplied::default());
+        }
+        let mut txn = self.store.begin_batch()?;
+        let mut outcomes = Vec::with_capacity(batch.items.len());
+        let mut all_events = Vec::new();
+        let mut lease_changes = Vec::new();
+        let mut conf_changes = Vec::new();
+        for item in batch
+            .items
+            .iter()
+            .filter(|item| item.index > already_applied)
+        {
+            if let Some(cc) = &item.conf_change {
+                let result =
+                    change_members(&mut txn, cc.kind, &cc.member).map(ApplyResponse::Members);
+                outcomes.push((cc.request_id, result));
+                conf_changes.push(cc.clone());
+                continue;
+            }
+            let id = item
+                .request
+                .header
+                .as_ref()
+                .map(|h| h.id)
+                .unwrap_or_default();
+            let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
+                |(response, events)| {
+                    all_events.extend(events);
+                    response
+                },
+            );
+            if result.is_ok() {
+                lease_changes.extend(LeaseChange::of(&item.request));
+            }
+            outcomes.push((id, result));
+        }
+        txn.commit(batch.last_index)?;
+        Ok(BatchApplied {
+            outcomes,
+            events: all_events,
+            lease_changes,
+            conf_changes,
+            durable_index: None,
+        })
+    }
+
+    /// Whether a batch ending at `index` is due to flush LMDB after it: such
+    /// a batch must go to the writer thread (`MvccWriter`), the only one
+    /// that flushes.
+    pub fn flush_due(&self, index: u64) -> bool {
+        self.cadence().map(|c| c.due(index)).unwrap_or(true)
+    }
+
+    /// Flushes LMDB if due; the raft index now durable without the WAL.
+    /// Called on the writer thread only, between batches, so no write
+    /// transaction runs while the map is being flushed.
+    fn flush_if_due(&self, index: u64) -> StorageResult<Option<u64>> {
+        let mut cadence = self.cadence()?;
+        if !cadence.due(index) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        self.store.sync()?;
+        tracing::debug!(index, took = ?started.elapsed(), "LMDB flushed");
+        cadence.last_sync = Instant::now();
+        cadence.last_sync_index = index;
+        Ok(Some(index))
+    }
+
+    fn cadence(&self) -> StorageResult<std::sync::MutexGuard<'_, SyncCadence>> {
+        self.cadence
+            .lock()
+            .map_err(|_| StorageError::Corrupt("LMDB sync cadence lock poisoned".into()))
+    }
+}
+
+/// The thread for large batches, compactions and every LMDB flush, which
+/// must not stall the system arbiter.
+pub struct MvccWriter {
+    writer: BatchWriter,
+}
+
+impl MvccWriter {
+    pub fn new(writer: BatchWriter) -> Self {
+        MvccWriter { writer }
+    }
+}
+
+impl Actor for MvccWriter {
+    type Context = SyncContext<Self>;
+}
+
+/// One committed request and its raft index.
+pub struct ApplyItem {
+    pub index: u64,
+    pub request: InternalRaftRequest,
+    /// Set for a raft conf change entry (then `request` is empty).
+    pub conf_change: Option<ConfChangeItem>,
+}
+
+/// What one batch did.
+#[derive(Default)]
+pub struct BatchApplied {
+    pub outcomes: Vec<ApplyOutcome>,
+    /// Every change the batch made, in revision order (for watchers).
+    pub events: Vec<Event>,
+    /// Leases granted, revoked or checkpointed, in order (for the lessor).
+    pub lease_changes: Vec<LeaseChange>,
+    /// Membership changes, in order (for the raft node).
+    pub conf_changes: Vec<ConfChangeItem>,
+    /// Set when LMDB was flushed to disk: everything up to this raft index is
+    /// durable without the WAL.
+    pub durable_index: Option<u64>,
+}
+
+/// Apply `items` and record `last_index` as the consistent index, atomically.
+#[derive(Message)]
+#[rtype(result = "StorageResult<BatchApplied>")]
+pub struct ApplyBatch {
+    pub items: Vec<ApplyItem>,
+    pub last_index: u64,
+}
+
+impl Handler<ApplyBatch> for MvccWriter {
+    type Result = StorageResult<BatchApplied>;
+
+    fn handle(&mut self, msg: ApplyBatch, _: &mut Self::Context) -> Self::Result {
+        let last_index = msg.last_index;
+        let mut applied = self.writer.apply(msg)?;
+        applied.durable_index = self.writer.flush_if_due(last_index)?;
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::etcdserverpb::{PutRequest, RequestHeader};
+    use crate::storage::StoreOptions;
+
+    fn put(index: u64) -> ApplyItem {
+        ApplyItem {
+            index,
+            request: InternalRaftRequest {
+                header: Some(RequestHeader {
+                    id: index,
+                    ..Default::default()
+                }),
+                put: Some(PutRequest {
+                    key: format!("k{index}").into_bytes(),
+                    value: b"v".to_vec(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            conf_change: None,
+        }
+    }
+
+    #[test]
+    fn only_the_writer_thread_flushes_and_only_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions { map_size: 64 << 20 };
+        let store = Arc::new(Store::open(dir.path(), options).unwrap());
+        let writer = BatchWriter::new(store.clone(), 3);
+
+        // The inline path never flushes, even past the cadence.
+        let batch = ApplyBatch {
+            items: (1..=4).map(put).collect(),
+            last_index: 4,
+        };
+        let applied = writer.apply(batch).unwrap();
+        assert_eq!(applied.durable_index, None);
+        assert_eq!(store.consistent_index(), 4);
+        assert!(writer.flush_due(4), "4 entries since the last flush, cadence 3");
+
+        // The writer thread's handler flushes after applying.
+        assert_eq!(writer.flush_if_due(4).unwrap(), Some(4));
+        assert!(!writer.flush_due(5), "a flush restarts the cadence");
+        assert_eq!(writer.flush_if_due(5).unwrap(), None);
+    }
+}
