@@ -92,8 +92,9 @@ impl DataDirs {
 /// Runs the server until a shutdown signal; blocks the calling thread.
 pub fn run(config: Config) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
-    // Held until this function returns (or the process ends in any way).
-    let _locks = lock_dirs(&config)?;
+    // Held until the process ends, however it ends: the kernel releases them
+    // then, after every thread that might still write has stopped.
+    std::mem::forget(lock_dirs(&config)?);
     let snapshots = SnapshotDir::new(dirs.snap.clone());
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.

@@ -175,3 +175,54 @@ async fn a_second_signal_exits_at_once_while_requests_are_in_flight() {
         "the stuck put was never acknowledged"
     );
 }
+
+/// With one follower dead, a stopping leader hands off to the live one
+/// (raft has heard from it lately), never to the dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_off_skips_a_dead_voter() {
+    let mut cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    let leader_id = agreed_leader(&cluster, &[0, 1, 2], 10 * ELECTION_TIMEOUT).await;
+    let leader = member_index_of(&cluster, leader_id).await;
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let mut ids = Vec::new();
+    for &i in &followers {
+        let status = common::status::status_of(&cluster, i)
+            .await
+            .expect("status");
+        ids.push(status.header.expect("header").member_id);
+    }
+    // Both ways round over the test's runs would be luck: kill the follower
+    // with the higher id, which a choice by log position alone (ties going
+    // to the higher id) would pick.
+    let (dead, live) = if ids[0] > ids[1] { (0, 1) } else { (1, 0) };
+    cluster.kill9(followers[dead]);
+    // Longer than an election timeout: raft stops counting it as active.
+    tokio::time::sleep(2 * ELECTION_TIMEOUT).await;
+
+    cluster.signal(leader, "TERM");
+    let status = cluster
+        .wait_exit(leader, PROMPT_STOP)
+        .expect("exits promptly");
+    assert!(status.success(), "exit {status}");
+    let log = without_colours(&cluster.member(leader).log_tail(30));
+    let handed_to = format!("leadership handed off to={:x}", ids[live]);
+    assert!(log.contains(&handed_to), "expected '{handed_to}':\n{log}");
+}
+
+/// The log without its ANSI colour sequences.
+fn without_colours(log: &str) -> String {
+    let mut plain = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
+}

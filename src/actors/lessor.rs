@@ -236,7 +236,7 @@ impl Handler<LeasesApplied> for Lessor {
 /// Renews a lease: (its TTL, or 0 when it does not exist or has expired;
 /// the store's revision for the response header). On a follower it is
 /// forwarded to the leader, unless it was forwarded already.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<(i64, i64), ServerError>")]
 pub struct KeepAlive {
     pub id: i64,
@@ -271,7 +271,7 @@ impl Handler<KeepAlive> for Lessor {
 /// A lease's granted TTL, remaining TTL and (when asked) keys (`None` when
 /// it does not exist), and the store's revision for the response header.
 /// On a follower it is forwarded to the leader, unless it was already.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<(Option<LeaseStatus>, i64), ServerError>")]
 pub struct TimeToLive {
     pub id: i64,

@@ -111,6 +111,9 @@ impl Handler<UpdatePeers> for PeerNet {
                     return;
                 }
                 // A new sending task; the old one (if any) ends with its queue.
+                // The member is not connected at its new URLs until the new
+                // task says so.
+                self.health.set(id, None);
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
                 actix_rt::spawn(send_loop(id, urls.clone(), rx, self.health.clone()));
                 self.peers.insert(id, tx);
@@ -231,6 +234,10 @@ async fn send_loop(
             backoff = (backoff * 2).min(BACKOFF_MAX);
             continue;
         };
+        // Replaced or removed while dialling: the health entry is not ours.
+        if queue.is_closed() {
+            return;
+        }
         backoff = BACKOFF_MIN;
         tracing::debug!(peer = format!("{id:x}"), %url, "peer stream open");
         health.set(id, Some(Instant::now()));
@@ -263,7 +270,41 @@ async fn send_loop(
                 }
             }
         }
+        if queue.is_closed() {
+            return;
+        }
         health.set(id, None);
         tokio::time::sleep(backoff).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_rt::test]
+    async fn a_member_that_moves_is_not_connected_until_its_new_stream_is() {
+        let health = PeerHealth::default();
+        let net = PeerNet::new(
+            1,
+            1,
+            vec![(2, vec!["http://127.0.0.1:1".into()])],
+            health.clone(),
+        )
+        .start();
+        health.set(2, Some(Instant::now()));
+
+        // Same URLs (a promotion): the stream and its health stay.
+        let same = UpdatePeers::Set(2, vec!["http://127.0.0.1:1".into()]);
+        net.send(same).await.unwrap();
+        assert!(health.active_since(2).is_some());
+
+        // New URLs where nothing listens: not connected any more.
+        let moved = UpdatePeers::Set(2, vec!["http://127.0.0.1:2".into()]);
+        net.send(moved).await.unwrap();
+        assert!(health.active_since(2).is_none());
+        // The replaced task, dialling its old URL, never marks it again.
+        tokio::time::sleep(BACKOFF_MIN * 4).await;
+        assert!(health.active_since(2).is_none());
     }
 }

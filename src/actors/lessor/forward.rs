@@ -183,15 +183,16 @@ async fn via_primary<T, R, RF, M>(
 where
     R: Fn(PeerClient<Channel>) -> RF,
     RF: Future<Output = Result<T, tonic::Status>>,
-    M: Message<Result = Result<T, ServerError>> + Send + 'static,
+    M: Message<Result = Result<T, ServerError>> + Clone + Send + 'static,
     T: Send + 'static,
     Lessor: Handler<M>,
 {
     let route = lessor.clone().recipient::<RouteToLeader>();
-    to_primary(route, times, remote, move || async move {
-        lessor.send(local).await?
-    })
-    .await
+    let ask_locally = move || {
+        let (lessor, local) = (lessor.clone(), local.clone());
+        async move { lessor.send(local).await? }
+    };
+    to_primary(route, times, remote, ask_locally).await
 }
 
 fn revision_of(header: Option<crate::proto::etcdserverpb::ResponseHeader>) -> i64 {
@@ -209,13 +210,17 @@ async fn to_primary<T, R, RF, L, LF>(
 where
     R: Fn(PeerClient<Channel>) -> RF,
     RF: Future<Output = Result<T, tonic::Status>>,
-    L: FnOnce() -> LF,
+    L: Fn() -> LF,
     LF: Future<Output = Result<T, ServerError>>,
 {
     let deadline = Instant::now() + times.request_timeout;
     loop {
         match route.send(RouteToLeader).await? {
-            Route::Local => return local().await,
+            // Leadership may have moved on between the two messages.
+            Route::Local => match local().await {
+                Err(ServerError::NoLeader) if Instant::now() < deadline => {}
+                answered => return answered,
+            },
             Route::Unknown => {
                 if Instant::now() >= deadline {
                     return Err(ServerError::NoLeader);
@@ -357,6 +362,26 @@ mod tests {
         }]))
         .await;
         assert_eq!(answer.ok(), Some(42));
+    }
+
+    #[actix_rt::test]
+    async fn leadership_lost_between_route_and_answer_is_retried() {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = asked.clone();
+        let local = move || {
+            let first = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Err(ServerError::NoLeader)
+                } else {
+                    Ok(42)
+                }
+            }
+        };
+        let remote = |_: PeerClient<Channel>| async { Ok(0) };
+        let answer = to_primary(routes(vec![|| Route::Local]), TIMES, remote, local).await;
+        assert_eq!(answer.ok(), Some(42));
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[actix_rt::test]

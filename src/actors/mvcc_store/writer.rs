@@ -236,7 +236,10 @@ mod tests {
         let applied = writer.apply(batch).unwrap();
         assert_eq!(applied.durable_index, None);
         assert_eq!(store.consistent_index(), 4);
-        assert!(writer.flush_due(4), "4 entries since the last flush, cadence 3");
+        assert!(
+            writer.flush_due(4),
+            "4 entries since the last flush, cadence 3"
+        );
 
         // The writer thread's handler flushes after applying.
         assert_eq!(writer.flush_if_due(4).unwrap(), Some(4));

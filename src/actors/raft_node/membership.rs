@@ -116,9 +116,12 @@ impl Handler<TransferLeader> for RaftNode {
 }
 
 /// Before this member stops: if it leads a cluster of more than one voter,
-/// hand leadership to the voter whose log is furthest along (as etcd does on
-/// stop), so the cluster does not wait an election timeout. Answers the
-/// transferee, or `None` when there is nothing to hand off.
+/// hand leadership to the live voter whose log is furthest along (as etcd
+/// does on stop), so the cluster does not wait an election timeout. Only a
+/// voter heard from within the last election timeout counts (raft's
+/// check-quorum activity): a transfer to a dead one would stall proposals
+/// for an election timeout and help nothing. Answers the transferee, or
+/// `None` when there is nothing to hand off.
 #[derive(Message)]
 #[rtype(result = "Option<u64>")]
 pub struct HandOffLeadership;
@@ -139,7 +142,9 @@ impl Handler<HandOffLeadership> for RaftNode {
             .ids()
             .iter()
             .filter(|id| *id != local)
-            .filter_map(|id| prs.get(id).map(|p| (p.matched, id)))
+            .filter_map(|id| prs.get(id).map(|p| (p, id)))
+            .filter(|(p, _)| p.recent_active)
+            .map(|(p, id)| (p.matched, id))
             .max()
             .map(|(_, id)| id)?;
         self.raw.transfer_leader(to);
