@@ -10,11 +10,19 @@ pub enum Format {
 }
 
 /// Installs the global subscriber. `level` is a tracing filter directive
-/// (e.g. "info", or "oxcd=debug,raft=info"); RUST_LOG overrides it.
+/// (e.g. "info", or "oxcd=debug,raft=info"); RUST_LOG overrides it. Text is
+/// coloured only on a terminal: a log file or pipe gets plain text.
 pub fn init(level: &str, format: Format, to_stdout: bool) {
+    use std::io::IsTerminal as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let on_terminal = if to_stdout {
+        std::io::stdout().is_terminal()
+    } else {
+        std::io::stderr().is_terminal()
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(on_terminal)
         .with_target(true);
     // A second init (tests start several servers in one process) is harmless.
     let result = match (format, to_stdout) {

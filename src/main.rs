@@ -34,11 +34,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--help`/`--version` go to stdout, errors to stderr; a reader that went
+/// away (`oxcd --help | head`) is not an error worth a panic.
 fn report_config_error(err: &ConfigError) -> ExitCode {
-    if err.is_info() {
-        println!("{err}");
+    use std::io::Write as _;
+    let _ = if err.is_info() {
+        writeln!(std::io::stdout(), "{err}")
     } else {
-        eprintln!("{err}");
-    }
+        writeln!(std::io::stderr(), "{err}")
+    };
     ExitCode::from(err.exit_code() as u8)
 }
