@@ -98,13 +98,7 @@ impl Lessor {
     /// Reads the applied member list from the store, for a leader this
     /// lessor has not been told of yet.
     fn reload_members(&mut self) {
-        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
-        let members = match self.store.get_meta(MEMBERSHIP_META_KEY) {
-            Ok(Some(bytes)) => decode_members(&bytes).map(|list| list.members),
-            Ok(None) => return,
-            Err(err) => Err(err),
-        };
-        match members {
+        match crate::storage::apply::membership::applied_members(&self.store) {
             Ok(members) => {
                 for member in members {
                     self.leader

@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::storage::{StorageError, StorageResult};
 
@@ -21,7 +21,6 @@ pub const LOCK_FILE_NAME: &str = "oxcd.lock";
 pub struct DirLock {
     // Never read: holding the open file is what holds the lock.
     _file: File,
-    dir: PathBuf,
 }
 
 impl DirLock {
@@ -50,14 +49,7 @@ impl DirLock {
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
         writeln!(file, "{}", std::process::id())?;
-        Ok(DirLock {
-            _file: file,
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Ok(DirLock { _file: file })
     }
 }
 
@@ -101,10 +93,9 @@ mod tests {
     fn a_lock_file_left_behind_does_not_block() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join(LOCK_FILE_NAME), "999999\n").unwrap();
-        let lock = DirLock::acquire(tmp.path()).unwrap();
+        let _lock = DirLock::acquire(tmp.path()).unwrap();
         let written = std::fs::read_to_string(tmp.path().join(LOCK_FILE_NAME)).unwrap();
         assert_eq!(written, format!("{}\n", std::process::id()));
-        assert_eq!(lock.dir(), tmp.path());
     }
 
     #[test]

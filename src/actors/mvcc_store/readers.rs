@@ -56,11 +56,7 @@ impl Handler<GetMembers> for MvccReader {
     type Result = StorageResult<Vec<crate::proto::etcdserverpb::Member>>;
 
     fn handle(&mut self, _: GetMembers, _: &mut Self::Context) -> Self::Result {
-        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
-        match self.store.get_meta(MEMBERSHIP_META_KEY)? {
-            Some(bytes) => Ok(decode_members(&bytes)?.members),
-            None => Ok(Vec::new()),
-        }
+        crate::storage::apply::membership::applied_members(&self.store)
     }
 }
 

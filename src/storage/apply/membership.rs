@@ -6,7 +6,7 @@ use prost::Message as _;
 
 use crate::proto::etcdserverpb::{Member, MemberListResponse};
 use crate::proto::membershippb::ClusterMemberAttrSetRequest;
-use crate::storage::{StorageError, StorageResult, WriteBatch};
+use crate::storage::{StorageError, StorageResult, Store, WriteBatch};
 
 /// The meta key of the member list (an encoded `MemberListResponse` whose
 /// header names this cluster and this member).
@@ -15,6 +15,14 @@ pub const MEMBERSHIP_META_KEY: &str = "membership";
 pub fn decode_members(bytes: &[u8]) -> StorageResult<MemberListResponse> {
     MemberListResponse::decode(bytes)
         .map_err(|e| StorageError::Corrupt(format!("membership record: {e}")))
+}
+
+/// The member list as last applied (empty before bootstrap).
+pub fn applied_members(store: &Store) -> StorageResult<Vec<Member>> {
+    match store.get_meta(MEMBERSHIP_META_KEY)? {
+        Some(bytes) => Ok(decode_members(&bytes)?.members),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// A member's published name and client URLs. An unknown member is left
