@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every check and test of oxcd on a fresh Debian machine:
 #   1. installs missing apt packages (etcd-server etcd-client golang-etcd-server-dev
-#      protobuf-compiler), running `apt-get update` once, only when something is missing;
+#      protobuf-compiler), running `apt-get update` once, only when something is missing,
+#      and the Python package prometheus_client (the Prometheus text parser the
+#      /metrics test reads with) when python3 cannot import it;
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --all-targets -- -D warnings
 #   4. python3 scripts/check-proto.py (when that file exists) and
@@ -83,7 +85,16 @@ check_proto() {
 
 TOTAL_START=$SECONDS
 
+install_python_packages() {
+    if python3 -c "import prometheus_client" 2>/dev/null; then
+        echo "python: prometheus_client present"
+        return 0
+    fi
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client
+}
+
 run_step "packages" install_packages
+run_step "python" install_python_packages
 run_step "fmt" cargo fmt --all -- --check
 run_step "clippy" cargo clippy --all-targets -- -D warnings
 run_step "proto" check_proto

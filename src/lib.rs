@@ -5,6 +5,8 @@ pub mod api;
 pub mod config;
 pub mod logging;
 pub mod membership;
+pub mod metrics;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod version;

@@ -6,7 +6,7 @@ mod listeners;
 mod membership;
 mod shutdown;
 
-use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_peers};
+use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_metrics, serve_peers};
 use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
 use shutdown::{stop_on_signal, StopSignals, Stopping};
 
@@ -140,6 +140,8 @@ pub fn run(config: Config) -> Result<(), BootError> {
 
     let listeners = bind_urls(&config.listen_client_urls)?;
     let peer_listeners = bind_urls(&config.listen_peer_urls)?;
+    let metrics_listeners = bind_urls(&config.listen_metrics_urls)?;
+    init_metrics(&config);
     let system = System::new();
     // From here on a stop signal is handled (before, it ends the process
     // as its default action does, with nothing to drain).
@@ -171,6 +173,8 @@ pub fn run(config: Config) -> Result<(), BootError> {
         snapshot_receiver,
     );
     let (raft, board) = (api_ctx.raft.clone(), api_ctx.header.board.clone());
+    let metrics_ctx = api_ctx.clone();
+    system.block_on(async move { serve_metrics(metrics_listeners, metrics_ctx) })?;
     let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
     system.block_on(stop_on_signal(Stopping {
@@ -183,6 +187,18 @@ pub fn run(config: Config) -> Result<(), BootError> {
     }));
     system.run()?;
     Ok(())
+}
+
+/// Metrics fixed for the process's life.
+fn init_metrics(config: &Config) {
+    let metrics = crate::metrics::metrics();
+    if config.extensive_metrics {
+        metrics.enable_extensive();
+    }
+    metrics
+        .server
+        .quota_backend_bytes
+        .set(i64::try_from(config.quota_backend_bytes).unwrap_or(i64::MAX));
 }
 
 /// Locks the data dir, and the WAL dir when it is given apart, before
@@ -409,6 +425,8 @@ fn start_actors(
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
         shutdown,
+        request_timeout: config.request_timeout(),
+        extensive_metrics: config.extensive_metrics,
     }
 }
 

@@ -71,8 +71,10 @@ impl Applier {
         let _span =
             tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
         let batch = ApplyBatch { items, last_index };
+        let started = std::time::Instant::now();
         if is_small(&batch) && !self.inline.flush_due(last_index) {
             let result = self.inline.apply(batch);
+            note_slow_apply(started, last_index);
             self.finish(last_index, result);
             return self.apply_queued(ctx);
         }
@@ -82,6 +84,7 @@ impl Applier {
             .into_actor(self)
             .map(move |result, applier, ctx| {
                 let result = result.unwrap_or_else(|err| fatal(&format!("MVCC store gone: {err}")));
+                note_slow_apply(started, last_index);
                 applier.finish(last_index, result);
                 applier.busy = false;
                 applier.apply_queued(ctx);
@@ -133,6 +136,24 @@ impl Applier {
             // the log: stop rather than serve stale data.
             Err(err) => fatal(&format!("apply failed at index {last_index}: {err}")),
         }
+    }
+}
+
+/// etcd warns about (and counts) an apply slower than its
+/// `--experimental-warning-apply-duration`, 100 ms by default. oxcd applies
+/// in batches, so a slow batch counts once.
+const SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn note_slow_apply(started: std::time::Instant, last_index: u64) {
+    let took = started.elapsed();
+    if took > SLOW_APPLY {
+        crate::metrics::metrics().server.slow_apply_total.inc();
+        tracing::warn!(
+            took = ?took,
+            expected = ?SLOW_APPLY,
+            last_index,
+            "apply request took too long"
+        );
     }
 }
 

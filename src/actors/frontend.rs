@@ -116,6 +116,16 @@ impl FrontEnd {
     }
 }
 
+impl FrontEnd {
+    /// Proposals registered and not yet answered (`proposals_pending`).
+    fn publish_pending(&self) {
+        crate::metrics::metrics()
+            .server
+            .proposals_pending
+            .set(self.waiters.len() as i64);
+    }
+}
+
 impl Actor for FrontEnd {
     type Context = Context<Self>;
 
@@ -173,6 +183,7 @@ impl Handler<Propose> for FrontEnd {
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);
+        self.publish_pending();
         let (quota, auth, raft, me) = (
             self.quota.clone(),
             self.auth.clone(),
@@ -189,7 +200,11 @@ impl Handler<Propose> for FrontEnd {
                     })
                     .await??;
                 authorize(auth, credentials, access).await?;
-                raft.send(ProposeData { data }).await??;
+                raft.send(ProposeData { data })
+                    .await
+                    .map_err(ServerError::from)
+                    .and_then(|proposed| proposed)
+                    .map_err(proposal_failed)?;
                 wait_applied(rx, timeout).await
             };
             cancel_on_failure(me, id, outcome).await
@@ -251,6 +266,7 @@ impl Handler<ProposeMemberChange> for FrontEnd {
         .encode_to_vec();
         let (tx, rx) = oneshot::channel();
         self.waiters.insert(id, tx);
+        self.publish_pending();
         let (raft, me, timeout) = (self.raft.clone(), ctx.address(), self.request_timeout);
         Box::pin(async move {
             let outcome = async {
@@ -311,6 +327,7 @@ impl Handler<Trigger> for FrontEnd {
                 let _ = waiter.send(result.map_err(ServerError::from));
             }
         }
+        self.publish_pending();
     }
 }
 
@@ -326,6 +343,7 @@ impl Handler<Cancel> for FrontEnd {
 
     fn handle(&mut self, msg: Cancel, _: &mut Context<Self>) {
         self.waiters.remove(&msg.id);
+        self.publish_pending();
     }
 }
 
@@ -336,9 +354,19 @@ async fn wait_applied(
 ) -> ServerResult<ApplyResponse> {
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(ServerError::Stopped),
-        Err(_) => Err(ServerError::Timeout),
+        Ok(Err(_)) => Err(proposal_failed(ServerError::Stopped)),
+        Err(_) => Err(proposal_failed(ServerError::Timeout)),
     }
+}
+
+/// Counts a proposal raft did not take or did not apply in time (etcd's
+/// `proposals_failed_total`; errors of the request itself are not failures).
+fn proposal_failed(err: ServerError) -> ServerError {
+    crate::metrics::metrics()
+        .server
+        .proposals_failed_total
+        .inc();
+    err
 }
 
 /// Asks the auth actor, unless its provider admits everything.

@@ -12,6 +12,7 @@ mod readers;
 mod writer;
 
 pub use readers::{
-    BackendStatus, BuildSnapshot, GetBackendStatus, GetMembers, HashKv, MvccReader, ReadRange,
+    BackendStatus, BuildSnapshot, CountLiveKeys, GetBackendStatus, GetMembers, HashKv, MvccReader,
+    ReadRange,
 };
 pub use writer::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};

@@ -21,13 +21,15 @@ use tonic::transport::Endpoint;
 
 use crate::actors::protocol::UpdatePeers;
 use crate::proto::oxcdpeer::peer_client::PeerClient;
-use crate::proto::oxcdpeer::RaftEnvelope;
+use crate::proto::oxcdpeer::{ProbeRequest, RaftEnvelope};
 
 /// Envelopes queued per peer before new ones are dropped.
 const PEER_QUEUE: usize = 4096;
 /// Reconnect backoff: from the first to the last, doubling.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Between round-trip probes of a connected peer.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 pub struct PeerNet {
     cluster_id: u64,
@@ -242,6 +244,7 @@ async fn send_loop(
         tracing::debug!(peer = format!("{id:x}"), %url, "peer stream open");
         health.set(id, Some(Instant::now()));
         let (tx, rx) = mpsc::channel::<RaftEnvelope>(64);
+        let prober = tokio::spawn(probe_round_trips(id, PeerClient::new(channel.clone())));
         let mut client = PeerClient::new(channel);
         let call = tokio::spawn(async move {
             client
@@ -270,11 +273,28 @@ async fn send_loop(
                 }
             }
         }
+        prober.abort();
         if queue.is_closed() {
             return;
         }
         health.set(id, None);
         tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Times an empty call to the peer every `PROBE_INTERVAL` while its stream
+/// is up (etcd's prober does the same over its peer connection).
+async fn probe_round_trips(id: u64, mut client: PeerClient<tonic::transport::Channel>) {
+    let histogram = crate::metrics::metrics()
+        .network
+        .peer_round_trip_time_seconds
+        .with_label_values(&[&format!("{id:x}")]);
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let started = Instant::now();
+        if client.probe(ProbeRequest {}).await.is_ok() {
+            histogram.observe(crate::metrics::seconds_since(started));
+        }
     }
 }
 

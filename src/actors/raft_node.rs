@@ -347,6 +347,7 @@ pub struct NodeStatus {
     pub applied: u64,
     pub last_index: u64,
     pub is_leader: bool,
+    pub is_learner: bool,
 }
 
 impl Handler<GetNodeStatus> for RaftNode {
@@ -362,6 +363,7 @@ impl Handler<GetNodeStatus> for RaftNode {
             applied: self.applied,
             last_index: raft.raft_log.last_index(),
             is_leader: raft.state == StateRole::Leader,
+            is_learner: raft.prs().conf().learners().contains(&raft.id),
         })
     }
 }

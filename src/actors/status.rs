@@ -39,7 +39,14 @@ impl RaftStatusBoard {
 
     pub(crate) fn publish_term_and_leader(&self, term: u64, leader: u64) {
         self.term.store(term, Ordering::Release);
-        self.leader.store(leader, Ordering::Release);
+        let previous = self.leader.swap(leader, Ordering::AcqRel);
+        // As etcd counts them: a move to a different, known leader.
+        if leader != 0 && leader != previous {
+            crate::metrics::metrics()
+                .server
+                .leader_changes_seen_total
+                .inc();
+        }
     }
 
     pub(crate) fn publish_committed(&self, committed: u64) {

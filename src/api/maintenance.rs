@@ -17,9 +17,6 @@ use crate::actors::ServerError;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
 use crate::proto::etcdserverpb::*;
 
-/// The etcd API version oxcd implements (clients such as Kubernetes check it).
-pub const ETCD_API_VERSION: &str = "3.5.0";
-
 /// How long MoveLeader waits for the transferee to lead (etcdctl's own
 /// command timeout is 5 s).
 const LEADER_TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -65,7 +62,7 @@ impl Maintenance for MaintenanceService {
         let backend = backend_status(&self.readers).await?;
         Ok(Response::new(StatusResponse {
             header: self.header.with_revision(backend.revision),
-            version: ETCD_API_VERSION.to_string(),
+            version: crate::version::ETCD_SERVER_VERSION.to_string(),
             db_size: backend.db_size as i64,
             db_size_in_use: backend.db_size_in_use as i64,
             leader: node.leader,

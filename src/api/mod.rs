@@ -4,7 +4,9 @@
 pub mod ask;
 pub mod cluster;
 pub mod error;
+pub mod grpc_metrics;
 pub mod header;
+pub mod http;
 pub mod kv;
 pub mod later_services;
 pub mod lease;

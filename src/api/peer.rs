@@ -27,8 +27,8 @@ use crate::proto::etcdserverpb::{
 };
 use crate::proto::oxcdpeer::peer_server::Peer;
 use crate::proto::oxcdpeer::{
-    ClusterInfoRequest, LearnerReadyRequest, LearnerReadyResponse, RaftAck, RaftEnvelope,
-    SnapshotAck, SnapshotChunk,
+    ClusterInfoRequest, LearnerReadyRequest, LearnerReadyResponse, ProbeRequest, ProbeResponse,
+    RaftAck, RaftEnvelope, SnapshotAck, SnapshotChunk,
 };
 
 #[derive(Clone)]
@@ -182,6 +182,13 @@ impl Peer for PeerService {
             messages: vec![message],
         });
         Ok(Response::new(SnapshotAck { bytes }))
+    }
+
+    async fn probe(
+        &self,
+        _request: Request<ProbeRequest>,
+    ) -> Result<Response<ProbeResponse>, Status> {
+        Ok(Response::new(ProbeResponse {}))
     }
 
     async fn learner_ready(

@@ -5,10 +5,13 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use actix::Addr;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Server;
 
 use super::cluster::ClusterService;
+use super::grpc_metrics::GrpcMetricsLayer;
 use super::header::HeaderFiller;
+use super::http::{self, HttpContext};
 use super::kv::KvService;
 use super::later_services::NotBuilt;
 use super::lease::LeaseService;
@@ -63,6 +66,23 @@ pub struct ApiContext {
     pub keepalive_timeout: Option<std::time::Duration>,
     /// Resolves when the server stops: listeners close, streams end.
     pub shutdown: Shutdown,
+    /// etcd's request timeout (health checks' reads wait this long).
+    pub request_timeout: std::time::Duration,
+    /// `--metrics extensive`.
+    pub extensive_metrics: bool,
+}
+
+impl ApiContext {
+    fn http(&self) -> HttpContext {
+        HttpContext {
+            frontend: self.frontend.clone(),
+            raft: self.raft.clone(),
+            readers: self.readers.clone(),
+            board: self.header.board.clone(),
+            local_id: self.local_id,
+            request_timeout: self.request_timeout,
+        }
+    }
 }
 
 /// Accepted connections with Nagle off (gRPC writes small frames and waits
@@ -79,8 +99,23 @@ fn accepted_connections(
     })
 }
 
+/// Serves `--listen-metrics-urls`: `/metrics` and the health endpoints over
+/// HTTP/1.1 (or h2c), until the server stops.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    ctx: ApiContext,
+) -> Result<(), tonic::transport::Error> {
+    let routes = Routes::from(http::with_not_found(http::metrics_routes(ctx.http())));
+    Server::builder()
+        .accept_http1(true)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(accepted_connections(listener), ctx.shutdown.clone().wait())
+        .await
+}
+
 /// Serves the client API on `listener` until the server stops; then stops
-/// accepting and returns once the requests in flight are answered.
+/// accepting and returns once the requests in flight are answered. gRPC and
+/// etcd's HTTP/1.1 endpoints share the port, as on etcd.
 pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::transport::Error> {
     let max_decode = ctx.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (_health_reporter, health) = tonic_health::server::health_reporter();
@@ -132,14 +167,7 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::
     let require_leader = RequireLeader {
         board: ctx.header.board.clone(),
     };
-    Server::builder()
-        .layer(tower::util::MapResponseLayer::new(
-            super::oversize::like_grpc_go,
-        ))
-        .layer(tonic::service::InterceptorLayer::new(require_leader))
-        .max_concurrent_streams(None)
-        .http2_keepalive_interval(ctx.keepalive_interval)
-        .http2_keepalive_timeout(ctx.keepalive_timeout)
+    let grpc = RoutesBuilder::default()
         .add_service(health)
         .add_service(kv)
         .add_service(maintenance)
@@ -149,6 +177,25 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::
         .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .clone()
+        .routes();
+    let routes = Routes::from(http::with_not_found(
+        grpc.into_axum_router()
+            .merge(http::client_routes(ctx.http())),
+    ));
+    Server::builder()
+        .accept_http1(true)
+        .layer(GrpcMetricsLayer {
+            extensive: ctx.extensive_metrics,
+        })
+        .layer(tower::util::MapResponseLayer::new(
+            super::oversize::like_grpc_go,
+        ))
+        .layer(tonic::service::InterceptorLayer::new(require_leader))
+        .max_concurrent_streams(None)
+        .http2_keepalive_interval(ctx.keepalive_interval)
+        .http2_keepalive_timeout(ctx.keepalive_timeout)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(accepted_connections(listener), ctx.shutdown.clone().wait())
         .await
 }

@@ -241,6 +241,10 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
     };
     let listen_peer_urls = urls::listen_urls(s, "listen-peer-urls")?;
     let listen_client_urls = urls::listen_urls(s, "listen-client-urls")?;
+    let listen_metrics_urls = match s.raw("listen-metrics-urls") {
+        "" => Vec::new(),
+        _ => urls::listen_urls(s, "listen-metrics-urls")?,
+    };
     let initial_advertise_peer_urls = urls::advertise_urls(s, "initial-advertise-peer-urls")?;
     let advertise_client_urls = urls::advertise_urls(s, "advertise-client-urls")?;
     let initial_cluster_state = cluster_state(s)?;
@@ -282,6 +286,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         wal_dir,
         listen_client_urls,
         advertise_client_urls,
+        listen_metrics_urls,
+        extensive_metrics: s.text("metrics") == "extensive",
         listen_peer_urls,
         initial_advertise_peer_urls,
         initial_cluster,

@@ -29,9 +29,6 @@ pub use error::ConfigError;
 pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
 pub use urls::Endpoint;
 
-/// The etcd API version oxcd implements.
-pub const ETCD_API_VERSION: &str = "3.5";
-
 /// The validated configuration of one oxcd member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -45,6 +42,10 @@ pub struct Config {
     pub listen_client_urls: Vec<Endpoint>,
     /// `--advertise-client-urls`.
     pub advertise_client_urls: Vec<String>,
+    /// `--listen-metrics-urls`: extra listeners for /metrics and health.
+    pub listen_metrics_urls: Vec<Endpoint>,
+    /// `--metrics extensive` (adds gRPC handling-time histograms).
+    pub extensive_metrics: bool,
     /// `--listen-peer-urls`, with the addresses to bind.
     pub listen_peer_urls: Vec<Endpoint>,
     /// `--initial-advertise-peer-urls`.
@@ -111,6 +112,8 @@ impl Default for Config {
             wal_dir: None,
             listen_client_urls: vec![localhost(2379)],
             advertise_client_urls: vec!["http://localhost:2379".to_string()],
+            listen_metrics_urls: Vec::new(),
+            extensive_metrics: false,
             listen_peer_urls: vec![localhost(2380)],
             initial_advertise_peer_urls: vec!["http://localhost:2380".to_string()],
             initial_cluster: vec![("default".to_string(), "http://localhost:2380".to_string())],
@@ -166,14 +169,6 @@ impl Config {
     }
 }
 
-/// The text `--version` prints.
-pub fn version_text() -> String {
-    format!(
-        "oxcd Version: {}\netcd API Version: {ETCD_API_VERSION}\n",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
 /// Loads the configuration from `args` (including argv[0]), the process
 /// environment and the config file.
 pub fn load_from_args<I, T>(args: I) -> Result<Config, ConfigError>
@@ -203,7 +198,7 @@ where
     for (spec, value) in &from_command_line {
         match spec.name {
             "version" => match values::parse_bool(value) {
-                Ok(true) => return Err(ConfigError::Version(version_text())),
+                Ok(true) => return Err(ConfigError::Version(crate::version::version_text())),
                 Ok(false) => {}
                 Err(reason) => return Err(ConfigError::invalid_value("--version", value, reason)),
             },

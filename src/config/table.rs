@@ -281,9 +281,9 @@ pub const FLAGS: &[FlagSpec] = &[
     // Profiling and monitoring.
     flag("enable-pprof", "false", K::Bool, S::NotBuiltYet, G::Profiling,
         "Serve runtime profiles under /debug/pprof/ on the client URLs (only false is accepted)."),
-    flag("metrics", "basic", K::Text, S::NotBuiltYet, G::Profiling,
+    flag("metrics", "basic", K::Choice(&["basic", "extensive"]), S::Honoured, G::Profiling,
         "Detail of exported metrics: 'basic' or 'extensive'."),
-    flag("listen-metrics-urls", "", K::List, S::NotBuiltYet, G::Profiling,
+    flag("listen-metrics-urls", "", K::List, S::Honoured, G::Profiling,
         "Extra URLs serving only the metrics and health endpoints."),
     // Logging.
     flag("logger", "capnslog", K::Choice(&["zap", "capnslog"]), S::Honoured, G::Logging,

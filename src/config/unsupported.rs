@@ -139,7 +139,6 @@ mod tests {
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
             ("experimental-initial-corrupt-check", "true"),
-            ("listen-metrics-urls", "http://127.0.0.1:2381"),
             ("max-concurrent-streams", "100"),
             ("auth-token", "jwt"),
             ("force-new-cluster", "true"),

@@ -98,6 +98,27 @@ pub(super) fn serve_peers(
     Ok(())
 }
 
+/// Serves `--listen-metrics-urls` from the start (etcd's answer there says
+/// whether the member is healthy yet).
+pub(super) fn serve_metrics(
+    listeners: Vec<std::net::TcpListener>,
+    ctx: ApiContext,
+) -> Result<(), BootError> {
+    for listener in listeners {
+        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let ctx = ctx.clone();
+        tracing::info!(%addr, "serving /metrics and /health");
+        actix_rt::spawn(async move {
+            if let Err(err) = crate::api::server::serve_metrics(listener, ctx).await {
+                tracing::error!("metrics server on {addr} failed: {err}");
+                std::process::exit(1);
+            }
+        });
+    }
+    Ok(())
+}
+
 /// Serves the client listeners on the actor system's own thread: a request
 /// then reaches the front end, raft node and applier without crossing
 /// threads (measured on 2 cores: lower single-client latency, and no less

@@ -279,6 +279,11 @@ impl TreeIndex {
         self.keys.is_empty()
     }
 
+    /// Keys that exist now (deleted ones keep history until compacted).
+    pub fn live_keys(&self) -> usize {
+        self.keys.values().filter(|k| k.is_live()).count()
+    }
+
     pub fn key_index(&self, key: &[u8]) -> Option<&KeyIndex> {
         self.keys.get(key)
     }

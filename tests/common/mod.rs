@@ -15,6 +15,7 @@
 pub mod ctl;
 pub mod diff;
 pub mod grpc;
+pub mod http;
 pub mod linearizability;
 pub mod normalize;
 pub mod proxy;

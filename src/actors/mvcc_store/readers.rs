@@ -85,6 +85,20 @@ impl Handler<GetBackendStatus> for MvccReader {
     }
 }
 
+/// How many keys are live (etcd's `keys_total`); walks the whole index, so
+/// only `/metrics` asks.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountLiveKeys;
+
+impl Handler<CountLiveKeys> for MvccReader {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountLiveKeys, _: &mut Self::Context) -> usize {
+        self.store.live_keys()
+    }
+}
+
 /// Leader: copy LMDB into a raft snapshot file (on a reader thread: the copy
 /// reads the whole file).
 #[derive(Message)]

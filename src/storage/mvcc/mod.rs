@@ -109,10 +109,24 @@ impl Store {
         self.backend.size()
     }
 
+    /// Keys whose latest generation is live.
+    pub fn live_keys(&self) -> usize {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live_keys()
+    }
+
     /// Forces committed data to disk (the env runs NO_SYNC; the WAL is the
     /// durable record until this is called).
     pub fn sync(&self) -> StorageResult<()> {
-        self.backend.sync()
+        let started = std::time::Instant::now();
+        self.backend.sync()?;
+        crate::metrics::metrics()
+            .disk
+            .backend_flush_duration_seconds
+            .observe(crate::metrics::seconds_since(started));
+        Ok(())
     }
 
     /// A consistent read view at the current revision. Blocks only while a

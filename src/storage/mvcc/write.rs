@@ -180,7 +180,12 @@ impl<'s> WriteBatch<'s> {
             &consistent_index.to_be_bytes(),
         )?;
         // on failure Drop rolls the index back; LMDB already aborted
+        let started = std::time::Instant::now();
         txn.commit()?;
+        crate::metrics::metrics()
+            .disk
+            .backend_commit_duration_seconds
+            .observe(crate::metrics::seconds_since(started));
         self.undo.clear();
         if let Some(at) = self.pending_compact.take() {
             self.index.compact(at);

@@ -254,7 +254,12 @@ impl Wal {
 
     fn sync_inner(&mut self) -> StorageResult<()> {
         self.flush()?;
+        let started = std::time::Instant::now();
         self.file.sync_data()?;
+        crate::metrics::metrics()
+            .disk
+            .wal_fsync_duration_seconds
+            .observe(crate::metrics::seconds_since(started));
         if self.dir_dirty {
             segment::sync_dir(&self.dir)?;
             self.dir_dirty = false;

@@ -1,0 +1,319 @@
+//! Each metric with etcd's name, type, labels and buckets.
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+use crate::version::{ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION};
+
+pub struct Metrics {
+    pub(super) registry: Registry,
+    pub server: ServerMetrics,
+    pub mvcc: MvccMetrics,
+    pub disk: DiskMetrics,
+    pub network: NetworkMetrics,
+    pub grpc: GrpcMetrics,
+    pub health: HealthMetrics,
+}
+
+pub struct ServerMetrics {
+    pub has_leader: IntGauge,
+    pub is_leader: IntGauge,
+    pub is_learner: IntGauge,
+    pub leader_changes_seen_total: IntCounter,
+    /// etcd exposes these two as gauges holding raft indexes.
+    pub proposals_committed_total: IntGauge,
+    pub proposals_applied_total: IntGauge,
+    pub proposals_pending: IntGauge,
+    pub proposals_failed_total: IntCounter,
+    pub slow_apply_total: IntCounter,
+    pub quota_backend_bytes: IntGauge,
+    pub server_id: IntGaugeVec,
+    server_version: IntGaugeVec,
+    cluster_version: IntGaugeVec,
+}
+
+pub struct MvccMetrics {
+    pub db_total_size_in_bytes: IntGauge,
+    pub db_total_size_in_use_in_bytes: IntGauge,
+    pub keys_total: IntGauge,
+    pub current_revision: IntGauge,
+}
+
+pub struct DiskMetrics {
+    pub wal_fsync_duration_seconds: Histogram,
+    pub backend_commit_duration_seconds: Histogram,
+    /// oxcd's own: LMDB runs without fsync per commit, and this flush is
+    /// what makes committed batches durable (etcd's commit does both).
+    pub backend_flush_duration_seconds: Histogram,
+}
+
+pub struct NetworkMetrics {
+    /// Label `To`: the peer's member id in hex.
+    pub peer_round_trip_time_seconds: HistogramVec,
+}
+
+/// grpc-go's server metrics (go-grpc-prometheus), as etcd registers them.
+pub struct GrpcMetrics {
+    pub started_total: IntCounterVec,
+    pub handled_total: IntCounterVec,
+    /// Only with `--metrics extensive`.
+    pub handling_seconds: HistogramVec,
+}
+
+pub struct HealthMetrics {
+    pub success: IntCounter,
+    pub failures: IntCounter,
+    /// 1 when the last check of that type and name passed.
+    pub healthcheck: IntGaugeVec,
+    pub healthchecks_total: IntCounterVec,
+}
+
+/// Registers `metric`; names are fixed and distinct, so this cannot clash.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
+    if let Err(err) = registry.register(Box::new(metric.clone())) {
+        tracing::error!("metric not registered: {err}");
+    }
+    metric
+}
+
+fn opts(subsystem: &str, name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace("etcd").subsystem(subsystem)
+}
+
+/// The constructors fail only on malformed names or buckets, which are
+/// literals here: a failure is a programming error caught by the tests.
+macro_rules! built {
+    ($e:expr) => {
+        $e.expect("metric definition")
+    };
+}
+
+impl Metrics {
+    pub(super) fn register() -> Metrics {
+        let registry = Registry::new();
+        let r = &registry;
+        // process_*: CPU, memory, open files, start time.
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        if let Err(err) = r.register(Box::new(process)) {
+            tracing::error!("process metrics not registered: {err}");
+        }
+        let gauge = |sub: &str, name: &str, help: &str| {
+            registered(r, built!(IntGauge::with_opts(opts(sub, name, help))))
+        };
+        let counter = |sub: &str, name: &str, help: &str| {
+            registered(r, built!(IntCounter::with_opts(opts(sub, name, help))))
+        };
+        let disk_seconds = |name: &str, help: &str| {
+            let buckets = built!(exponential_buckets(0.001, 2.0, 14));
+            let opts = HistogramOpts::new(name, help)
+                .namespace("etcd")
+                .subsystem("disk")
+                .buckets(buckets);
+            registered(r, built!(Histogram::with_opts(opts)))
+        };
+
+        let server = ServerMetrics {
+            has_leader: gauge(
+                "server",
+                "has_leader",
+                "1 when a leader exists, 0 when not.",
+            ),
+            is_leader: gauge("server", "is_leader", "1 when this member is the leader."),
+            is_learner: gauge("server", "is_learner", "1 when this member is a learner."),
+            leader_changes_seen_total: counter(
+                "server",
+                "leader_changes_seen_total",
+                "Leader changes this member has seen.",
+            ),
+            proposals_committed_total: gauge(
+                "server",
+                "proposals_committed_total",
+                "Raft index of the last committed entry.",
+            ),
+            proposals_applied_total: gauge(
+                "server",
+                "proposals_applied_total",
+                "Raft index of the last applied entry.",
+            ),
+            proposals_pending: gauge(
+                "server",
+                "proposals_pending",
+                "Proposals waiting to be applied.",
+            ),
+            proposals_failed_total: counter(
+                "server",
+                "proposals_failed_total",
+                "Proposals that failed (timed out, dropped or lost with a leader).",
+            ),
+            slow_apply_total: counter(
+                "server",
+                "slow_apply_total",
+                "Applies slower than the warning threshold.",
+            ),
+            quota_backend_bytes: gauge(
+                "server",
+                "quota_backend_bytes",
+                "The backend size quota in bytes.",
+            ),
+            server_id: registered(
+                r,
+                built!(IntGaugeVec::new(
+                    opts("server", "id", "This member's id, as a label."),
+                    &["server_id"],
+                )),
+            ),
+            server_version: registered(
+                r,
+                built!(IntGaugeVec::new(
+                    opts("server", "version", "The etcd version this member reports."),
+                    &["server_version"],
+                )),
+            ),
+            cluster_version: registered(
+                r,
+                built!(IntGaugeVec::new(
+                    opts("cluster", "version", "The cluster version."),
+                    &["cluster_version"],
+                )),
+            ),
+        };
+        server
+            .server_version
+            .with_label_values(&[ETCD_SERVER_VERSION])
+            .set(1);
+        server
+            .cluster_version
+            .with_label_values(&[ETCD_CLUSTER_VERSION])
+            .set(1);
+
+        let mvcc = MvccMetrics {
+            db_total_size_in_bytes: gauge(
+                "mvcc",
+                "db_total_size_in_bytes",
+                "Size of the backend database file, in bytes.",
+            ),
+            db_total_size_in_use_in_bytes: gauge(
+                "mvcc",
+                "db_total_size_in_use_in_bytes",
+                "Bytes of the backend database in use (the rest is free pages).",
+            ),
+            keys_total: gauge("debugging_mvcc", "keys_total", "Live keys."),
+            current_revision: gauge(
+                "debugging_mvcc",
+                "current_revision",
+                "The current revision of the store.",
+            ),
+        };
+
+        let disk = DiskMetrics {
+            wal_fsync_duration_seconds: disk_seconds(
+                "wal_fsync_duration_seconds",
+                "Latency of the WAL's fsync.",
+            ),
+            backend_commit_duration_seconds: disk_seconds(
+                "backend_commit_duration_seconds",
+                "Latency of a backend (LMDB) write-batch commit.",
+            ),
+            backend_flush_duration_seconds: {
+                let buckets = built!(exponential_buckets(0.001, 2.0, 14));
+                let opts = HistogramOpts::new(
+                    "backend_flush_duration_seconds",
+                    "Latency of flushing committed backend pages to disk.",
+                )
+                .namespace("oxcd")
+                .subsystem("disk")
+                .buckets(buckets);
+                registered(r, built!(Histogram::with_opts(opts)))
+            },
+        };
+
+        let network = NetworkMetrics {
+            peer_round_trip_time_seconds: registered(
+                r,
+                built!(HistogramVec::new(
+                    HistogramOpts::new(
+                        "peer_round_trip_time_seconds",
+                        "Round-trip time to each peer.",
+                    )
+                    .namespace("etcd")
+                    .subsystem("network")
+                    .buckets(built!(exponential_buckets(0.0001, 2.0, 16))),
+                    &["To"],
+                )),
+            ),
+        };
+
+        let method_labels = &["grpc_type", "grpc_service", "grpc_method"];
+        let grpc = GrpcMetrics {
+            started_total: registered(
+                r,
+                built!(IntCounterVec::new(
+                    Opts::new("grpc_server_started_total", "RPCs started on the server."),
+                    method_labels,
+                )),
+            ),
+            handled_total: registered(
+                r,
+                built!(IntCounterVec::new(
+                    Opts::new(
+                        "grpc_server_handled_total",
+                        "RPCs completed on the server, by status code.",
+                    ),
+                    &["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+                )),
+            ),
+            handling_seconds: built!(HistogramVec::new(
+                HistogramOpts::new(
+                    "grpc_server_handling_seconds",
+                    "Time from an RPC's start to its end on the server.",
+                ),
+                method_labels,
+            )),
+        };
+
+        let health = HealthMetrics {
+            success: counter("server", "health_success", "Successful /health checks."),
+            failures: counter("server", "health_failures", "Failed /health checks."),
+            healthcheck: registered(
+                r,
+                built!(IntGaugeVec::new(
+                    opts("server", "healthcheck", "The result of each kind of check."),
+                    &["type", "name"],
+                )),
+            ),
+            healthchecks_total: registered(
+                r,
+                built!(IntCounterVec::new(
+                    opts(
+                        "server",
+                        "healthchecks_total",
+                        "Checks run, by kind and result."
+                    ),
+                    &["type", "name", "status"],
+                )),
+            ),
+        };
+
+        Metrics {
+            registry,
+            server,
+            mvcc,
+            disk,
+            network,
+            grpc,
+            health,
+        }
+    }
+
+    /// Registers what `--metrics extensive` adds.
+    pub fn enable_extensive(&self) {
+        let _ = self
+            .registry
+            .register(Box::new(self.grpc.handling_seconds.clone()));
+    }
+}
