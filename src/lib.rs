@@ -9,4 +9,5 @@ pub mod metrics;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod version;

@@ -5,6 +5,7 @@
 mod listeners;
 mod membership;
 mod shutdown;
+mod tls;
 
 use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_metrics, serve_peers};
 use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
@@ -69,6 +70,8 @@ pub enum BootError {
     /// The data or WAL dir is held by another process.
     #[error("cannot start: {0}")]
     DirLocked(StorageError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct DataDirs {
@@ -95,6 +98,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
     // Held until the process ends, however it ends: the kernel releases them
     // then, after every thread that might still write has stopped.
     std::mem::forget(lock_dirs(&config)?);
+    let client_tls = tls::client_tls(&config)?;
     let snapshots = SnapshotDir::new(dirs.snap.clone());
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
@@ -174,7 +178,15 @@ pub fn run(config: Config) -> Result<(), BootError> {
     );
     let (raft, board) = (api_ctx.raft.clone(), api_ctx.header.board.clone());
     let metrics_ctx = api_ctx.clone();
+    let metrics_listeners = zip(
+        metrics_listeners,
+        tls::per_listener(&config.listen_metrics_urls, &client_tls),
+    );
     system.block_on(async move { serve_metrics(metrics_listeners, metrics_ctx) })?;
+    let listeners = zip(
+        listeners,
+        tls::per_listener(&config.listen_client_urls, &client_tls),
+    );
     let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
     system.block_on(stop_on_signal(Stopping {
@@ -187,6 +199,10 @@ pub fn run(config: Config) -> Result<(), BootError> {
     }));
     system.run()?;
     Ok(())
+}
+
+fn zip<A, B>(a: Vec<A>, b: Vec<B>) -> Vec<(A, B)> {
+    a.into_iter().zip(b).collect()
 }
 
 /// Metrics fixed for the process's life.

@@ -18,10 +18,13 @@ pub struct KeyAccess {
     pub write: bool,
 }
 
-/// What the caller presented (gRPC metadata `token`, when auth is on).
+/// What the caller presented: gRPC metadata `token` (when auth is on), and
+/// the common name of its verified TLS client certificate (etcd takes the
+/// user from it when no token is given).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub token: Option<String>,
+    pub common_name: Option<String>,
 }
 
 /// The boundary a custom auth implementation plugs into.

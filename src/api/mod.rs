@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod cluster;
+pub mod connections;
 pub mod error;
 pub mod grpc_metrics;
 pub mod header;

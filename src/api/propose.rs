@@ -5,6 +5,7 @@ use actix::Addr;
 use tonic::Request;
 
 use super::ask::ask;
+use super::connections::ConnInfo;
 use super::ApiError;
 use crate::actors::auth::Credentials;
 use crate::actors::frontend::FrontEnd;
@@ -34,5 +35,9 @@ pub fn credentials_of<T>(request: &Request<T>) -> Credentials {
         .get("token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    Credentials { token }
+    let common_name = request
+        .extensions()
+        .get::<ConnInfo>()
+        .and_then(|conn| conn.common_name.clone());
+    Credentials { token, common_name }
 }

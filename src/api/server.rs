@@ -1,21 +1,22 @@
 //! Builds the gRPC server: every etcd service (served or Unimplemented), the
 //! gRPC health service, etcd's message size limits; serves each listen address.
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use actix::Addr;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Server;
 
 use super::cluster::ClusterService;
+use super::connections::incoming;
 use super::grpc_metrics::GrpcMetricsLayer;
 use super::header::HeaderFiller;
 use super::http::{self, HttpContext};
 use super::kv::KvService;
 use super::later_services::NotBuilt;
 use super::lease::LeaseService;
-use super::lenient_authority::LenientAuthority;
 use super::maintenance::MaintenanceService;
 use super::require_leader::RequireLeader;
 use super::shutdown::Shutdown;
@@ -85,38 +86,32 @@ impl ApiContext {
     }
 }
 
-/// Accepted connections with Nagle off (gRPC writes small frames and waits
-/// for answers, so Nagle plus delayed ACKs would add ~40 ms stalls), and
-/// with the `:authority` some etcd clients send malformed repaired.
-fn accepted_connections(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<LenientAuthority<tokio::net::TcpStream>>> {
-    use futures::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(LenientAuthority::new(stream))
-    })
-}
-
 /// Serves `--listen-metrics-urls`: `/metrics` and the health endpoints over
 /// HTTP/1.1 (or h2c), until the server stops.
 pub async fn serve_metrics(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     ctx: ApiContext,
 ) -> Result<(), tonic::transport::Error> {
     let routes = Routes::from(http::with_not_found(http::metrics_routes(ctx.http())));
     Server::builder()
         .accept_http1(true)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(accepted_connections(listener), ctx.shutdown.clone().wait())
+        .serve_with_incoming_shutdown(
+            incoming(listener, tls, ctx.shutdown.clone()),
+            ctx.shutdown.clone().wait(),
+        )
         .await
 }
 
 /// Serves the client API on `listener` until the server stops; then stops
 /// accepting and returns once the requests in flight are answered. gRPC and
 /// etcd's HTTP/1.1 endpoints share the port, as on etcd.
-pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    ctx: ApiContext,
+) -> Result<(), tonic::transport::Error> {
     let max_decode = ctx.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (_health_reporter, health) = tonic_health::server::health_reporter();
 
@@ -196,6 +191,9 @@ pub async fn serve(listener: TcpListener, ctx: ApiContext) -> Result<(), tonic::
         .http2_keepalive_interval(ctx.keepalive_interval)
         .http2_keepalive_timeout(ctx.keepalive_timeout)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(accepted_connections(listener), ctx.shutdown.clone().wait())
+        .serve_with_incoming_shutdown(
+            incoming(listener, tls, ctx.shutdown.clone()),
+            ctx.shutdown.clone().wait(),
+        )
         .await
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::settings::{Settings, Source};
+use super::tls;
 use super::types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
 use super::urls;
 use super::values;
@@ -245,6 +246,12 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         "" => Vec::new(),
         _ => urls::listen_urls(s, "listen-metrics-urls")?,
     };
+    let client_tls = tls::client_tls(s)?;
+    let served: Vec<&urls::Endpoint> = listen_client_urls
+        .iter()
+        .chain(&listen_metrics_urls)
+        .collect();
+    tls::check_client_urls(&served, &client_tls, &mut warnings)?;
     let initial_advertise_peer_urls = urls::advertise_urls(s, "initial-advertise-peer-urls")?;
     let advertise_client_urls = urls::advertise_urls(s, "advertise-client-urls")?;
     let initial_cluster_state = cluster_state(s)?;
@@ -288,6 +295,9 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         advertise_client_urls,
         listen_metrics_urls,
         extensive_metrics: s.text("metrics") == "extensive",
+        client_tls,
+        cipher_suites: tls::cipher_suites(s),
+        self_signed_cert_validity: tls::self_signed_cert_validity(s)?,
         listen_peer_urls,
         initial_advertise_peer_urls,
         initial_cluster,

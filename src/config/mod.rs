@@ -13,6 +13,7 @@ mod file;
 mod flags;
 mod settings;
 pub mod table;
+mod tls;
 mod types;
 mod unsupported;
 mod urls;
@@ -27,7 +28,7 @@ pub use build::{
 };
 pub use error::ConfigError;
 pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
-pub use urls::Endpoint;
+pub use urls::{is_tls, Endpoint};
 
 /// The validated configuration of one oxcd member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,12 @@ pub struct Config {
     pub listen_metrics_urls: Vec<Endpoint>,
     /// `--metrics extensive` (adds gRPC handling-time histograms).
     pub extensive_metrics: bool,
+    /// The client side's TLS flags (used by https client and metrics URLs).
+    pub client_tls: crate::tls::TlsOptions,
+    /// `--cipher-suites` in Go's names (empty: rustls' defaults).
+    pub cipher_suites: Vec<String>,
+    /// `--self-signed-cert-validity`, in years.
+    pub self_signed_cert_validity: u32,
     /// `--listen-peer-urls`, with the addresses to bind.
     pub listen_peer_urls: Vec<Endpoint>,
     /// `--initial-advertise-peer-urls`.
@@ -114,6 +121,9 @@ impl Default for Config {
             advertise_client_urls: vec!["http://localhost:2379".to_string()],
             listen_metrics_urls: Vec::new(),
             extensive_metrics: false,
+            client_tls: crate::tls::TlsOptions::default(),
+            cipher_suites: Vec::new(),
+            self_signed_cert_validity: 1,
             listen_peer_urls: vec![localhost(2380)],
             initial_advertise_peer_urls: vec!["http://localhost:2380".to_string()],
             initial_cluster: vec![("default".to_string(), "http://localhost:2380".to_string())],

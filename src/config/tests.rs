@@ -281,8 +281,8 @@ fn unsupported_flags_error_unless_default() {
         "--experimental-watch-progress-notify-interval=10m",
         "--enable-grpc-gateway",
     ]);
-    assert!(err(&["--cert-file=/etc/oxcd/server.pem"])
-        .starts_with("oxcd: --cert-file is not supported yet"));
+    assert!(err(&["--peer-cert-file=/etc/oxcd/peer.pem"])
+        .starts_with("oxcd: --peer-cert-file is not supported yet"));
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
     assert!(err(&["--initial-election-tick-advance=false"])
         .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));
@@ -314,8 +314,8 @@ fn unsupported_flags_error_unless_default() {
 #[test]
 fn url_validation_messages() {
     assert_eq!(
-        err(&["--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379"]),
-        "oxcd: https URL \"https://127.0.0.1:2379\" in --listen-client-urls is not supported yet (only http:// URLs are served for now)"
+        err(&["--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379"]),
+        "oxcd: TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with HTTPS scheme"
     );
     assert_eq!(
         err(&["--listen-peer-urls=http://127.0.0.1:70000"]),
@@ -323,7 +323,7 @@ fn url_validation_messages() {
     );
     assert_eq!(
         err(&["--advertise-client-urls=unix://x:1"]),
-        "oxcd: unix URL \"unix://x:1\" in --advertise-client-urls is not supported yet (only http:// URLs are served for now)"
+        "oxcd: unix URL \"unix://x:1\" in --advertise-client-urls is not supported yet (only http:// and https:// URLs are served for now)"
     );
     assert_eq!(
         err(&["--initial-advertise-peer-urls=localhost:2380"]),

@@ -1,7 +1,8 @@
 //! URL flags: listen URLs (bound, so the host must be an IP or `localhost`),
 //! advertised URLs (any host), and `--initial-cluster` (`name=url,...`).
-//! Only `http://host:port` is supported for now; `https`, `unix` and `unixs`
-//! are etcd schemes that are reported as not supported yet.
+//! `http://host:port` everywhere; `https://` on the client side (client,
+//! advertised client and metrics URLs); `https` peer URLs, `unix` and
+//! `unixs` are etcd schemes reported as not supported yet.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -41,8 +42,8 @@ fn parse_url(input: &str) -> Result<HttpUrl, UrlError> {
         .ok_or_else(|| invalid("URL scheme must be http, https, unix, or unixs"))?;
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
-        "http" => {}
-        "https" | "unix" | "unixs" => return Err(UrlError::Unsupported(scheme)),
+        "http" | "https" => {}
+        "unix" | "unixs" => return Err(UrlError::Unsupported(scheme)),
         _ => return Err(invalid("URL scheme must be http, https, unix, or unixs")),
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -81,13 +82,33 @@ fn parse_url(input: &str) -> Result<HttpUrl, UrlError> {
 /// Parses one URL of flag `name`, turning scheme problems into the right
 /// error kind.
 fn parse_for_flag(s: &Settings, name: &str, item: &str) -> Result<HttpUrl, ConfigError> {
-    parse_url(item).map_err(|e| match e {
+    let url = parse_url(item).map_err(|e| match e {
         UrlError::Unsupported(scheme) => ConfigError::not_supported(
             format!("{scheme} URL {item:?} in {}", s.describe(name)),
-            "only http:// URLs are served for now",
+            "only http:// and https:// URLs are served for now",
         ),
         UrlError::Invalid(reason) => s.invalid(name, reason),
-    })
+    })?;
+    if url.url.starts_with("https://") && !CLIENT_SIDE_FLAGS.contains(&name) {
+        return Err(ConfigError::not_supported(
+            format!("https URL {item:?} in {}", s.describe(name)),
+            "peer TLS is not built yet; peers talk http:// for now",
+        ));
+    }
+    Ok(url)
+}
+
+/// The URL flags that may name https:// (client TLS is built).
+const CLIENT_SIDE_FLAGS: &[&str] = &[
+    "listen-client-urls",
+    "advertise-client-urls",
+    "listen-metrics-urls",
+];
+
+/// Whether a URL is served over TLS.
+pub fn is_tls(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// Splits a comma-separated URL list; an empty item is an error.
@@ -326,17 +347,28 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_unix_urls_are_not_supported_yet() {
-        for (value, scheme) in [
-            ("https://127.0.0.1:2379", "https"),
-            ("unix://localhost:1", "unix"),
+    fn peer_tls_and_unix_urls_are_not_supported_yet() {
+        for (value, expected) in [
+            ("https://127.0.0.1:2379", "https URL \"https://127.0.0.1:2379\" in --listen-peer-urls is not supported yet (peer TLS is not built yet; peers talk http:// for now)"),
+            ("unix://localhost:1", "unix URL \"unix://localhost:1\" in --listen-peer-urls is not supported yet (only http:// and https:// URLs are served for now)"),
         ] {
             let s = with("listen-peer-urls", value);
             assert_eq!(
                 err_text(listen_urls(&s, "listen-peer-urls")),
-                format!("oxcd: {scheme} URL {value:?} in --listen-peer-urls is not supported yet (only http:// URLs are served for now)")
+                format!("oxcd: {expected}")
             );
         }
+    }
+
+    #[test]
+    fn client_urls_may_be_https() {
+        let s = with(
+            "listen-client-urls",
+            "https://127.0.0.1:2379,http://127.0.0.1:2479",
+        );
+        let endpoints = listen_urls(&s, "listen-client-urls").unwrap();
+        assert!(is_tls(&endpoints[0].url));
+        assert!(!is_tls(&endpoints[1].url));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::config::{Config, Endpoint};
 use crate::proto::membershippb::{Attributes, ClusterMemberAttrSetRequest};
 use crate::proto::oxcdpeer::peer_server::PeerServer;
 
+type TlsConfig = std::sync::Arc<rustls::ServerConfig>;
+
 /// Pause between attempts to publish this member's attributes.
 const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -101,16 +103,16 @@ pub(super) fn serve_peers(
 /// Serves `--listen-metrics-urls` from the start (etcd's answer there says
 /// whether the member is healthy yet).
 pub(super) fn serve_metrics(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
     ctx: ApiContext,
 ) -> Result<(), BootError> {
-    for listener in listeners {
+    for (listener, tls) in listeners {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let ctx = ctx.clone();
         tracing::info!(%addr, "serving /metrics and /health");
         actix_rt::spawn(async move {
-            if let Err(err) = crate::api::server::serve_metrics(listener, ctx).await {
+            if let Err(err) = crate::api::server::serve_metrics(listener, tls, ctx).await {
                 tracing::error!("metrics server on {addr} failed: {err}");
                 std::process::exit(1);
             }
@@ -132,15 +134,16 @@ pub(super) fn serve_metrics(
 /// The returned task ends once the server stops and every listener has
 /// answered the requests it had in flight.
 pub(super) fn serve_clients(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
     ctx: ApiContext,
     published: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<tokio::task::JoinHandle<()>, BootError> {
     let mut bound = Vec::new();
-    for listener in listeners {
+    for (listener, tls) in listeners {
         bound.push((
             listener.local_addr()?,
             tokio::net::TcpListener::from_std(listener)?,
+            tls,
         ));
     }
     Ok(actix_rt::spawn(async move {
@@ -149,11 +152,11 @@ pub(super) fn serve_clients(
             _ = ctx.shutdown.clone().wait() => return,
         }
         let mut servers = Vec::new();
-        for (addr, listener) in bound {
+        for (addr, listener, tls) in bound {
             let ctx = ctx.clone();
             tracing::info!(%addr, "ready to serve client requests");
             servers.push(actix_rt::spawn(async move {
-                if let Err(err) = serve(listener, ctx).await {
+                if let Err(err) = serve(listener, tls, ctx).await {
                     tracing::error!("gRPC server on {addr} failed: {err}");
                     std::process::exit(1);
                 }

@@ -1,0 +1,254 @@
+//! Accepted client (and peer) connections: TCP with Nagle off, TLS when the
+//! listen URL is https, and the `:authority` repair of
+//! [`LenientAuthority`] on the decrypted bytes. Each TLS handshake runs in a
+//! task of its own so a slow or silent client never holds up the others.
+//!
+//! A connection carries [`ConnInfo`]: the remote address and, for a verified
+//! client certificate, its common name (the identity etcd's auth uses).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tonic::transport::server::Connected;
+
+use super::lenient_authority::LenientAuthority;
+use super::shutdown::Shutdown;
+
+/// A handshake not done in this long is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted and not yet taken by the server.
+const ACCEPT_QUEUE: usize = 256;
+
+/// Who is on the other end (in every request's extensions).
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub remote: Option<SocketAddr>,
+    /// The common name of the verified client certificate, if any.
+    pub common_name: Option<String>,
+}
+
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Connected for Conn {
+    type ConnectInfo = ConnInfo;
+
+    fn connect_info(&self) -> ConnInfo {
+        match self {
+            Conn::Plain(tcp) => ConnInfo {
+                remote: tcp.peer_addr().ok(),
+                common_name: None,
+            },
+            Conn::Tls(tls) => {
+                let (tcp, session) = tls.get_ref();
+                ConnInfo {
+                    remote: tcp.peer_addr().ok(),
+                    common_name: session
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(|leaf| crate::tls::common_name(leaf)),
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+pub type Accepted = io::Result<LenientAuthority<Conn>>;
+
+/// The connections `listener` accepts, until the server stops; TLS is
+/// spoken first when `tls` is given.
+pub fn incoming(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: Shutdown,
+) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
+    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    let acceptor = tls.map(TlsAcceptor::from);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.clone().wait() => return,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(pair) => pair,
+                // Out of descriptors and the like: back off, go on (as
+                // Go's server does).
+                Err(err) => {
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            // Nagle off: gRPC writes small frames and waits for answers.
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%remote, "set_nodelay: {err}");
+            }
+            match &acceptor {
+                None => {
+                    if tx
+                        .send(Ok(LenientAuthority::new(Conn::Plain(tcp))))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(acceptor) => {
+                    let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => {
+                                let conn = Conn::Tls(Box::new(tls));
+                                let _ = tx.send(Ok(LenientAuthority::new(conn))).await;
+                            }
+                            // As Go's server: a failed handshake is logged,
+                            // the listener goes on.
+                            Ok(Err(err)) => {
+                                tracing::warn!(%remote, "TLS handshake failed: {err}")
+                            }
+                            Err(_) => tracing::warn!(%remote, "TLS handshake timed out"),
+                        }
+                    });
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::server::WebPkiClientVerifier;
+    use rustls::RootCertStore;
+
+    struct Issued {
+        cert: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    }
+
+    fn issue(cn: &str, ca: &rcgen::Certificate, ca_key: &KeyPair) -> Issued {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params.signed_by(&key, ca, ca_key).unwrap();
+        Issued {
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_client_certificate_names_the_caller() {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let roots = Arc::new(roots);
+        let server = issue("server", &ca, &ca_key);
+        let client = issue("alice", &ca, &ca_key);
+
+        let verifier = WebPkiClientVerifier::builder(roots.clone())
+            .build()
+            .unwrap();
+        let server_config = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server.cert], server.key)
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
+        let mut accepted = incoming(listener, Some(Arc::new(server_config)), shutdown);
+
+        let client_config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![client.cert], client.key)
+            .unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let _client = connector.connect(name, tcp).await.unwrap();
+
+        let conn = accepted.next().await.unwrap().unwrap();
+        let info = conn.connect_info();
+        assert_eq!(info.common_name.as_deref(), Some("alice"));
+        assert!(info.remote.is_some());
+    }
+}

@@ -1,0 +1,97 @@
+//! Client certificate checks beyond the CA: `--client-cert-allowed-hostname`
+//! (`--peer-cert-allowed-hostname`) and `--peer-cert-allowed-cn`, applied
+//! after the chain verified, as etcd applies them.
+
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+
+use super::identity::{common_name, valid_for_host};
+
+/// `inner` alone when neither check is set.
+pub fn with_identity_checks(
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed_hostname: Option<String>,
+    allowed_cn: Option<String>,
+) -> Arc<dyn ClientCertVerifier> {
+    if allowed_hostname.is_none() && allowed_cn.is_none() {
+        return inner;
+    }
+    Arc::new(IdentityChecks {
+        inner,
+        allowed_hostname,
+        allowed_cn,
+    })
+}
+
+#[derive(Debug)]
+struct IdentityChecks {
+    inner: Arc<dyn ClientCertVerifier>,
+    allowed_hostname: Option<String>,
+    allowed_cn: Option<String>,
+}
+
+impl ClientCertVerifier for IdentityChecks {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        if let Some(cn) = &self.allowed_cn {
+            if common_name(end_entity).as_deref() != Some(cn.as_str()) {
+                return Err(Error::General(format!(
+                    "client certificate's common name is not the allowed {cn:?}"
+                )));
+            }
+        }
+        if let Some(host) = &self.allowed_hostname {
+            if !valid_for_host(end_entity, host) {
+                return Err(Error::General(format!(
+                    "client certificate is not valid for the allowed host {host:?}"
+                )));
+            }
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+}
