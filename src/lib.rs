@@ -6,6 +6,7 @@ pub mod config;
 pub mod logging;
 pub mod membership;
 pub mod metrics;
+pub mod peer_dial;
 pub mod proto;
 pub mod server;
 pub mod storage;

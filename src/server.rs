@@ -99,6 +99,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
     // then, after every thread that might still write has stopped.
     std::mem::forget(lock_dirs(&config)?);
     let client_tls = tls::client_tls(&config)?;
+    let peer_tls = tls::peer_tls(&config)?;
     let snapshots = SnapshotDir::new(dirs.snap.clone());
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
@@ -188,6 +189,10 @@ pub fn run(config: Config) -> Result<(), BootError> {
         tls::per_listener(&config.listen_client_urls, &client_tls),
     );
     let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
+    let peer_listeners = zip(
+        peer_listeners,
+        tls::per_listener(&config.listen_peer_urls, &peer_tls),
+    );
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
     system.block_on(stop_on_signal(Stopping {
         signals,

@@ -214,12 +214,13 @@ async fn send_loop(
         let url = &urls[attempt % urls.len().max(1)];
         attempt += 1;
         let connected = match Endpoint::from_shared(url.clone()) {
-            Ok(endpoint) => endpoint
-                .connect_timeout(Duration::from_secs(1))
-                .tcp_nodelay(true)
-                .connect()
-                .await
-                .ok(),
+            Ok(endpoint) => crate::peer_dial::connect(
+                endpoint
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true),
+            )
+            .await
+            .ok(),
             Err(_) => None,
         };
         let Some(channel) = connected else {

@@ -84,9 +84,9 @@ impl ClusterService {
             .find(|m| m.id == leader)
             .and_then(|m| m.peer_ur_ls.first())
             .ok_or(ServerError::NoLeader)?;
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())
-            .map_err(|_| ServerError::NoLeader)?
-            .connect()
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|_| ServerError::NoLeader)?;
+        let channel = crate::peer_dial::connect(endpoint)
             .await
             .map_err(|_| ServerError::NoLeader)?;
         let answer = PeerClient::new(channel)

@@ -126,20 +126,27 @@ impl AsyncWrite for Conn {
 
 pub type Accepted = io::Result<LenientAuthority<Conn>>;
 
-/// The connections `listener` accepts, until the server stops; TLS is
-/// spoken first when `tls` is given.
+/// The connections `listener` accepts, until `shutdown` fires (never for
+/// the peer listeners: a stopping leader still hands over through them);
+/// TLS is spoken first when `tls` is given.
 pub fn incoming(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: Shutdown,
+    shutdown: Option<Shutdown>,
 ) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::spawn(async move {
         loop {
+            let stopped = async {
+                match &shutdown {
+                    Some(shutdown) => shutdown.clone().wait().await,
+                    None => std::future::pending().await,
+                }
+            };
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                _ = shutdown.clone().wait() => return,
+                _ = stopped => return,
             };
             let (tcp, remote) = match accepted {
                 Ok(pair) => pair,
@@ -235,7 +242,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
-        let mut accepted = incoming(listener, Some(Arc::new(server_config)), shutdown);
+        let mut accepted = incoming(listener, Some(Arc::new(server_config)), Some(shutdown));
 
         let client_config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)

@@ -98,7 +98,7 @@ pub async fn serve_metrics(
         .accept_http1(true)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            incoming(listener, tls, ctx.shutdown.clone()),
+            incoming(listener, tls, Some(ctx.shutdown.clone())),
             ctx.shutdown.clone().wait(),
         )
         .await
@@ -192,7 +192,7 @@ pub async fn serve(
         .http2_keepalive_timeout(ctx.keepalive_timeout)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            incoming(listener, tls, ctx.shutdown.clone()),
+            incoming(listener, tls, Some(ctx.shutdown.clone())),
             ctx.shutdown.clone().wait(),
         )
         .await

@@ -252,6 +252,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         .chain(&listen_metrics_urls)
         .collect();
     tls::check_client_urls(&served, &client_tls, &mut warnings)?;
+    let peer_tls = tls::peer_tls(s)?;
+    tls::check_peer_urls(&listen_peer_urls, &peer_tls, &mut warnings)?;
     let initial_advertise_peer_urls = urls::advertise_urls(s, "initial-advertise-peer-urls")?;
     let advertise_client_urls = urls::advertise_urls(s, "advertise-client-urls")?;
     let initial_cluster_state = cluster_state(s)?;
@@ -296,6 +298,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         listen_metrics_urls,
         extensive_metrics: s.text("metrics") == "extensive",
         client_tls,
+        peer_tls,
         cipher_suites: tls::cipher_suites(s),
         self_signed_cert_validity: tls::self_signed_cert_validity(s)?,
         listen_peer_urls,

@@ -49,6 +49,8 @@ pub struct Config {
     pub extensive_metrics: bool,
     /// The client side's TLS flags (used by https client and metrics URLs).
     pub client_tls: crate::tls::TlsOptions,
+    /// The peer side's TLS flags (`--peer-*`).
+    pub peer_tls: crate::tls::TlsOptions,
     /// `--cipher-suites` in Go's names (empty: rustls' defaults).
     pub cipher_suites: Vec<String>,
     /// `--self-signed-cert-validity`, in years.
@@ -122,6 +124,7 @@ impl Default for Config {
             listen_metrics_urls: Vec::new(),
             extensive_metrics: false,
             client_tls: crate::tls::TlsOptions::default(),
+            peer_tls: crate::tls::TlsOptions::default(),
             cipher_suites: Vec::new(),
             self_signed_cert_validity: 1,
             listen_peer_urls: vec![localhost(2380)],

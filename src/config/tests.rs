@@ -281,8 +281,9 @@ fn unsupported_flags_error_unless_default() {
         "--experimental-watch-progress-notify-interval=10m",
         "--enable-grpc-gateway",
     ]);
-    assert!(err(&["--peer-cert-file=/etc/oxcd/peer.pem"])
-        .starts_with("oxcd: --peer-cert-file is not supported yet"));
+    assert!(
+        err(&["--auth-token-ttl=600"]).starts_with("oxcd: --auth-token-ttl is not supported yet")
+    );
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
     assert!(err(&["--initial-election-tick-advance=false"])
         .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));

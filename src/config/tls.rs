@@ -37,6 +37,47 @@ pub fn client_tls(s: &Settings) -> Result<TlsOptions, ConfigError> {
     })
 }
 
+/// `--peer-cert-file --peer-key-file --peer-trusted-ca-file
+/// --peer-client-cert-auth --peer-crl-file --peer-cert-allowed-cn
+/// --peer-cert-allowed-hostname --peer-auto-tls`.
+pub fn peer_tls(s: &Settings) -> Result<TlsOptions, ConfigError> {
+    Ok(TlsOptions {
+        cert_file: path(s, "peer-cert-file"),
+        key_file: path(s, "peer-key-file"),
+        trusted_ca_file: path(s, "peer-trusted-ca-file"),
+        client_cert_auth: s.bool("peer-client-cert-auth")?,
+        crl_file: path(s, "peer-crl-file"),
+        allowed_hostname: text(s, "peer-cert-allowed-hostname"),
+        allowed_cn: text(s, "peer-cert-allowed-cn"),
+        auto_tls: s.bool("peer-auto-tls")?,
+    })
+}
+
+/// etcd's rule for peer URLs: an https one needs a peer certificate.
+pub fn check_peer_urls(
+    urls: &[Endpoint],
+    tls: &TlsOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let has_certs = (tls.cert_file.is_some() && tls.key_file.is_some()) || tls.auto_tls;
+    for endpoint in urls {
+        if is_tls(&endpoint.url) {
+            if !has_certs {
+                return Err(ConfigError::Invalid(format!(
+                    "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url {} with HTTPS scheme",
+                    endpoint.url
+                )));
+            }
+        } else if tls.cert_file.is_some() || tls.key_file.is_some() {
+            warnings.push(format!(
+                "scheme is HTTP while key and cert files are present; ignoring key and cert files for peer url {}",
+                endpoint.url
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `--cipher-suites`, Go's names, comma-separated.
 pub fn cipher_suites(s: &Settings) -> Vec<String> {
     s.raw("cipher-suites")

@@ -127,12 +127,12 @@ mod tests {
             err.as_deref(),
             Some("oxcd: --enable-v2 is not supported yet (only etcd's default false is accepted, got \"true\")")
         );
-        let err = check(&with(&[("peer-cert-file", "server.pem")]))
+        let err = check(&with(&[("auth-token-ttl", "600")]))
             .err()
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("oxcd: --peer-cert-file is not supported yet (only etcd's default '' is accepted, got \"server.pem\")")
+            Some("oxcd: --auth-token-ttl is not supported yet (only etcd's default 300 is accepted, got \"600\")")
         );
         for (name, value) in [
             ("enable-pprof", "true"),

@@ -1,7 +1,6 @@
 //! URL flags: listen URLs (bound, so the host must be an IP or `localhost`),
 //! advertised URLs (any host), and `--initial-cluster` (`name=url,...`).
-//! `http://host:port` everywhere; `https://` on the client side (client,
-//! advertised client and metrics URLs); `https` peer URLs, `unix` and
+//! `http://host:port` and `https://host:port` everywhere; `unix` and
 //! `unixs` are etcd schemes reported as not supported yet.
 
 use std::collections::BTreeSet;
@@ -89,21 +88,8 @@ fn parse_for_flag(s: &Settings, name: &str, item: &str) -> Result<HttpUrl, Confi
         ),
         UrlError::Invalid(reason) => s.invalid(name, reason),
     })?;
-    if url.url.starts_with("https://") && !CLIENT_SIDE_FLAGS.contains(&name) {
-        return Err(ConfigError::not_supported(
-            format!("https URL {item:?} in {}", s.describe(name)),
-            "peer TLS is not built yet; peers talk http:// for now",
-        ));
-    }
     Ok(url)
 }
-
-/// The URL flags that may name https:// (client TLS is built).
-const CLIENT_SIDE_FLAGS: &[&str] = &[
-    "listen-client-urls",
-    "advertise-client-urls",
-    "listen-metrics-urls",
-];
 
 /// Whether a URL is served over TLS.
 pub fn is_tls(url: &str) -> bool {
@@ -347,17 +333,12 @@ mod tests {
     }
 
     #[test]
-    fn peer_tls_and_unix_urls_are_not_supported_yet() {
-        for (value, expected) in [
-            ("https://127.0.0.1:2379", "https URL \"https://127.0.0.1:2379\" in --listen-peer-urls is not supported yet (peer TLS is not built yet; peers talk http:// for now)"),
-            ("unix://localhost:1", "unix URL \"unix://localhost:1\" in --listen-peer-urls is not supported yet (only http:// and https:// URLs are served for now)"),
-        ] {
-            let s = with("listen-peer-urls", value);
-            assert_eq!(
-                err_text(listen_urls(&s, "listen-peer-urls")),
-                format!("oxcd: {expected}")
-            );
-        }
+    fn unix_urls_are_not_supported_yet() {
+        let s = with("listen-peer-urls", "unix://localhost:1");
+        assert_eq!(
+            err_text(listen_urls(&s, "listen-peer-urls")),
+            "oxcd: unix URL \"unix://localhost:1\" in --listen-peer-urls is not supported yet (only http:// and https:// URLs are served for now)"
+        );
     }
 
     #[test]

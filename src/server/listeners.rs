@@ -69,24 +69,18 @@ pub(super) fn publish_member_attributes(
 
 /// Serves the peer service (raft messages from the other members).
 pub(super) fn serve_peers(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
     peer_service: PeerService,
 ) -> Result<(), BootError> {
-    for listener in listeners {
+    for (listener, tls) in listeners {
         let addr = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let service = peer_service.clone();
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
-            use futures::StreamExt;
             // Nagle off, as on the client side: raft acks are small and
-            // latency-bound.
-            let incoming =
-                tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
-                    let stream = accepted?;
-                    stream.set_nodelay(true)?;
-                    Ok::<_, std::io::Error>(stream)
-                });
+            // latency-bound (incoming sets it).
+            let incoming = crate::api::connections::incoming(listener, tls, None);
             let served = tonic::transport::Server::builder()
                 .add_service(PeerServer::new(service).max_decoding_message_size(64 << 20))
                 .serve_with_incoming(incoming)

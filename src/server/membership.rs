@@ -112,10 +112,10 @@ fn join_existing_cluster(config: &Config) -> Result<Membership, BootError> {
     let mut last_error = String::from("no other member in --initial-cluster");
     for url in others {
         let info = runtime.block_on(async {
-            let channel = tonic::transport::Endpoint::from_shared(url.clone())
+            let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
                 .map_err(|e| e.to_string())?
-                .connect_timeout(std::time::Duration::from_secs(2))
-                .connect()
+                .connect_timeout(std::time::Duration::from_secs(2));
+            let channel = crate::peer_dial::connect(endpoint)
                 .await
                 .map_err(|e| e.to_string())?;
             PeerClient::new(channel)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::BootError;
 use crate::config::{is_tls, Config, Endpoint};
-use crate::tls::{server_config, ServerTls};
+use crate::tls::{client_config, server_config, ServerTls};
 
 /// `None` when no client or metrics URL is https.
 pub(super) fn client_tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, BootError> {
@@ -27,6 +27,32 @@ pub(super) fn client_tls(config: &Config) -> Result<Option<Arc<rustls::ServerCon
         cipher_suites: &config.cipher_suites,
     };
     server_config(&tls).map(Some).map_err(BootError::Tls)
+}
+
+/// The peer side: the listeners' TLS (`None` when no listen peer URL is
+/// https) and, whenever peer TLS is configured, the configuration for
+/// dialling https peers, handed to `peer_dial` before any peer is dialled.
+pub(super) fn peer_tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, BootError> {
+    let options = &config.peer_tls;
+    if !options.is_configured() {
+        return Ok(None);
+    }
+    let tls = ServerTls {
+        options,
+        flag_prefix: "peer-",
+        auto_dir: config.data_dir.join("fixtures").join("peer"),
+        auto_hosts: config
+            .listen_peer_urls
+            .iter()
+            .map(|e| host_of(&e.url))
+            .collect(),
+        validity_years: config.self_signed_cert_validity,
+        cipher_suites: &config.cipher_suites,
+    };
+    let server = server_config(&tls)?;
+    crate::peer_dial::use_tls(client_config(&tls)?);
+    let listens_tls = config.listen_peer_urls.iter().any(|e| is_tls(&e.url));
+    Ok(listens_tls.then_some(server))
 }
 
 /// The host of `scheme://host:port` (IPv6 without brackets).

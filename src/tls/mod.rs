@@ -10,6 +10,7 @@
 
 mod auto;
 mod ciphers;
+mod client;
 mod error;
 mod files;
 mod identity;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 
+pub use client::client_config;
 pub use error::TlsError;
 pub use identity::common_name;
 
@@ -62,26 +64,32 @@ pub struct ServerTls<'a> {
     pub cipher_suites: &'a [String],
 }
 
+/// The certificate and key files: the given ones, or the generated pair
+/// under `--auto-tls`.
+fn resolve_cert_files(tls: &ServerTls<'_>) -> Result<(PathBuf, PathBuf), TlsError> {
+    let flag = |name: &str| format!("--{}{name}", tls.flag_prefix);
+    let opts = tls.options;
+    match (&opts.cert_file, &opts.key_file) {
+        (Some(cert), Some(key)) => Ok((cert.clone(), key.clone())),
+        (None, None) if opts.auto_tls => {
+            auto::self_signed(&tls.auto_dir, &tls.auto_hosts, tls.validity_years)
+        }
+        (None, None) => Err(TlsError::Missing(format!(
+            "{} and {} (or {})",
+            flag("cert-file"),
+            flag("key-file"),
+            flag("auto-tls")
+        ))),
+        (Some(_), None) => Err(TlsError::Missing(flag("key-file"))),
+        (None, Some(_)) => Err(TlsError::Missing(flag("cert-file"))),
+    }
+}
+
 /// Builds the rustls configuration for one side's https listeners.
 pub fn server_config(tls: &ServerTls<'_>) -> Result<Arc<ServerConfig>, TlsError> {
     let flag = |name: &str| format!("--{}{name}", tls.flag_prefix);
     let opts = tls.options;
-    let (cert_path, key_path) = match (&opts.cert_file, &opts.key_file) {
-        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
-        (None, None) if opts.auto_tls => {
-            auto::self_signed(&tls.auto_dir, &tls.auto_hosts, tls.validity_years)?
-        }
-        (None, None) => {
-            return Err(TlsError::Missing(format!(
-                "{} and {} (or {})",
-                flag("cert-file"),
-                flag("key-file"),
-                flag("auto-tls")
-            )))
-        }
-        (Some(_), None) => return Err(TlsError::Missing(flag("key-file"))),
-        (None, Some(_)) => return Err(TlsError::Missing(flag("cert-file"))),
-    };
+    let (cert_path, key_path) = resolve_cert_files(tls)?;
     let chain = files::certificates(&flag("cert-file"), &cert_path)?;
     let key = files::private_key(&flag("key-file"), &key_path)?;
     let provider = Arc::new(ciphers::provider(tls.cipher_suites)?);

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod http;
 pub mod linearizability;
 pub mod normalize;
+pub mod pki;
 pub mod proxy;
 pub mod scenario;
 pub mod server;

@@ -117,6 +117,8 @@ pub struct Member {
     pub log_path: PathBuf,
     /// Added at run time: started with `--initial-cluster-state=existing`.
     pub joins: bool,
+    /// "http", or "https" for a cluster talking peer TLS.
+    pub peer_scheme: &'static str,
     child: Option<Child>,
     starts: u32,
 }
@@ -130,7 +132,7 @@ impl Member {
         format!("http://{HOST}:{}", self.client_port)
     }
     pub fn peer_url(&self) -> String {
-        format!("http://{HOST}:{}", self.peer_port)
+        format!("{}://{HOST}:{}", self.peer_scheme, self.peer_port)
     }
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
@@ -174,6 +176,7 @@ pub struct ClusterBuilder {
     members: usize,
     args: Vec<String>,
     peer_mesh: bool,
+    peer_scheme: &'static str,
 }
 
 impl ClusterBuilder {
@@ -197,6 +200,12 @@ impl ClusterBuilder {
         self.peer_mesh = on;
         self
     }
+    /// Peer URLs with `https://` (give the members peer TLS flags with
+    /// `args`). Not with a peer mesh.
+    pub fn peer_tls(mut self) -> Self {
+        self.peer_scheme = "https";
+        self
+    }
     /// Start every member and wait until each serves; panics (with log tails) on failure.
     pub fn start(self) -> Cluster {
         self.try_start().unwrap_or_else(|e| panic!("{e}"))
@@ -214,6 +223,7 @@ impl ClusterBuilder {
             dir: Some(dir),
             use_mesh: self.peer_mesh,
             mesh: None,
+            peer_scheme: self.peer_scheme,
         };
         let mut last_err = String::new();
         for attempt in 0..3 {
@@ -249,6 +259,7 @@ pub struct Cluster {
     pub members: Vec<Member>,
     dir: Option<tempfile::TempDir>,
     use_mesh: bool,
+    peer_scheme: &'static str,
     /// Declared after `dir` and dropped after `Drop::drop` killed the members.
     mesh: Option<Mesh>,
 }
@@ -263,6 +274,7 @@ impl Cluster {
             members: 1,
             args: Vec::new(),
             peer_mesh: false,
+            peer_scheme: "http",
         }
     }
     /// One member, default flags.
@@ -318,6 +330,7 @@ impl Cluster {
                     client_port: free_port(),
                     peer_port: free_port(),
                     joins: false,
+                    peer_scheme: self.peer_scheme,
                     child: None,
                     starts: 0,
                 }
@@ -349,6 +362,7 @@ impl Cluster {
             client_port: free_port(),
             peer_port: free_port(),
             joins: true,
+            peer_scheme: self.peer_scheme,
             child: None,
             starts: 0,
         });

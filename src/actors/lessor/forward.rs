@@ -91,11 +91,12 @@ impl LeaderLink {
         if let Some(channel) = self.channels.get(url) {
             return Some(channel.clone());
         }
-        let channel = Endpoint::from_shared(url.to_string())
-            .ok()?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = crate::peer_dial::connect_lazy(
+            Endpoint::from_shared(url.to_string())
+                .ok()?
+                .connect_timeout(CONNECT_TIMEOUT)
+                .tcp_nodelay(true),
+        );
         self.channels.insert(url.to_string(), channel.clone());
         Some(channel)
     }

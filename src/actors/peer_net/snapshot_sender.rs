@@ -47,11 +47,11 @@ pub async fn send_snapshot(urls: Vec<String>, transfer: SnapshotTransfer) -> Res
 }
 
 async fn send_once(url: &str, transfer: &SnapshotTransfer) -> Result<u64, String> {
-    let channel = Endpoint::from_shared(url.to_string())
+    let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .connect()
+        .tcp_nodelay(true);
+    let channel = crate::peer_dial::connect(endpoint)
         .await
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel::<SnapshotChunk>(2);
