@@ -365,10 +365,13 @@ async fn move_leader_hands_leadership_to_the_chosen_member() {
         .await
         .expect_err("not a member");
     assert_eq!(err.message(), "etcdserver: bad leader transferee");
-    on_leader
+    let moved = on_leader
         .move_leader(MoveLeaderRequest { target_id: target })
         .await
-        .expect("move leader");
+        .expect("move leader")
+        .into_inner();
+    // etcd answers with no header at all.
+    assert_eq!(moved.header, None);
     assert_eq!(
         agreed_leader(&cluster, &[0, 1, 2], 5 * ELECTION_TIMEOUT).await,
         target

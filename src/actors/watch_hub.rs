@@ -256,14 +256,15 @@ impl WatchHub {
     /// Cancels, with etcd's `compact_revision`, every unsynced watcher that
     /// needs history below `compacted`. True when any was cancelled.
     fn cancel_compacted(&mut self, compacted: i64) -> bool {
-        let now = self.current_rev;
         let mut cancelled = Vec::new();
         for (key, w) in self.watchers.iter() {
             if !w.active || w.synced || w.next_rev >= compacted {
                 continue;
             }
+            // etcd's cancel carries no revision (its header has only the
+            // cluster, member and term the API layer fills).
             let resp = WatchResponse {
-                header: WatchHub::header(now),
+                header: WatchHub::header(0),
                 watch_id: w.id,
                 canceled: true,
                 compact_revision: compacted,

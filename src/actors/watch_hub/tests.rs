@@ -143,6 +143,7 @@ async fn a_compacted_start_is_cancelled_with_the_compact_revision() {
     assert_eq!(resp.watch_id, id);
     assert!(resp.canceled);
     assert_eq!(resp.compact_revision, 4);
+    assert_eq!(resp.header.map(|h| h.revision), Some(0));
 }
 
 #[actix_rt::test]
