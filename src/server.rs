@@ -2,6 +2,7 @@
 //! starts the actors and the gRPC front end on the actor system, and runs
 //! until SIGINT or SIGTERM (see `shutdown`).
 
+mod corrupt_check;
 mod listeners;
 mod membership;
 mod shutdown;
@@ -126,6 +127,12 @@ pub fn run(config: Config) -> Result<(), BootError> {
         );
     }
     let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
+    let peers: Vec<(u64, Vec<String>)> = membership
+        .members
+        .iter()
+        .filter(|m| m.id != membership.local_id)
+        .map(|m| (m.id, m.peer_urls.clone()))
+        .collect();
     let storage = raft_log::restore(contents, &conf)?;
     let applied = store.consistent_index();
     reconcile_commit(&storage, applied);
@@ -184,16 +191,25 @@ pub fn run(config: Config) -> Result<(), BootError> {
         tls::per_listener(&config.listen_metrics_urls, &client_tls),
     );
     system.block_on(async move { serve_metrics(metrics_listeners, metrics_ctx) })?;
-    let listeners = zip(
-        listeners,
-        tls::per_listener(&config.listen_client_urls, &client_tls),
-    );
-    let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     let peer_listeners = zip(
         peer_listeners,
         tls::per_listener(&config.listen_peer_urls, &peer_tls),
     );
     system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
+    // Peers answer each other's hash requests from here on, so members
+    // started together can all check.
+    if config.initial_corrupt_check {
+        let readers = api_ctx.readers.clone();
+        let (local_id, timeout) = (api_ctx.local_id, config.request_timeout());
+        system.block_on(async move {
+            corrupt_check::initial_corrupt_check(&readers, local_id, peers, timeout).await
+        })?;
+    }
+    let listeners = zip(
+        listeners,
+        tls::per_listener(&config.listen_client_urls, &client_tls),
+    );
+    let clients = system.block_on(async move { serve_clients(listeners, api_ctx, published) })?;
     system.block_on(stop_on_signal(Stopping {
         signals,
         trigger,

@@ -17,13 +17,13 @@ use super::lease::time_to_live_response;
 use super::peer_snapshot::receive_snapshot;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
-use crate::actors::mvcc_store::{GetMembers, MvccReader};
+use crate::actors::mvcc_store::{GetMembers, HashKv, MvccReader};
 use crate::actors::raft_node::{LearnerReady, RaftNode, Step};
 use crate::actors::snapshot_receiver::SnapshotReceiver;
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{
-    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
-    MemberListResponse,
+    HashKvRequest, HashKvResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, MemberListResponse,
 };
 use crate::proto::oxcdpeer::peer_server::Peer;
 use crate::proto::oxcdpeer::{
@@ -182,6 +182,20 @@ impl Peer for PeerService {
             messages: vec![message],
         });
         Ok(Response::new(SnapshotAck { bytes }))
+    }
+
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let revision = request.into_inner().revision;
+        let hashed = ask(&self.readers, HashKv { revision }).await?;
+        Ok(Response::new(HashKvResponse {
+            header: self.header.with_revision(hashed.current_revision),
+            hash: hashed.hash,
+            compact_revision: hashed.compact_revision,
+            hash_revision: hashed.revision,
+        }))
     }
 
     async fn probe(

@@ -299,6 +299,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         extensive_metrics: s.text("metrics") == "extensive",
         client_tls,
         peer_tls,
+        initial_corrupt_check: s.bool("experimental-initial-corrupt-check")?,
         cipher_suites: tls::cipher_suites(s),
         self_signed_cert_validity: tls::self_signed_cert_validity(s)?,
         listen_peer_urls,

@@ -51,6 +51,9 @@ pub struct Config {
     pub client_tls: crate::tls::TlsOptions,
     /// The peer side's TLS flags (`--peer-*`).
     pub peer_tls: crate::tls::TlsOptions,
+    /// `--experimental-initial-corrupt-check`: compare hashes with the peers
+    /// before serving.
+    pub initial_corrupt_check: bool,
     /// `--cipher-suites` in Go's names (empty: rustls' defaults).
     pub cipher_suites: Vec<String>,
     /// `--self-signed-cert-validity`, in years.
@@ -125,6 +128,7 @@ impl Default for Config {
             extensive_metrics: false,
             client_tls: crate::tls::TlsOptions::default(),
             peer_tls: crate::tls::TlsOptions::default(),
+            initial_corrupt_check: false,
             cipher_suites: Vec::new(),
             self_signed_cert_validity: 1,
             listen_peer_urls: vec![localhost(2380)],

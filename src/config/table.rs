@@ -308,7 +308,7 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("proxy-read-timeout", "0", K::Uint, S::NotBuiltYet, G::Proxy,
         "Milliseconds the proxy waits for a read (0: no limit)."),
     // Experimental.
-    flag("experimental-initial-corrupt-check", "false", K::Bool, S::NotBuiltYet, G::Experimental,
+    flag("experimental-initial-corrupt-check", "false", K::Bool, S::Honoured, G::Experimental,
         "Compare data with the other members before serving."),
     flag("experimental-corrupt-check-time", "0s", K::Duration, S::NotBuiltYet, G::Experimental,
         "Period of the cluster-wide corruption check (0: off)."),

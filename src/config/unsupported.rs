@@ -138,7 +138,7 @@ mod tests {
             ("enable-pprof", "true"),
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
-            ("experimental-initial-corrupt-check", "true"),
+            ("experimental-corrupt-check-time", "1m"),
             ("max-concurrent-streams", "100"),
             ("auth-token", "jwt"),
             ("force-new-cluster", "true"),
