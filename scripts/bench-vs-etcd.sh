@@ -7,6 +7,7 @@
 #   scripts/bench-vs-etcd.sh --loads watch-latency   # only the watch load (10,000 watchers)
 #   scripts/bench-vs-etcd.sh --loads lease-keepalive # only lease renewals (10,000 leases)
 #   scripts/bench-vs-etcd.sh --members 3 --loads put-1c,put-1000c  # 3-member clusters
+#   scripts/bench-vs-etcd.sh --tls --loads put-1000c,range-l-1000c  # clients over TLS
 #   scripts/bench-vs-etcd.sh --list-loads
 #
 # Steps:
@@ -27,11 +28,13 @@
 #      With --members N, every run starts N members of the server (one cluster, all on this
 #      machine) and oxcd-bench gets all their client addresses, the leader's first; peak
 #      RSS, server CPU and data dir sizes are then sums over the members.
+#      With --tls, both servers serve clients over https only with --client-cert-auth,
+#      using one CA and one server and client certificate made with openssl for the run.
 #
 # Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
 # Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR
 #   --chart FILE --prepopulate N --members N --bench-bin P --oxcd-bin P --etcd-bin P --etcdctl-bin P
-#   --keep-tmp --no-build --skip-apt --list-loads
+#   --keep-tmp --no-build --skip-apt --list-loads --tls
 # Exit status: 0 when every run succeeded, 1 when some run failed, 2 on a usage/setup error.
 set -euo pipefail
 

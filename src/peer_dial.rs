@@ -8,9 +8,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 static PEER_TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
@@ -46,27 +43,14 @@ pub fn connect_lazy(endpoint: Endpoint) -> Channel {
     }
 }
 
-async fn dial_tls(
-    uri: Uri,
-) -> std::io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+async fn dial_tls(uri: Uri) -> std::io::Result<crate::tls::TlsIo> {
     let config = PEER_TLS.get().cloned().ok_or_else(|| {
-        invalid(format!(
-            "{uri} is an https peer URL but this member has no peer TLS settings (--peer-cert-file/--peer-key-file or --peer-auto-tls)"
-        ))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{uri} is an https peer URL but this member has no peer TLS settings (--peer-cert-file/--peer-key-file or --peer-auto-tls)"
+            ),
+        )
     })?;
-    let host = uri
-        .host()
-        .ok_or_else(|| invalid(format!("{uri} has no host")))?
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = uri.port_u16().unwrap_or(443);
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
-    // Raft acks are small and latency-bound.
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from(host).map_err(|e| invalid(e.to_string()))?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await?;
-    Ok(TokioIo::new(tls))
+    crate::tls::dial(config, uri).await
 }

@@ -431,6 +431,11 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
     out.append("- **Command:** `%s`" % meta.get("command", "?"))
     if members_line(meta):
         out.append("- **Cluster:** " + members_line(meta))
+    if meta.get("config", {}).get("tls"):
+        out.append("- **TLS:** both servers serve clients over https only, with "
+                   "`--client-cert-auth`; the same CA, server and client certificates "
+                   "(ECDSA P-256, made with openssl) for both; oxcd-bench and etcdctl "
+                   "present the client certificate")
     if meta.get("loadavg_at_start") is not None:
         out.append("- **1-minute load average** before the first run: %.2f (on %s cores; well "
                    "above 0 means something else was using the CPU; see also \"other CPU s\" "

@@ -53,6 +53,41 @@ START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 
 
+# With --tls: the PEM files of a CA, a server certificate for 127.0.0.1 and a client
+# certificate, made by make_tls_files(); every server then serves https only with
+# --client-cert-auth, and etcdctl and oxcd-bench present the client certificate.
+TLS_FILES = {}
+
+
+def make_tls_files(directory):
+    """One CA (ECDSA P-256), a server certificate (SAN 127.0.0.1) and a client certificate
+    (CN root), with openssl: the same files for etcd and oxcd."""
+    def run(*cmd):
+        subprocess.run(cmd, check=True, capture_output=True)
+    p = lambda name: os.path.join(directory, name)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", p("ca-key.pem"), "-out", p("ca.pem"), "-days", "30",
+        "-subj", "/CN=bench-ca")
+    for name, cn, san in (("server", "server", "IP:127.0.0.1"), ("client", "root", "DNS:client")):
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", p(name + "-key.pem"), "-out", p(name + ".csr"), "-subj", "/CN=" + cn)
+        with open(p(name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n" % san)
+        run("openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"),
+            "-CAkey", p("ca-key.pem"), "-CAcreateserial", "-out", p(name + ".pem"),
+            "-days", "30", "-extfile", p(name + ".ext"))
+    TLS_FILES.update(ca=p("ca.pem"), server_cert=p("server.pem"),
+                     server_key=p("server-key.pem"), client_cert=p("client.pem"),
+                     client_key=p("client-key.pem"))
+
+
+def client_tls_args():
+    if not TLS_FILES:
+        return []
+    return ["--cacert", TLS_FILES["ca"], "--cert", TLS_FILES["client_cert"],
+            "--key", TLS_FILES["client_key"]]
+
+
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
@@ -166,6 +201,8 @@ class Server:
         self.log_path = os.path.join(workdir, "server.log")
         self.proc = None
         self.endpoint = "127.0.0.1:%d" % self.client_port
+        if TLS_FILES:
+            self.endpoint = "https://" + self.endpoint
         self.peer_url = "http://127.0.0.1:%d" % self.peer_port
         # Set by Cluster for a multi-member cluster: the whole --initial-cluster and the
         # flags only a multi-member cluster gets.
@@ -173,8 +210,12 @@ class Server:
         self.extra_args = []
 
     def args(self):
-        client = "http://127.0.0.1:%d" % self.client_port
+        client = "%s://127.0.0.1:%d" % ("https" if TLS_FILES else "http", self.client_port)
         peer = self.peer_url
+        tls = []
+        if TLS_FILES:
+            tls = ["--cert-file", TLS_FILES["server_cert"], "--key-file", TLS_FILES["server_key"],
+                   "--trusted-ca-file", TLS_FILES["ca"], "--client-cert-auth"]
         return [
             self.binary,
             "--name", self.name,
@@ -184,7 +225,7 @@ class Server:
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
             "--initial-cluster", self.initial_cluster,
-        ] + self.extra_args
+        ] + tls + self.extra_args
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -289,7 +330,8 @@ class Runner:
     def etcdctl(self, endpoint, args, timeout=10.0):
         env = clean_env()
         env["ETCDCTL_API"] = "3"
-        cmd = [self.opts.etcdctl_bin, "--endpoints=" + endpoint, "--command-timeout=5s"] + args
+        cmd = ([self.opts.etcdctl_bin, "--endpoints=" + endpoint, "--command-timeout=5s"]
+               + client_tls_args() + args)
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -355,7 +397,7 @@ class Runner:
 
     def bench(self, endpoint, args, timeout):
         """Runs oxcd-bench once; returns (parsed JSON or None, info dict)."""
-        common = ["--endpoints", endpoint, "--json", "--no-progress"]
+        common = ["--endpoints", endpoint, "--json", "--no-progress"] + client_tls_args()
         cmd = [self.opts.bench_bin] + common + args
         t0 = time.monotonic()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -616,6 +658,9 @@ def main(argv=None):
                          "same server on this machine and oxcd-bench spreads its connections "
                          "over all of them, leader first")
     ap.add_argument("--keep-tmp", action="store_true", help="keep every run's temp dir")
+    ap.add_argument("--tls", action="store_true",
+                    help="serve clients over TLS with client certificates (same CA and "
+                         "certificates for both servers, made with openssl)")
     ap.add_argument("--no-build", action="store_true",
                     help="(bench-vs-etcd.sh) do not run cargo build")
     ap.add_argument("--skip-apt", action="store_true",
@@ -672,7 +717,7 @@ def main(argv=None):
         "machine": machine_info(),
         "loadavg_at_start": loadavg(),
         "config": {"rounds": opts.rounds, "duration": opts.duration_str,
-                   "members": opts.members,
+                   "members": opts.members, "tls": opts.tls,
                    "order": "for each load and round: etcd, then oxcd"},
         "servers": {
             "etcd": {"label": "etcd", "bin": shown_path(opts.etcd_bin),
@@ -687,6 +732,8 @@ def main(argv=None):
     # swap the server or the load generator halfway through the benchmark.
     bin_dir = tempfile.mkdtemp(prefix="oxcd-bench-bins-")
     try:
+        if opts.tls:
+            make_tls_files(bin_dir)
         for what in ("oxcd_bin", "bench_bin"):
             path = getattr(opts, what)
             if os.path.abspath(path).startswith(REPO + os.sep):

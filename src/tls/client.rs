@@ -41,6 +41,36 @@ pub fn client_config(tls: &ServerTls<'_>) -> Result<Arc<ClientConfig>, TlsError>
     Ok(Arc::new(config))
 }
 
+/// A client's configuration from files, as etcdctl's `--cacert --cert
+/// --key`: without a CA the server is not verified (etcdctl's
+/// `--insecure-skip-tls-verify`).
+pub fn dialer_config(
+    ca: Option<&std::path::Path>,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Invalid("TLS".to_string(), e.to_string()))?;
+    let builder = match ca {
+        Some(ca) => builder.with_root_certificates(files::root_store("--cacert", ca)?),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServer { provider })),
+    };
+    let mut config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                files::certificates("--cert", cert)?,
+                files::private_key("--key", key)?,
+            )
+            .map_err(|e| TlsError::Invalid("--cert / --key".to_string(), e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Go's `InsecureSkipVerify`: the handshake is still signed with the
 /// presented key; only the chain and name are not checked.
 #[derive(Debug)]

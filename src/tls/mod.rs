@@ -11,6 +11,7 @@
 mod auto;
 mod ciphers;
 mod client;
+mod dial;
 mod error;
 mod files;
 mod identity;
@@ -22,7 +23,8 @@ use std::sync::Arc;
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 
-pub use client::client_config;
+pub use client::{client_config, dialer_config};
+pub use dial::{dial, TlsIo};
 pub use error::TlsError;
 pub use identity::common_name;
 

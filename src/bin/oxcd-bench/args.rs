@@ -79,6 +79,18 @@ pub struct GlobalArgs {
     /// Per-request deadline (sent as grpc-timeout); unlimited when not given.
     #[arg(long, global = true, value_parser = parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// CA bundle that verifies https endpoints (etcd benchmark's --cacert).
+    #[arg(long, global = true)]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Client certificate for https endpoints (with --key).
+    #[arg(long, global = true, requires = "key")]
+    pub cert: Option<std::path::PathBuf>,
+    /// Client private key for https endpoints (with --cert).
+    #[arg(long, global = true, requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
+    /// Do not verify the server's certificate (self-signed, e.g. --auto-tls).
+    #[arg(long, global = true, conflicts_with = "cacert")]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -2,17 +2,16 @@
 //! endpoints, all dialed up front so that a bad endpoint fails before the run starts.
 
 use futures::future::try_join_all;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
-/// `host:port` becomes `http://host:port`; URLs with a scheme are kept.
+/// `host:port` becomes `http://host:port`; URLs with a scheme (http or
+/// https) are kept.
 pub fn endpoint_url(endpoint: &str) -> Result<String, String> {
     let endpoint = endpoint.trim();
     if endpoint.is_empty() {
         return Err("empty endpoint".into());
-    }
-    if endpoint.starts_with("https://") {
-        return Err(format!("{endpoint}: TLS endpoints are not supported"));
     }
     if endpoint.contains("://") {
         Ok(endpoint.to_string())
@@ -22,10 +21,12 @@ pub fn endpoint_url(endpoint: &str) -> Result<String, String> {
 }
 
 /// Connection settings taken from the command line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Dial {
     pub connect_timeout: Duration,
     pub request_timeout: Option<Duration>,
+    /// For https endpoints (`--cacert --cert --key`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Open `conns` channels; channel `i` goes to `endpoints[i % endpoints.len()]`.
@@ -49,10 +50,30 @@ pub async fn connect_all(
         }
         targets.push((url, target));
     }
+    let dial = &dial;
     try_join_all((0..conns).map(|i| {
         let (url, target) = &targets[(i % targets.len() as u64) as usize];
         async move {
-            tokio::time::timeout(dial.connect_timeout, target.connect())
+            let connect = async {
+                if !url.starts_with("https://") {
+                    return target.connect().await;
+                }
+                let tls = dial.tls.clone();
+                target
+                    .connect_with_connector(tower::service_fn(move |uri| {
+                        let tls = tls.clone();
+                        async move {
+                            let config = tls.ok_or_else(|| {
+                                std::io::Error::other(
+                                    "https endpoint: give --cacert (or --insecure-skip-tls-verify)",
+                                )
+                            })?;
+                            oxcd::tls::dial(config, uri).await
+                        }
+                    }))
+                    .await
+            };
+            tokio::time::timeout(dial.connect_timeout, connect)
                 .await
                 .map_err(|_| format!("{url}: connect timed out"))?
                 .map_err(|e| format!("{url}: {}", error_chain(&e)))
@@ -84,7 +105,7 @@ mod tests {
             "http://127.0.0.1:2379"
         );
         assert_eq!(endpoint_url(" http://h:1 ").unwrap(), "http://h:1");
-        assert!(endpoint_url("https://h:1").is_err());
+        assert_eq!(endpoint_url("https://h:1").unwrap(), "https://h:1");
         assert!(endpoint_url("").is_err());
     }
 }

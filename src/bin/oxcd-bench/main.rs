@@ -62,6 +62,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The TLS client for https endpoints, when --cacert or
+/// --insecure-skip-tls-verify is given.
+fn tls_config(g: &GlobalArgs) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if g.cacert.is_none() && !g.insecure_skip_tls_verify {
+        return Ok(None);
+    }
+    let identity = g.cert.as_deref().zip(g.key.as_deref());
+    oxcd::tls::dialer_config(g.cacert.as_deref(), identity)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 async fn bench(cli: Cli) -> Result<(), String> {
     let g = &cli.global;
     let plan = plan(g)?;
@@ -71,6 +83,7 @@ async fn bench(cli: Cli) -> Result<(), String> {
         conn::Dial {
             connect_timeout: g.dial_timeout,
             request_timeout: g.request_timeout,
+            tls: tls_config(g)?,
         },
     )
     .await?;
