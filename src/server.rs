@@ -464,6 +464,7 @@ fn start_actors(
         shutdown,
         request_timeout: config.request_timeout(),
         extensive_metrics: config.extensive_metrics,
+        max_concurrent_streams: config.max_concurrent_streams,
     }
 }
 

@@ -71,6 +71,8 @@ pub struct ApiContext {
     pub request_timeout: std::time::Duration,
     /// `--metrics extensive`.
     pub extensive_metrics: bool,
+    /// `--max-concurrent-streams` (`None`: no limit).
+    pub max_concurrent_streams: Option<u32>,
 }
 
 impl ApiContext {
@@ -187,7 +189,7 @@ pub async fn serve(
             super::oversize::like_grpc_go,
         ))
         .layer(tonic::service::InterceptorLayer::new(require_leader))
-        .max_concurrent_streams(None)
+        .max_concurrent_streams(ctx.max_concurrent_streams)
         .http2_keepalive_interval(ctx.keepalive_interval)
         .http2_keepalive_timeout(ctx.keepalive_timeout)
         .add_routes(routes)

@@ -228,6 +228,17 @@ fn check_advertise_client_urls(s: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `--max-concurrent-streams`: 1 to 2^32-1; the maximum means no limit.
+fn max_concurrent_streams(s: &Settings) -> Result<Option<u32>, ConfigError> {
+    let n = s.uint("max-concurrent-streams")?;
+    match u32::try_from(n) {
+        Ok(0) => Err(s.invalid("max-concurrent-streams", "must be at least 1")),
+        Ok(u32::MAX) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(s.invalid("max-concurrent-streams", "must be at most 4294967295")),
+    }
+}
+
 /// Builds the configuration. `warnings` receives non-fatal remarks.
 pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigError> {
     let log = logging(s, &mut warnings)?;
@@ -300,6 +311,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         client_tls,
         peer_tls,
         initial_corrupt_check: s.bool("experimental-initial-corrupt-check")?,
+        max_concurrent_streams: max_concurrent_streams(s)?,
         cipher_suites: tls::cipher_suites(s),
         self_signed_cert_validity: tls::self_signed_cert_validity(s)?,
         listen_peer_urls,

@@ -51,6 +51,10 @@ pub struct Config {
     pub client_tls: crate::tls::TlsOptions,
     /// The peer side's TLS flags (`--peer-*`).
     pub peer_tls: crate::tls::TlsOptions,
+    /// `--max-concurrent-streams`: gRPC streams per client connection
+    /// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); `None` for etcd's default,
+    /// 2^32-1, which is no limit.
+    pub max_concurrent_streams: Option<u32>,
     /// `--experimental-initial-corrupt-check`: compare hashes with the peers
     /// before serving.
     pub initial_corrupt_check: bool,
@@ -129,6 +133,7 @@ impl Default for Config {
             client_tls: crate::tls::TlsOptions::default(),
             peer_tls: crate::tls::TlsOptions::default(),
             initial_corrupt_check: false,
+            max_concurrent_streams: None,
             cipher_suites: Vec::new(),
             self_signed_cert_validity: 1,
             listen_peer_urls: vec![localhost(2380)],

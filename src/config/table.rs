@@ -195,7 +195,7 @@ pub const FLAGS: &[FlagSpec] = &[
         "Most operations allowed in one transaction."),
     flag("max-request-bytes", "1572864", K::Uint, S::Honoured, G::Member,
         "Largest client request, in bytes, the server accepts."),
-    flag("max-concurrent-streams", "4294967295", K::Uint, S::NotBuiltYet, G::Member,
+    flag("max-concurrent-streams", "4294967295", K::Uint, S::Honoured, G::Member,
         "Most concurrent gRPC streams per client connection."),
     flag("grpc-keepalive-min-time", "5s", K::Duration, S::NotBuiltYet, G::Member,
         "Shortest interval at which clients may ping the server."),

@@ -139,7 +139,6 @@ mod tests {
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
             ("experimental-corrupt-check-time", "1m"),
-            ("max-concurrent-streams", "100"),
             ("auth-token", "jwt"),
             ("force-new-cluster", "true"),
         ] {
