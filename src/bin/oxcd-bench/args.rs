@@ -83,11 +83,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub cacert: Option<std::path::PathBuf>,
     /// Client certificate for https endpoints (with --key).
-    #[arg(long, global = true, requires = "key")]
+    #[arg(long, global = true, requires = "tls_key")]
     pub cert: Option<std::path::PathBuf>,
-    /// Client private key for https endpoints (with --cert).
-    #[arg(long, global = true, requires = "cert")]
-    pub key: Option<std::path::PathBuf>,
+    /// Client private key for https endpoints (with --cert). (Its id is not
+    /// `key`: the range load's KEY argument has that one.)
+    #[arg(long = "key", id = "tls_key", global = true, requires = "cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Do not verify the server's certificate (self-signed, e.g. --auto-tls).
     #[arg(long, global = true, conflicts_with = "cacert")]
     pub insecure_skip_tls_verify: bool,
@@ -276,6 +277,27 @@ mod tests {
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn tls_flags_do_not_clash_with_the_range_key() {
+        let cli = Cli::try_parse_from([
+            "oxcd-bench",
+            "range",
+            "foo",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.tls_key.as_deref(),
+            Some(std::path::Path::new("k.pem"))
+        );
+        assert!(matches!(cli.command, Command::Range(ref r) if r.key == "foo"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn tls_config(g: &GlobalArgs) -> Result<Option<Arc<rustls::ClientConfig>>, Strin
     if g.cacert.is_none() && !g.insecure_skip_tls_verify {
         return Ok(None);
     }
-    let identity = g.cert.as_deref().zip(g.key.as_deref());
+    let identity = g.cert.as_deref().zip(g.tls_key.as_deref());
     oxcd::tls::dialer_config(g.cacert.as_deref(), identity)
         .map(Some)
         .map_err(|e| e.to_string())
