@@ -127,12 +127,7 @@ pub fn run(config: Config) -> Result<(), BootError> {
         );
     }
     let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
-    let peers: Vec<(u64, Vec<String>)> = membership
-        .members
-        .iter()
-        .filter(|m| m.id != membership.local_id)
-        .map(|m| (m.id, m.peer_urls.clone()))
-        .collect();
+    let peers = other_members(&membership);
     let storage = raft_log::restore(contents, &conf)?;
     let applied = store.consistent_index();
     reconcile_commit(&storage, applied);
@@ -220,6 +215,16 @@ pub fn run(config: Config) -> Result<(), BootError> {
     }));
     system.run()?;
     Ok(())
+}
+
+/// Every other member's id and peer URLs.
+fn other_members(membership: &Membership) -> Vec<(u64, Vec<String>)> {
+    membership
+        .members
+        .iter()
+        .filter(|m| m.id != membership.local_id)
+        .map(|m| (m.id, m.peer_urls.clone()))
+        .collect()
 }
 
 fn zip<A, B>(a: Vec<A>, b: Vec<B>) -> Vec<(A, B)> {
@@ -364,12 +369,7 @@ fn start_actors(
     let tick = config.heartbeat_interval;
     let raft_board = board.clone();
     let snapshots = Snapshots::new(snapshot_dir, readers.clone(), config.snapshot_count);
-    let peers: Vec<(u64, Vec<String>)> = membership
-        .members
-        .iter()
-        .filter(|m| m.id != membership.local_id)
-        .map(|m| (m.id, m.peer_urls.clone()))
-        .collect();
+    let peers = other_members(&membership);
     // Always there: a one-member cluster may grow.
     let peer_health = PeerHealth::default();
     let peer_net = Some(

@@ -45,6 +45,22 @@ impl MaintenanceService {
     }
 }
 
+/// HashKV's answer, for clients (Maintenance) and for peers checking their
+/// data at boot (the peer service).
+pub(super) async fn hash_kv_response(
+    readers: &Addr<MvccReader>,
+    header: &HeaderFiller,
+    revision: i64,
+) -> Result<HashKvResponse, ApiError> {
+    let hashed = ask(readers, HashKv { revision }).await?;
+    Ok(HashKvResponse {
+        header: header.with_revision(hashed.current_revision),
+        hash: hashed.hash,
+        compact_revision: hashed.compact_revision,
+        hash_revision: hashed.revision,
+    })
+}
+
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -111,13 +127,9 @@ impl Maintenance for MaintenanceService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         let revision = request.into_inner().revision;
-        let hashed = ask(&self.readers, HashKv { revision }).await?;
-        Ok(Response::new(HashKvResponse {
-            header: self.header.with_revision(hashed.current_revision),
-            hash: hashed.hash,
-            compact_revision: hashed.compact_revision,
-            hash_revision: hashed.revision,
-        }))
+        Ok(Response::new(
+            hash_kv_response(&self.readers, &self.header, revision).await?,
+        ))
     }
 
     type SnapshotStream = SnapshotStream;

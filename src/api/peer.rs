@@ -14,10 +14,11 @@ use tonic::{Request, Response, Status, Streaming};
 use super::ask::ask;
 use super::header::HeaderFiller;
 use super::lease::time_to_live_response;
+use super::maintenance::hash_kv_response;
 use super::peer_snapshot::receive_snapshot;
 use super::ApiError;
 use crate::actors::lessor::{KeepAlive, Lessor, TimeToLive};
-use crate::actors::mvcc_store::{GetMembers, HashKv, MvccReader};
+use crate::actors::mvcc_store::{GetMembers, MvccReader};
 use crate::actors::raft_node::{LearnerReady, RaftNode, Step};
 use crate::actors::snapshot_receiver::SnapshotReceiver;
 use crate::actors::ServerError;
@@ -189,13 +190,9 @@ impl Peer for PeerService {
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
         let revision = request.into_inner().revision;
-        let hashed = ask(&self.readers, HashKv { revision }).await?;
-        Ok(Response::new(HashKvResponse {
-            header: self.header.with_revision(hashed.current_revision),
-            hash: hashed.hash,
-            compact_revision: hashed.compact_revision,
-            hash_revision: hashed.revision,
-        }))
+        Ok(Response::new(
+            hash_kv_response(&self.readers, &self.header, revision).await?,
+        ))
     }
 
     async fn probe(

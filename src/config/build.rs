@@ -262,9 +262,10 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         .iter()
         .chain(&listen_metrics_urls)
         .collect();
-    tls::check_client_urls(&served, &client_tls, &mut warnings)?;
+    tls::check_urls(tls::Side::Client, &served, &client_tls, &mut warnings)?;
     let peer_tls = tls::peer_tls(s)?;
-    tls::check_peer_urls(&listen_peer_urls, &peer_tls, &mut warnings)?;
+    let peer_urls: Vec<&urls::Endpoint> = listen_peer_urls.iter().collect();
+    tls::check_urls(tls::Side::Peer, &peer_urls, &peer_tls, &mut warnings)?;
     let initial_advertise_peer_urls = urls::advertise_urls(s, "initial-advertise-peer-urls")?;
     let advertise_client_urls = urls::advertise_urls(s, "advertise-client-urls")?;
     let initial_cluster_state = cluster_state(s)?;

@@ -53,31 +53,6 @@ pub fn peer_tls(s: &Settings) -> Result<TlsOptions, ConfigError> {
     })
 }
 
-/// etcd's rule for peer URLs: an https one needs a peer certificate.
-pub fn check_peer_urls(
-    urls: &[Endpoint],
-    tls: &TlsOptions,
-    warnings: &mut Vec<String>,
-) -> Result<(), ConfigError> {
-    let has_certs = (tls.cert_file.is_some() && tls.key_file.is_some()) || tls.auto_tls;
-    for endpoint in urls {
-        if is_tls(&endpoint.url) {
-            if !has_certs {
-                return Err(ConfigError::Invalid(format!(
-                    "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url {} with HTTPS scheme",
-                    endpoint.url
-                )));
-            }
-        } else if tls.cert_file.is_some() || tls.key_file.is_some() {
-            warnings.push(format!(
-                "scheme is HTTP while key and cert files are present; ignoring key and cert files for peer url {}",
-                endpoint.url
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// `--cipher-suites`, Go's names, comma-separated.
 pub fn cipher_suites(s: &Settings) -> Vec<String> {
     s.raw("cipher-suites")
@@ -95,36 +70,61 @@ pub fn self_signed_cert_validity(s: &Settings) -> Result<u32, ConfigError> {
         .map_err(|_| s.invalid("self-signed-cert-validity", "too many years"))
 }
 
-/// etcd's checks: an https client URL needs a certificate (files or
-/// `--auto-tls`); certificates with only http URLs are ignored, with a
-/// warning, as is `--client-cert-auth` on an http URL.
-pub fn check_client_urls(
+/// Which side's URLs are checked: the flags and words etcd's messages use.
+#[derive(Clone, Copy)]
+pub enum Side {
+    Client,
+    Peer,
+}
+
+impl Side {
+    fn prefix(self) -> &'static str {
+        match self {
+            Side::Client => "",
+            Side::Peer => "peer-",
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Peer => "peer",
+        }
+    }
+}
+
+/// etcd's checks: an https URL needs a certificate (files or auto-TLS);
+/// certificates with only http URLs are ignored, with a warning, as is
+/// client certificate auth on an http URL.
+pub fn check_urls(
+    side: Side,
     urls: &[&Endpoint],
     tls: &TlsOptions,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
+    let (prefix, word) = (side.prefix(), side.word());
     let has_certs = (tls.cert_file.is_some() && tls.key_file.is_some()) || tls.auto_tls;
     for endpoint in urls {
         if is_tls(&endpoint.url) {
             if !has_certs {
                 return Err(ConfigError::Invalid(format!(
-                    "TLS key/cert (--cert-file, --key-file) must be provided for client url {} with HTTPS scheme",
+                    "TLS key/cert (--{prefix}cert-file, --{prefix}key-file) must be provided for {word} url {} with HTTPS scheme",
                     endpoint.url
                 )));
             }
-        } else {
-            if tls.cert_file.is_some() || tls.key_file.is_some() {
-                warnings.push(format!(
-                    "scheme is HTTP while key and cert files are present; ignoring key and cert files for {}",
-                    endpoint.url
-                ));
-            }
-            if tls.client_cert_auth {
-                warnings.push(format!(
-                    "scheme is HTTP while --client-cert-auth is enabled; ignoring client cert auth for {}",
-                    endpoint.url
-                ));
-            }
+            continue;
+        }
+        if tls.cert_file.is_some() || tls.key_file.is_some() {
+            warnings.push(format!(
+                "scheme is HTTP while key and cert files are present; ignoring key and cert files for {word} url {}",
+                endpoint.url
+            ));
+        }
+        if tls.client_cert_auth {
+            warnings.push(format!(
+                "scheme is HTTP while --{prefix}client-cert-auth is enabled; ignoring client cert auth for {word} url {}",
+                endpoint.url
+            ));
         }
     }
     Ok(())
