@@ -7,13 +7,16 @@
 //! the last message. So the response body is wrapped and the call counted
 //! when its trailers pass, or as `Canceled` if the client goes away first.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use prometheus::{Histogram, IntCounter};
 use tower::{Layer, Service};
 
 use crate::metrics::metrics;
@@ -56,13 +59,6 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let call = GrpcCall::of(&request, self.extensive);
-        if let Some(call) = &call {
-            metrics()
-                .grpc
-                .started_total
-                .with_label_values(&call.labels())
-                .inc();
-        }
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
@@ -77,11 +73,73 @@ where
     }
 }
 
+/// One method's counters, made once: a call then costs a map lookup under
+/// a read lock and atomic increments, with no label hashing or allocation.
+struct MethodMetrics {
+    started: IntCounter,
+    /// By gRPC status code (0..=16), made on first use.
+    handled: [OnceLock<IntCounter>; 17],
+    handling_seconds: Histogram,
+    labels: [String; 3],
+}
+
+impl MethodMetrics {
+    fn new(kind: &'static str, service: &str, method: &str) -> MethodMetrics {
+        let labels = [kind.to_string(), service.to_string(), method.to_string()];
+        let refs = [labels[0].as_str(), labels[1].as_str(), labels[2].as_str()];
+        let grpc = &metrics().grpc;
+        MethodMetrics {
+            started: grpc.started_total.with_label_values(&refs),
+            handled: std::array::from_fn(|_| OnceLock::new()),
+            handling_seconds: grpc.handling_seconds.with_label_values(&refs),
+            labels,
+        }
+    }
+
+    fn handled(&self, code: i32) -> &IntCounter {
+        let slot = usize::try_from(code).ok().filter(|c| *c < 17).unwrap_or(2);
+        self.handled[slot].get_or_init(|| {
+            let [kind, service, method] = &self.labels;
+            metrics().grpc.handled_total.with_label_values(&[
+                kind.as_str(),
+                service.as_str(),
+                method.as_str(),
+                code_name(slot as i32),
+            ])
+        })
+    }
+}
+
+static METHODS: LazyLock<RwLock<HashMap<String, Arc<MethodMetrics>>>> =
+    LazyLock::new(Default::default);
+
+/// The counters of the method at `path` (`/service/method`).
+fn method_metrics(path: &str) -> Option<Arc<MethodMetrics>> {
+    if let Some(found) = METHODS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(path)
+    {
+        return Some(found.clone());
+    }
+    let (service, method) = path.trim_start_matches('/').split_once('/')?;
+    let made = Arc::new(MethodMetrics::new(
+        call_kind(service, method),
+        service,
+        method,
+    ));
+    METHODS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(path.to_string())
+        .or_insert(made)
+        .clone()
+        .into()
+}
+
 /// One gRPC call being counted.
 struct GrpcCall {
-    kind: &'static str,
-    service: String,
-    method: String,
+    method: Arc<MethodMetrics>,
     started: Option<Instant>,
 }
 
@@ -96,35 +154,19 @@ impl GrpcCall {
         if !is_grpc {
             return None;
         }
-        let (service, method) = request
-            .uri()
-            .path()
-            .trim_start_matches('/')
-            .split_once('/')?;
+        let method = method_metrics(request.uri().path())?;
+        method.started.inc();
         Some(GrpcCall {
-            kind: call_kind(service, method),
-            service: service.to_string(),
-            method: method.to_string(),
+            method,
             started: extensive.then(Instant::now),
         })
     }
 
-    fn labels(&self) -> [&str; 3] {
-        [self.kind, &self.service, &self.method]
-    }
-
     fn finish(self, code: i32) {
-        let [kind, service, method] = self.labels();
-        metrics()
-            .grpc
-            .handled_total
-            .with_label_values(&[kind, service, method, code_name(code)])
-            .inc();
+        self.method.handled(code).inc();
         if let Some(started) = self.started {
-            metrics()
-                .grpc
+            self.method
                 .handling_seconds
-                .with_label_values(&[kind, service, method])
                 .observe(crate::metrics::seconds_since(started));
         }
     }
@@ -245,7 +287,11 @@ mod tests {
             .body(())
             .unwrap();
         let call = GrpcCall::of(&grpc, false).unwrap();
-        assert_eq!(call.labels(), ["unary", "etcdserverpb.KV", "Put"]);
+        assert_eq!(call.method.labels, ["unary", "etcdserverpb.KV", "Put"]);
+        let before = call.method.handled(0).get();
+        call.finish(0);
+        let again = method_metrics("/etcdserverpb.KV/Put").unwrap();
+        assert_eq!(again.handled(0).get(), before + 1);
         let http = Request::builder().uri("/health").body(()).unwrap();
         assert!(GrpcCall::of(&http, false).is_none());
     }
