@@ -198,39 +198,17 @@ pub fn incoming(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::test_ca::TestCa;
     use futures::StreamExt;
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::pki_types::ServerName;
     use rustls::server::WebPkiClientVerifier;
-    use rustls::RootCertStore;
-
-    struct Issued {
-        cert: CertificateDer<'static>,
-        key: PrivateKeyDer<'static>,
-    }
-
-    fn issue(cn: &str, ca: &rcgen::Certificate, ca_key: &KeyPair) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params.signed_by(&key, ca, ca_key).unwrap();
-        Issued {
-            cert: cert.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-        }
-    }
 
     #[tokio::test]
     async fn a_verified_client_certificate_names_the_caller() {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
-        let roots = Arc::new(roots);
-        let server = issue("server", &ca, &ca_key);
-        let client = issue("alice", &ca, &ca_key);
+        let ca = TestCa::new();
+        let roots = ca.roots();
+        let server = ca.issue("server", "127.0.0.1");
+        let client = ca.issue("alice", "127.0.0.1");
 
         let verifier = WebPkiClientVerifier::builder(roots.clone())
             .build()

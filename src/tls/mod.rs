@@ -15,6 +15,8 @@ mod dial;
 mod error;
 mod files;
 mod identity;
+#[cfg(test)]
+pub(crate) mod test_ca;
 mod verify;
 
 use std::path::PathBuf;

@@ -99,27 +99,14 @@ impl ClientCertVerifier for IdentityChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use crate::tls::test_ca::TestCa;
     use rustls::server::WebPkiClientVerifier;
-    use rustls::RootCertStore;
 
     #[test]
     fn the_allowed_common_name_and_host_name_are_enforced() {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
-        let issue = |cn: &str, host: &str| {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(vec![host.to_string()]).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            params.signed_by(&key, &ca, &ca_key).unwrap().der().clone()
-        };
-        let webpki = WebPkiClientVerifier::builder(Arc::new(roots))
-            .build()
-            .unwrap();
+        let ca = TestCa::new();
+        let issue = |cn: &str, host: &str| ca.issue(cn, host).cert;
+        let webpki = WebPkiClientVerifier::builder(ca.roots()).build().unwrap();
         let verifier = with_identity_checks(
             webpki,
             Some("m1.etcd.local".to_string()),
