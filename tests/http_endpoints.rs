@@ -99,12 +99,19 @@ fn metrics_parse_and_move_with_requests() {
     }
     let future = cluster.ctl(&["get", "key0", "--rev=100000"]);
     assert!(!future.success(), "{future:?}");
+    let del = cluster.ctl(&["del", "key2"]);
+    assert!(del.success(), "{del:?}");
+    let get = cluster.ctl(&["get", "key0"]);
+    assert!(get.success(), "{get:?}");
 
     let after = metrics_of(&ep);
     let moved = |name: &str| value(&after, name) - value(&before, name);
     assert!(moved("etcd_server_proposals_committed_total") >= 3.0);
     assert!(moved("etcd_server_proposals_applied_total") >= 3.0);
-    assert_eq!(moved("etcd_debugging_mvcc_keys_total"), 3.0);
+    assert_eq!(moved("etcd_debugging_mvcc_keys_total"), 2.0);
+    assert_eq!(moved("etcd_mvcc_put_total"), 3.0);
+    assert_eq!(moved("etcd_mvcc_delete_total"), 1.0);
+    assert!(moved("etcd_mvcc_range_total") >= 1.0);
     assert!(moved("etcd_disk_wal_fsync_duration_seconds_count") >= 1.0);
     assert!(value(&after, "etcd_disk_backend_commit_duration_seconds_count") >= 1.0);
     assert_eq!(value(&after, PUT_OK) - puts_before, 3.0);

@@ -1,54 +1,153 @@
-//! The TOML config file: a flat table whose keys are flag names without the
-//! leading dashes (`name = "m1"`, `heartbeat-interval = 100`,
-//! `listen-client-urls = ["http://127.0.0.1:2379"]`). Values mean exactly
-//! what they mean on the command line.
+//! The `--config-file`: oxcd's TOML or etcd's YAML (etcd.conf.yml). Keys are
+//! flag names without the leading dashes (`name`, `heartbeat-interval`,
+//! `listen-client-urls`); values mean exactly what they mean on the command
+//! line. etcd's YAML also nests the TLS flags under `client-transport-security`
+//! and `peer-transport-security`; both formats accept those sections.
+//!
+//! The format comes from the extension (`.toml`, `.yml`, `.yaml`); any other
+//! name is read as TOML and, if that fails, as YAML.
+
+mod toml_doc;
+mod yaml_doc;
 
 use std::path::Path;
 
-use toml::Value;
-
 use super::error::ConfigError;
 use super::settings::{Settings, Source};
-use super::table::{self, FlagSpec};
+use super::table::{self, FlagSpec, Kind};
 
-/// Turns one TOML value into the string the command line would carry.
-/// Arrays become comma-separated lists.
-fn flatten(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Boolean(b) => Some(b.to_string()),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Array(_) | Value::Table(_) => None,
-                other => flatten(other),
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(|parts| parts.join(",")),
-        Value::Float(_) | Value::Datetime(_) | Value::Table(_) => None,
+/// A value as the file wrote it, before it becomes command-line text.
+#[derive(Debug, Clone, PartialEq)]
+enum Raw {
+    /// YAML's empty value or `null`: keep the default, as etcd does.
+    Absent,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    /// A list of scalars, given to the flag comma-separated.
+    List(Vec<String>),
+    /// A value no flag can take; the text says what it was.
+    Unsupported(&'static str),
+}
+
+/// One `key: value` of the file, sections already flattened into flag names.
+#[derive(Debug, Clone, PartialEq)]
+struct Entry {
+    key: String,
+    value: Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Toml,
+    Yaml,
+}
+
+/// The sections etcd's YAML nests TLS settings in, with the prefix their keys
+/// take as flags, and the keys etcd 3.4 reads there.
+const SECTIONS: &[(&str, &str)] = &[
+    ("client-transport-security", ""),
+    ("peer-transport-security", "peer-"),
+];
+const SECTION_KEYS: &[&str] = &[
+    "cert-file",
+    "key-file",
+    "client-cert-auth",
+    "trusted-ca-file",
+    "auto-tls",
+];
+
+/// The flag name a key inside `section` stands for, or None when `section`
+/// is not a TLS section or the key is not one etcd reads there.
+fn section_key(section: &str, key: &str) -> Option<String> {
+    let (_, prefix) = SECTIONS.iter().find(|(name, _)| *name == section)?;
+    SECTION_KEYS
+        .contains(&key)
+        .then(|| format!("{prefix}{key}"))
+}
+
+/// Which parser reads the file at `path`.
+fn format_of(path: &str) -> Option<Format> {
+    let ext = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "toml" => Some(Format::Toml),
+        "yml" | "yaml" => Some(Format::Yaml),
+        _ => None,
     }
 }
 
-/// Parses config file text into (flag, value) pairs, in file order.
-pub fn parse(text: &str, path: &str) -> Result<Vec<(&'static FlagSpec, String)>, ConfigError> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::File {
+/// Reads the entries of `text` in the format the path names, or by trying
+/// TOML then YAML.
+fn entries(text: &str, path: &str) -> Result<(Format, Vec<Entry>), ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
         path: path.to_string(),
-        reason: e.to_string().trim_end().to_string(),
-    })?;
-    let mut out = Vec::with_capacity(doc.len());
-    for (key, value) in &doc {
-        let spec = table::spec(key)
+        reason,
+    };
+    match format_of(path) {
+        Some(Format::Toml) => toml_doc::entries(text).map(|e| (Format::Toml, e)),
+        Some(Format::Yaml) => yaml_doc::entries(text).map(|e| (Format::Yaml, e)),
+        None => toml_doc::entries(text)
+            .map(|e| (Format::Toml, e))
+            .or_else(|toml_err| {
+                yaml_doc::entries(text)
+                    .map(|e| (Format::Yaml, e))
+                    .map_err(|_| toml_err)
+            }),
+    }
+    .map_err(file_error)
+}
+
+/// The command-line text for `value` given to the flag `spec`.
+fn flag_text(spec: &FlagSpec, value: Raw, format: Format) -> Result<Option<String>, String> {
+    Ok(Some(match value {
+        Raw::Absent => return Ok(None),
+        // etcd reads durations from YAML as Go's time.Duration in JSON: an
+        // integer count of nanoseconds.
+        Raw::Int(n) if format == Format::Yaml && spec.kind == Kind::Duration => format!("{n}ns"),
+        Raw::Int(n) => n.to_string(),
+        Raw::Bool(b) => b.to_string(),
+        // YAML 1.1, which etcd's parser follows, spells booleans these ways too.
+        Raw::Text(t) if format == Format::Yaml && spec.kind == Kind::Bool => {
+            yaml_1_1_bool(&t).map_or(t, |b| b.to_string())
+        }
+        Raw::Text(t) => t,
+        Raw::List(items) => items.join(","),
+        Raw::Unsupported(what) => {
+            return Err(format!(
+                "key {:?} must be a string, integer, boolean or list of those, not {what}",
+                spec.name
+            ))
+        }
+    }))
+}
+
+fn yaml_1_1_bool(word: &str) -> Option<bool> {
+    match word {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses config file text into (flag, value) pairs, in file order. Keys
+/// with an empty value are left out (the flag keeps its default).
+pub fn parse(text: &str, path: &str) -> Result<Vec<(&'static FlagSpec, String)>, ConfigError> {
+    let (format, entries) = entries(text, path)?;
+    let mut out = Vec::with_capacity(entries.len());
+    for Entry { key, value } in entries {
+        let spec = table::spec(&key)
             .filter(|s| s.settable_outside_command_line())
             .ok_or_else(|| ConfigError::UnknownFileKey {
                 path: path.to_string(),
                 key: key.clone(),
             })?;
-        let flat = flatten(value).ok_or_else(|| ConfigError::File {
+        let text = flag_text(spec, value, format).map_err(|reason| ConfigError::File {
             path: path.to_string(),
-            reason: format!("key {key:?} must be a string, integer, boolean or array of those"),
+            reason,
         })?;
-        out.push((spec, flat));
+        if let Some(text) = text {
+            out.push((spec, text));
+        }
     }
     Ok(out)
 }
@@ -67,98 +166,4 @@ pub fn apply(settings: &mut Settings, path: &Path) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(text: &str) -> Result<Vec<(&'static str, String)>, ConfigError> {
-        parse(text, "c.toml").map(|v| v.into_iter().map(|(s, val)| (s.name, val)).collect())
-    }
-
-    #[test]
-    fn values_of_every_shape() {
-        let got = pairs(
-            r#"
-name = "m1"
-heartbeat-interval = 100
-pre-vote = true
-listen-client-urls = ["http://127.0.0.1:2379", "http://127.0.0.1:22379"]
-log-format = "json"
-"#,
-        );
-        let mut got = got.unwrap_or_default();
-        got.sort();
-        assert_eq!(
-            got,
-            vec![
-                ("heartbeat-interval", "100".to_string()),
-                (
-                    "listen-client-urls",
-                    "http://127.0.0.1:2379,http://127.0.0.1:22379".to_string()
-                ),
-                ("log-format", "json".to_string()),
-                ("name", "m1".to_string()),
-                ("pre-vote", "true".to_string()),
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_key_is_named() {
-        let err = pairs("name = \"a\"\nbogus-key = 1\n")
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("oxcd: unknown key \"bogus-key\" in config file c.toml")
-        );
-    }
-
-    #[test]
-    fn loader_keys_are_not_allowed() {
-        assert!(matches!(
-            pairs("config-file = \"x\""),
-            Err(ConfigError::UnknownFileKey { .. })
-        ));
-        assert!(matches!(
-            pairs("version = true"),
-            Err(ConfigError::UnknownFileKey { .. })
-        ));
-    }
-
-    #[test]
-    fn bad_values_and_syntax() {
-        let err = pairs("[member]\nname = \"a\"\n")
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("oxcd: unknown key \"member\" in config file c.toml")
-        );
-        let err = pairs("max-wals = 1.5")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("\"max-wals\" must be a string"), "{err}");
-        let err = pairs("name = ")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.starts_with("oxcd: cannot load config file c.toml: "),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn missing_file() {
-        let mut s = Settings::default();
-        let err = apply(&mut s, Path::new("/nonexistent/oxcd.toml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.starts_with("oxcd: cannot load config file /nonexistent/oxcd.toml: "),
-            "{err}"
-        );
-    }
-}
+mod tests;

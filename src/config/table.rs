@@ -159,7 +159,7 @@ use Status as S;
 pub const FLAGS: &[FlagSpec] = &[
     // Loader.
     flag("config-file", "", K::Text, S::Meta, G::Loader,
-        "TOML file with settings (keys are flag names without the dashes). Flags given on the command line override it."),
+        "TOML or etcd YAML file with settings (keys are flag names without the dashes). Flags given on the command line override it."),
     flag("version", "false", K::Bool, S::Meta, G::Loader,
         "Print oxcd's version and the etcd API version it speaks, then exit."),
     // Member.

@@ -39,6 +39,12 @@ pub struct MvccMetrics {
     pub db_total_size_in_use_in_bytes: IntGauge,
     pub keys_total: IntGauge,
     pub current_revision: IntGauge,
+    /// Operations applied or served by this member, counted as etcd counts
+    /// them (a txn counts when it ran more than one operation).
+    pub put_total: IntCounter,
+    pub delete_total: IntCounter,
+    pub range_total: IntCounter,
+    pub txn_total: IntCounter,
 }
 
 pub struct DiskMetrics {
@@ -207,6 +213,26 @@ impl Metrics {
                 "debugging_mvcc",
                 "current_revision",
                 "The current revision of the store.",
+            ),
+            put_total: counter(
+                "mvcc",
+                "put_total",
+                "Total number of puts seen by this member.",
+            ),
+            delete_total: counter(
+                "mvcc",
+                "delete_total",
+                "Total number of deletes seen by this member.",
+            ),
+            range_total: counter(
+                "mvcc",
+                "range_total",
+                "Total number of ranges seen by this member.",
+            ),
+            txn_total: counter(
+                "mvcc",
+                "txn_total",
+                "Total number of txns seen by this member.",
             ),
         };
 

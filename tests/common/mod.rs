@@ -15,6 +15,7 @@
 pub mod ctl;
 pub mod diff;
 pub mod grpc;
+pub mod header_script;
 pub mod http;
 pub mod linearizability;
 pub mod normalize;

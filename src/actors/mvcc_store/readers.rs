@@ -43,7 +43,9 @@ impl Handler<ReadRange> for MvccReader {
     fn handle(&mut self, msg: ReadRange, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("mvcc.range").entered();
         let view = self.store.read()?;
-        apply::range(&view, &msg.request)
+        let response = apply::range(&view, &msg.request)?;
+        super::op_counts::count_range();
+        Ok(response)
     }
 }
 

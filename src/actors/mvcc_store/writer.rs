@@ -90,6 +90,7 @@ impl BatchWriter {
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(response, events)| {
                     all_events.extend(events);
+                    super::op_counts::count_applied(&response);
                     response
                 },
             );
