@@ -14,8 +14,13 @@
 # failure, so one run shows everything that is wrong.
 #
 # Environment: extra arguments are passed to `cargo test` (e.g. a test name filter);
-# OXCD_SKIP_APT=1 skips the package step.
+# OXCD_SKIP_APT=1 skips the package step. With CI=true, incremental compilation is off
+# (a fresh clone never reuses it, and it would add gigabytes to target/).
 set -uo pipefail
+
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_INCREMENTAL=0
+fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 

@@ -63,7 +63,7 @@ pub enum BootError {
     Invalid(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
-        addr: std::net::SocketAddr,
+        addr: String,
         source: std::io::Error,
     },
     #[error("io: {0}")]

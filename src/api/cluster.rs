@@ -157,7 +157,8 @@ fn find(members: &[Member], id: u64) -> Result<&Member, ApiError> {
         .ok_or(ApiError::MemberNotFound)
 }
 
-/// etcd's URL rules for peer URLs: http(s)://host:port, nothing more.
+/// etcd's URL rules for peer URLs: http(s)://host:port or
+/// unix(s)://host:port, nothing more.
 fn check_peer_urls(urls: &[String]) -> Result<Vec<String>, ApiError> {
     if urls.is_empty() {
         return Err(ApiError::MemberBadUrls);
@@ -167,6 +168,8 @@ fn check_peer_urls(urls: &[String]) -> Result<Vec<String>, ApiError> {
         let rest = url
             .strip_prefix("http://")
             .or_else(|| url.strip_prefix("https://"))
+            .or_else(|| url.strip_prefix("unix://"))
+            .or_else(|| url.strip_prefix("unixs://"))
             .ok_or(ApiError::MemberBadUrls)?;
         let (host, port) = rest.rsplit_once(':').ok_or(ApiError::MemberBadUrls)?;
         if host.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {

@@ -1,5 +1,5 @@
-//! Accepted client (and peer) connections: TCP with Nagle off, TLS when the
-//! listen URL is https, and the `:authority` repair of
+//! Accepted client (and peer) connections (TCP with Nagle off, or a Unix
+//! socket): TLS when the listen URL is https or unixs, and the `:authority` repair of
 //! [`LenientAuthority`] on the decrypted bytes. Each TLS handshake runs in a
 //! task of its own so a slow or silent client never holds up the others.
 //!
@@ -14,13 +14,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::server::Connected;
 
 use super::lenient_authority::LenientAuthority;
+use super::listener::{Listener, Stream};
 use super::shutdown::Shutdown;
 
 /// A handshake not done in this long is dropped.
@@ -39,8 +39,8 @@ pub struct ConnInfo {
 }
 
 pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Stream),
+    Tls(Box<TlsStream<Stream>>),
 }
 
 impl Connected for Conn {
@@ -48,14 +48,14 @@ impl Connected for Conn {
 
     fn connect_info(&self) -> ConnInfo {
         match self {
-            Conn::Plain(tcp) => ConnInfo {
-                remote: tcp.peer_addr().ok(),
+            Conn::Plain(stream) => ConnInfo {
+                remote: stream.peer_addr(),
                 common_name: None,
             },
             Conn::Tls(tls) => {
-                let (tcp, session) = tls.get_ref();
+                let (stream, session) = tls.get_ref();
                 ConnInfo {
-                    remote: tcp.peer_addr().ok(),
+                    remote: stream.peer_addr(),
                     common_name: session
                         .peer_certificates()
                         .and_then(|chain| chain.first())
@@ -130,7 +130,7 @@ pub type Accepted = io::Result<LenientAuthority<Conn>>;
 /// the peer listeners: a stopping leader still hands over through them);
 /// TLS is spoken first when `tls` is given.
 pub fn incoming(
-    listener: TcpListener,
+    listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Option<Shutdown>,
 ) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
@@ -148,7 +148,7 @@ pub fn incoming(
                 accepted = listener.accept() => accepted,
                 _ = stopped => return,
             };
-            let (tcp, remote) = match accepted {
+            let (stream, remote) = match accepted {
                 Ok(pair) => pair,
                 // Out of descriptors and the like: back off, go on (as
                 // Go's server does).
@@ -158,14 +158,10 @@ pub fn incoming(
                     continue;
                 }
             };
-            // Nagle off: gRPC writes small frames and waits for answers.
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%remote, "set_nodelay: {err}");
-            }
             match &acceptor {
                 None => {
                     if tx
-                        .send(Ok(LenientAuthority::new(Conn::Plain(tcp))))
+                        .send(Ok(LenientAuthority::new(Conn::Plain(stream))))
                         .await
                         .is_err()
                     {
@@ -175,7 +171,8 @@ pub fn incoming(
                 Some(acceptor) => {
                     let (acceptor, tx) = (acceptor.clone(), tx.clone());
                     tokio::spawn(async move {
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
                             Ok(Ok(tls)) => {
                                 let conn = Conn::Tls(Box::new(tls));
                                 let _ = tx.send(Ok(LenientAuthority::new(conn))).await;
@@ -217,8 +214,9 @@ mod tests {
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![server.cert], server.key)
             .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let listener = Listener::Tcp(listener);
         let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
         let mut accepted = incoming(listener, Some(Arc::new(server_config)), Some(shutdown));
 
@@ -227,7 +225,7 @@ mod tests {
             .with_client_auth_cert(vec![client.cert], client.key)
             .unwrap();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
-        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let _client = connector.connect(name, tcp).await.unwrap();
 

@@ -12,6 +12,7 @@ pub mod kv;
 pub mod later_services;
 pub mod lease;
 pub mod lenient_authority;
+pub mod listener;
 pub mod maintenance;
 pub mod not_built;
 pub mod oversize;

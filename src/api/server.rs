@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use super::listener::Listener;
 
 use actix::Addr;
 use tonic::service::{Routes, RoutesBuilder};
@@ -91,7 +91,7 @@ impl ApiContext {
 /// Serves `--listen-metrics-urls`: `/metrics` and the health endpoints over
 /// HTTP/1.1 (or h2c), until the server stops.
 pub async fn serve_metrics(
-    listener: TcpListener,
+    listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
     ctx: ApiContext,
 ) -> Result<(), tonic::transport::Error> {
@@ -110,7 +110,7 @@ pub async fn serve_metrics(
 /// accepting and returns once the requests in flight are answered. gRPC and
 /// etcd's HTTP/1.1 endpoints share the port, as on etcd.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
     ctx: ApiContext,
 ) -> Result<(), tonic::transport::Error> {

@@ -28,7 +28,7 @@ pub use build::{
 };
 pub use error::ConfigError;
 pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
-pub use urls::{is_tls, Endpoint};
+pub use urls::{is_tls, BindAddr, Endpoint};
 
 /// The validated configuration of one oxcd member.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl Default for Config {
     fn default() -> Self {
         let localhost = |port: u16| Endpoint {
             url: format!("http://localhost:{port}"),
-            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: BindAddr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
         };
         Config {
             name: "default".to_string(),

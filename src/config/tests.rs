@@ -50,9 +50,9 @@ fn path_of(f: &tempfile::NamedTempFile) -> String {
     f.path().display().to_string()
 }
 
-fn addr(s: &str) -> SocketAddr {
-    match s.parse() {
-        Ok(a) => a,
+fn addr(s: &str) -> BindAddr {
+    match s.parse::<SocketAddr>() {
+        Ok(a) => BindAddr::Tcp(a),
         Err(e) => panic!("{s}: {e}"),
     }
 }
@@ -104,7 +104,11 @@ fn every_honoured_flag_is_parsed() {
     assert_eq!(c.name, "m1");
     assert_eq!(c.data_dir, PathBuf::from("/data/m1"));
     assert_eq!(c.wal_dir, Some(PathBuf::from("/wal/m1")));
-    let listen: Vec<_> = c.listen_client_urls.iter().map(|e| e.addr).collect();
+    let listen: Vec<_> = c
+        .listen_client_urls
+        .iter()
+        .map(|e| e.addr.clone())
+        .collect();
     assert_eq!(listen, vec![addr("127.0.0.1:12379"), addr("0.0.0.0:12479")]);
     assert_eq!(c.advertise_client_urls, vec!["http://m1.example:12379"]);
     assert_eq!(c.listen_peer_urls[0].addr, addr("127.0.0.1:12380"));
@@ -399,8 +403,8 @@ fn url_validation_messages() {
         "oxcd: invalid value \"http://127.0.0.1:70000\" for --listen-peer-urls: URL port is out of range: http://127.0.0.1:70000"
     );
     assert_eq!(
-        err(&["--advertise-client-urls=unix://x:1"]),
-        "oxcd: unix URL \"unix://x:1\" in --advertise-client-urls is not supported yet (only http:// and https:// URLs are served for now)"
+        err(&["--advertise-client-urls=unix:///tmp/x.sock"]),
+        "oxcd: invalid value \"unix:///tmp/x.sock\" for --advertise-client-urls: URL address does not have the form \"host:port\": unix:///tmp/x.sock"
     );
     assert_eq!(
         err(&["--initial-advertise-peer-urls=localhost:2380"]),

@@ -1,7 +1,7 @@
 //! URL flags: listen URLs (bound, so the host must be an IP or `localhost`),
 //! advertised URLs (any host), and `--initial-cluster` (`name=url,...`).
-//! `http://host:port` and `https://host:port` everywhere; `unix` and
-//! `unixs` are etcd schemes reported as not supported yet.
+//! `http://host:port`, `https://host:port` and, as etcd, `unix://` and
+//! `unixs://` with a `host:port` that names the socket file.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,14 +14,38 @@ use super::settings::Settings;
 pub struct Endpoint {
     /// The URL as given (scheme lower-cased), e.g. `http://localhost:2379`.
     pub url: String,
-    /// What to bind: `localhost` is 127.0.0.1, never resolved through DNS.
-    pub addr: SocketAddr,
+    /// What to bind.
+    pub addr: BindAddr,
+}
+
+/// Where a listen URL binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    /// `http://` and `https://`: `localhost` is 127.0.0.1, never resolved
+    /// through DNS.
+    Tcp(SocketAddr),
+    /// `unix://` and `unixs://`: as etcd, the socket file is the URL's
+    /// `host:port` taken as a path (`unix://etcd.sock:1` is `./etcd.sock:1`).
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindAddr::Tcp(addr) => addr.fmt(f),
+            BindAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// A parsed `http://host:port` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpUrl {
     url: String,
+    /// Lower-cased: http, https, unix or unixs.
+    scheme: String,
+    /// `host:port` as written (a unix URL's socket path).
+    authority: String,
     /// The host without IPv6 brackets.
     host: String,
     port: u16,
@@ -29,8 +53,6 @@ struct HttpUrl {
 
 #[derive(Debug, PartialEq, Eq)]
 enum UrlError {
-    /// A scheme etcd knows but oxcd does not serve yet.
-    Unsupported(String),
     Invalid(String),
 }
 
@@ -40,16 +62,11 @@ fn parse_url(input: &str) -> Result<HttpUrl, UrlError> {
         .split_once("://")
         .ok_or_else(|| invalid("URL scheme must be http, https, unix, or unixs"))?;
     let scheme = scheme.to_ascii_lowercase();
-    match scheme.as_str() {
-        "http" | "https" => {}
-        "unix" | "unixs" => return Err(UrlError::Unsupported(scheme)),
-        _ => return Err(invalid("URL scheme must be http, https, unix, or unixs")),
+    if !matches!(scheme.as_str(), "http" | "https" | "unix" | "unixs") {
+        return Err(invalid("URL scheme must be http, https, unix, or unixs"));
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    if !tail.is_empty() {
-        return Err(invalid("URL must not contain a path"));
-    }
     if authority.contains('@') {
         return Err(invalid("URL must not contain user information"));
     }
@@ -71,8 +88,14 @@ fn parse_url(input: &str) -> Result<HttpUrl, UrlError> {
     let port = port
         .parse::<u16>()
         .map_err(|_| invalid("URL port is out of range"))?;
+    // etcd checks host:port first, then the path.
+    if !tail.is_empty() {
+        return Err(invalid("URL must not contain a path"));
+    }
     Ok(HttpUrl {
         url: format!("{scheme}://{authority}"),
+        scheme,
+        authority: authority.to_string(),
         host: host.to_string(),
         port,
     })
@@ -81,20 +104,15 @@ fn parse_url(input: &str) -> Result<HttpUrl, UrlError> {
 /// Parses one URL of flag `name`, turning scheme problems into the right
 /// error kind.
 fn parse_for_flag(s: &Settings, name: &str, item: &str) -> Result<HttpUrl, ConfigError> {
-    let url = parse_url(item).map_err(|e| match e {
-        UrlError::Unsupported(scheme) => ConfigError::not_supported(
-            format!("{scheme} URL {item:?} in {}", s.describe(name)),
-            "only http:// and https:// URLs are served for now",
-        ),
-        UrlError::Invalid(reason) => s.invalid(name, reason),
-    })?;
+    let url = parse_url(item).map_err(|UrlError::Invalid(reason)| s.invalid(name, reason))?;
     Ok(url)
 }
 
-/// Whether a URL is served over TLS.
+/// Whether a URL is served over TLS (`https://`, `unixs://`).
 pub fn is_tls(url: &str) -> bool {
-    url.get(..8)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("unixs")
+    })
 }
 
 /// Splits a comma-separated URL list; an empty item is an error.
@@ -130,10 +148,17 @@ pub fn listen_urls(s: &Settings, name: &str) -> Result<Vec<Endpoint>, ConfigErro
     }
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for u in dedup(urls) {
+        if u.scheme.starts_with("unix") {
+            let addr = BindAddr::Unix(u.authority.clone().into());
+            if !endpoints.iter().any(|e| e.addr == addr) {
+                endpoints.push(Endpoint { url: u.url, addr });
+            }
+            continue;
+        }
         let ip = bind_ip(&u.host).ok_or_else(|| {
             s.invalid(name, format!("expected IP in URL for binding ({})", u.url))
         })?;
-        let addr = SocketAddr::new(ip, u.port);
+        let addr = BindAddr::Tcp(SocketAddr::new(ip, u.port));
         // Two spellings of one address (localhost and 127.0.0.1) bind once.
         if u.port != 0 && endpoints.iter().any(|e| e.addr == addr) {
             continue;
@@ -195,6 +220,7 @@ pub fn initial_cluster(s: &Settings) -> Result<Vec<(String, String)>, ConfigErro
 /// host (etcd resolves names before comparing; oxcd only knows localhost).
 fn comparable(url: &str) -> String {
     match parse_url(url) {
+        Ok(u) if u.scheme.starts_with("unix") => u.url,
         Ok(u) if u.host.eq_ignore_ascii_case("localhost") => format!("http://127.0.0.1:{}", u.port),
         Ok(u) => format!("http://{}:{}", u.host.to_ascii_lowercase(), u.port),
         Err(_) => url.to_string(),
@@ -333,12 +359,19 @@ mod tests {
     }
 
     #[test]
-    fn unix_urls_are_not_supported_yet() {
-        let s = with("listen-peer-urls", "unix://localhost:1");
-        assert_eq!(
-            err_text(listen_urls(&s, "listen-peer-urls")),
-            "oxcd: unix URL \"unix://localhost:1\" in --listen-peer-urls is not supported yet (only http:// and https:// URLs are served for now)"
+    fn unix_urls_bind_their_host_and_port_as_a_path() {
+        let s = with(
+            "listen-peer-urls",
+            "unix://etcd.unix:1,UNIXS://localhost:2,unix://etcd.unix:1",
         );
+        let got = listen_urls(&s, "listen-peer-urls").unwrap_or_default();
+        let addrs: Vec<String> = got.iter().map(|e| e.addr.to_string()).collect();
+        assert_eq!(addrs, vec!["unix:etcd.unix:1", "unix:localhost:2"]);
+        assert_eq!(got[1].url, "unixs://localhost:2");
+        assert!(is_tls(&got[1].url) && !is_tls(&got[0].url));
+        // Still etcd's host:port form.
+        let s = with("listen-peer-urls", "unix:///tmp/etcd.sock");
+        assert!(listen_urls(&s, "listen-peer-urls").is_err());
     }
 
     #[test]

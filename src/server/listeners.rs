@@ -7,6 +7,7 @@ use actix::prelude::*;
 use super::BootError;
 use crate::actors::auth::Credentials;
 use crate::actors::frontend::{FrontEnd, Propose, WriteRequest};
+use crate::api::listener::BoundListener;
 use crate::api::peer::PeerService;
 use crate::api::server::{serve, ApiContext};
 use crate::config::{Config, Endpoint};
@@ -20,16 +21,16 @@ const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500)
 
 /// Binds every listen URL before anything starts, so a busy port fails the
 /// boot cleanly (client and peer URLs alike).
-pub(super) fn bind_urls(endpoints: &[Endpoint]) -> Result<Vec<std::net::TcpListener>, BootError> {
-    let mut listeners = Vec::new();
-    for endpoint in endpoints {
-        let addr = endpoint.addr;
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| BootError::Listen { addr, source })?;
-        listener.set_nonblocking(true)?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
+pub(super) fn bind_urls(endpoints: &[Endpoint]) -> Result<Vec<BoundListener>, BootError> {
+    endpoints
+        .iter()
+        .map(|endpoint| {
+            BoundListener::bind(&endpoint.addr).map_err(|source| BootError::Listen {
+                addr: endpoint.addr.to_string(),
+                source,
+            })
+        })
+        .collect()
 }
 
 /// Proposes this member's name and client URLs through raft (retrying until
@@ -69,12 +70,12 @@ pub(super) fn publish_member_attributes(
 
 /// Serves the peer service (raft messages from the other members).
 pub(super) fn serve_peers(
-    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
+    listeners: Vec<(BoundListener, Option<TlsConfig>)>,
     peer_service: PeerService,
 ) -> Result<(), BootError> {
     for (listener, tls) in listeners {
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let addr = listener.describe();
+        let listener = listener.into_tokio()?;
         let service = peer_service.clone();
         tracing::info!(%addr, "listening for peers");
         actix_rt::spawn(async move {
@@ -97,12 +98,12 @@ pub(super) fn serve_peers(
 /// Serves `--listen-metrics-urls` from the start (etcd's answer there says
 /// whether the member is healthy yet).
 pub(super) fn serve_metrics(
-    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
+    listeners: Vec<(BoundListener, Option<TlsConfig>)>,
     ctx: ApiContext,
 ) -> Result<(), BootError> {
     for (listener, tls) in listeners {
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let addr = listener.describe();
+        let listener = listener.into_tokio()?;
         let ctx = ctx.clone();
         tracing::info!(%addr, "serving /metrics and /health");
         actix_rt::spawn(async move {
@@ -128,17 +129,13 @@ pub(super) fn serve_metrics(
 /// The returned task ends once the server stops and every listener has
 /// answered the requests it had in flight.
 pub(super) fn serve_clients(
-    listeners: Vec<(std::net::TcpListener, Option<TlsConfig>)>,
+    listeners: Vec<(BoundListener, Option<TlsConfig>)>,
     ctx: ApiContext,
     published: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<tokio::task::JoinHandle<()>, BootError> {
     let mut bound = Vec::new();
     for (listener, tls) in listeners {
-        bound.push((
-            listener.local_addr()?,
-            tokio::net::TcpListener::from_std(listener)?,
-            tls,
-        ));
+        bound.push((listener.describe(), listener.into_tokio()?, tls));
     }
     Ok(actix_rt::spawn(async move {
         tokio::select! {

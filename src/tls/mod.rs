@@ -26,7 +26,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 
 pub use client::{client_config, dialer_config};
-pub use dial::{dial, TlsIo};
+pub use dial::{dial, handshake, TlsIo};
 pub use error::TlsError;
 pub use identity::common_name;
 
