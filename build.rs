@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "proto/v3lockpb/v3lock.proto",
     "proto/v3electionpb/v3election.proto",
     "proto/oxcdpeer/peer.proto",
+    "proto/oxcdstore/auth_state.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

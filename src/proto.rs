@@ -39,6 +39,11 @@ pub mod oxcdpeer {
     tonic::include_proto!("oxcdpeer");
 }
 
+/// oxcd's own storage records (the auth state).
+pub mod oxcdstore {
+    tonic::include_proto!("oxcdstore");
+}
+
 /// Encoded `FileDescriptorSet` of every package above (for gRPC reflection or a JSON gateway).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/etcd_descriptor.bin"));

@@ -465,6 +465,7 @@ fn start_actors(
         request_timeout: config.request_timeout(),
         extensive_metrics: config.extensive_metrics,
         max_concurrent_streams: config.max_concurrent_streams,
+        bcrypt_cost: config.bcrypt_cost,
     }
 }
 

@@ -47,6 +47,9 @@ pub enum ServerError {
     LeaseNotFound,
     #[error("lease already exists")]
     LeaseExists,
+    /// An auth change etcd refuses, as storage reports it.
+    #[error(transparent)]
+    Auth(#[from] crate::storage::auth::AuthError),
     /// The front end answered a proposal with a result of another kind (a
     /// bug, never a client's fault).
     #[error("oxcd: applier returned a response of the wrong kind for {0}")]
@@ -64,6 +67,7 @@ impl From<StorageError> for ServerError {
             StorageError::KeyNotFound => ServerError::KeyNotFound,
             StorageError::LeaseNotFound => ServerError::LeaseNotFound,
             StorageError::LeaseExists => ServerError::LeaseExists,
+            StorageError::Auth(auth) => ServerError::Auth(auth),
             other => ServerError::Storage(other),
         }
     }

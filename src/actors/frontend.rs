@@ -43,6 +43,8 @@ pub enum WriteRequest {
     LeaseCheckpoint(LeaseCheckpointRequest),
     /// A member's name and client URLs, published once it serves.
     MemberAttrs(ClusterMemberAttrSetRequest),
+    /// An auth request: the raft entry with its one auth field set.
+    Auth(Box<InternalRaftRequest>),
 }
 
 impl WriteRequest {
@@ -65,6 +67,13 @@ impl WriteRequest {
             WriteRequest::LeaseRevoke(r) => request.lease_revoke = Some(r),
             WriteRequest::LeaseCheckpoint(r) => request.lease_checkpoint = Some(r),
             WriteRequest::MemberAttrs(r) => request.cluster_member_attr_set = Some(r),
+            WriteRequest::Auth(auth) => {
+                return InternalRaftRequest {
+                    header: request.header,
+                    id,
+                    ..*auth
+                }
+            }
         }
         request
     }
@@ -79,7 +88,8 @@ impl WriteRequest {
             | WriteRequest::LeaseGrant(_)
             | WriteRequest::LeaseRevoke(_)
             | WriteRequest::LeaseCheckpoint(_)
-            | WriteRequest::MemberAttrs(_) => Vec::new(),
+            | WriteRequest::MemberAttrs(_)
+            | WriteRequest::Auth(_) => Vec::new(),
         }
     }
 }

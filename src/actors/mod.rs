@@ -8,6 +8,7 @@
 
 pub mod applier;
 pub mod auth;
+mod auth_proposals;
 pub mod compactor;
 pub mod error;
 pub mod frontend;
@@ -23,6 +24,8 @@ pub mod snapshot_receiver;
 pub mod status;
 pub mod wal_writer;
 pub mod watch_hub;
+/// The auth store's refusals, as the API maps them to etcd's errors.
+pub use crate::storage::auth::AuthError;
 pub use error::{ServerError, ServerResult};
 
 /// Mailbox size for actors on the request path: large, so bursts of

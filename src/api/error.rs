@@ -3,6 +3,7 @@
 
 use tonic::{Code, Status};
 
+use crate::actors::AuthError;
 use crate::actors::ServerError;
 
 /// Request validation failures (checked before anything is proposed) and
@@ -37,6 +38,9 @@ pub enum ApiError {
     TooManyLearners,
     #[error("unhealthy cluster")]
     Unhealthy,
+    /// bcrypt could not hash a password (etcd passes bcrypt's text on).
+    #[error("{0}")]
+    PasswordHash(String),
     #[error(transparent)]
     Server(#[from] ServerError),
 }
@@ -72,6 +76,7 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             "etcdserver: can only promote a learner member which is in sync with leader",
         ),
         ApiError::Unhealthy => (Unavailable, "etcdserver: unhealthy cluster"),
+        ApiError::PasswordHash(text) => return (Unknown, text.clone()),
         ApiError::TooManyLearners => (
             FailedPrecondition,
             "etcdserver: too many learner members in cluster",
@@ -106,12 +111,45 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             ServerError::KeyNotFound => (InvalidArgument, "etcdserver: key not found"),
             ServerError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
             ServerError::LeaseExists => (FailedPrecondition, "etcdserver: lease already exists"),
+            ServerError::Auth(auth) => auth_status(auth),
             ServerError::UnexpectedResponse(_) => return (Internal, server.to_string()),
             // Internal failures: etcd surfaces these as the raw error text.
             ServerError::Storage(storage) => return (Unknown, storage.to_string()),
         },
     };
     (code, msg.to_string())
+}
+
+/// etcd's codes and messages for the auth store's errors.
+fn auth_status(err: &AuthError) -> (Code, &'static str) {
+    use Code::*;
+    match err {
+        AuthError::UserEmpty => (InvalidArgument, "etcdserver: user name is empty"),
+        AuthError::UserAlreadyExists => {
+            (FailedPrecondition, "etcdserver: user name already exists")
+        }
+        AuthError::UserNotFound => (FailedPrecondition, "etcdserver: user name not found"),
+        AuthError::RoleEmpty => (InvalidArgument, "etcdserver: role name is empty"),
+        AuthError::RoleAlreadyExists => {
+            (FailedPrecondition, "etcdserver: role name already exists")
+        }
+        AuthError::RoleNotFound => (FailedPrecondition, "etcdserver: role name not found"),
+        AuthError::RoleNotGranted => (
+            FailedPrecondition,
+            "etcdserver: role is not granted to the user",
+        ),
+        AuthError::PermissionNotGranted => (
+            FailedPrecondition,
+            "etcdserver: permission is not granted to the role",
+        ),
+        AuthError::PermissionNotGiven => (InvalidArgument, "etcdserver: permission not given"),
+        AuthError::InvalidAuthMgmt => (InvalidArgument, "etcdserver: invalid auth management"),
+        AuthError::RootUserNotExist => (FailedPrecondition, "etcdserver: root user does not exist"),
+        AuthError::RootRoleNotExist => (
+            FailedPrecondition,
+            "etcdserver: root user does not have root role",
+        ),
+    }
 }
 
 impl From<ApiError> for Status {

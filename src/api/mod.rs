@@ -2,6 +2,7 @@
 //! messages and replies into protobuf. Owns no state, never touches storage.
 
 pub mod ask;
+pub mod auth;
 pub mod cluster;
 pub mod connections;
 pub mod error;

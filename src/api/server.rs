@@ -9,6 +9,7 @@ use actix::Addr;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Server;
 
+use super::auth::AuthService;
 use super::cluster::ClusterService;
 use super::connections::incoming;
 use super::grpc_metrics::GrpcMetricsLayer;
@@ -73,6 +74,8 @@ pub struct ApiContext {
     pub extensive_metrics: bool,
     /// `--max-concurrent-streams` (`None`: no limit).
     pub max_concurrent_streams: Option<u32>,
+    /// `--bcrypt-cost`.
+    pub bcrypt_cost: u32,
 }
 
 impl ApiContext {
@@ -171,7 +174,14 @@ pub async fn serve(
         .add_service(cluster)
         .add_service(watch)
         .add_service(lease)
-        .add_service(AuthServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(
+            AuthServer::new(AuthService::new(
+                ctx.frontend.clone(),
+                ctx.header.clone(),
+                ctx.bcrypt_cost,
+            ))
+            .max_decoding_message_size(max_decode),
+        )
         .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
         .clone()

@@ -20,6 +20,8 @@ pub const MAX_RECOMMENDED_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 pub const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
 /// Snapshot count used when `--snapshot-count` is 0 (etcd's).
 pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+/// etcd's (and bcrypt's) default work factor for password hashes.
+pub const DEFAULT_BCRYPT_COST: u32 = 10;
 /// etcd's period of progress notifications to idle watchers.
 pub const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL: Duration = Duration::from_secs(600);
 /// The shortest period etcd accepts; shorter values are raised to it.
@@ -297,6 +299,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
     if lease_checkpoint_interval < Duration::from_secs(1) {
         return Err(s.invalid("lease-checkpoint-interval", "must be at least 1s"));
     }
+    let bcrypt_cost = bcrypt_cost(s, &mut warnings)?;
     let auth_provider = s.text("auth-provider").to_string();
     if auth_provider.is_empty() {
         return Err(s.invalid("auth-provider", "must not be empty"));
@@ -341,10 +344,23 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         log_level: log.level,
         log_format: log.format,
         log_output: log.output,
+        bcrypt_cost,
         auth_provider,
         config_file: None,
         warnings,
     })
+}
+
+/// bcrypt's own bounds; etcd warns and uses its default outside them.
+fn bcrypt_cost(s: &Settings, warnings: &mut Vec<String>) -> Result<u32, ConfigError> {
+    let cost = s.uint("bcrypt-cost")?;
+    if (4..=31).contains(&cost) {
+        return Ok(cost as u32);
+    }
+    warnings.push(format!(
+        "use default bcrypt cost instead of the invalid given cost (min-cost 4, max-cost 31, default-cost {DEFAULT_BCRYPT_COST}, given-cost {cost})"
+    ));
+    Ok(DEFAULT_BCRYPT_COST)
 }
 
 #[cfg(test)]

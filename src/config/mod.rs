@@ -24,7 +24,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use build::{
-    DEFAULT_QUOTA_BYTES, DEFAULT_SNAPSHOT_COUNT, DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL,
+    DEFAULT_BCRYPT_COST, DEFAULT_QUOTA_BYTES, DEFAULT_SNAPSHOT_COUNT,
+    DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL,
 };
 pub use error::ConfigError;
 pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
@@ -107,6 +108,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `--log-outputs`.
     pub log_output: LogOutput,
+    /// `--bcrypt-cost` (out of 4..=31 already replaced by 10).
+    pub bcrypt_cost: u32,
     /// `--auth-provider` (oxcd's own); checked by the auth module.
     pub auth_provider: String,
     /// The config file that was read, if any.
@@ -158,6 +161,7 @@ impl Default for Config {
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
             log_output: LogOutput::Stderr,
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
             auth_provider: "builtin".to_string(),
             config_file: None,
             warnings: Vec::new(),

@@ -276,8 +276,8 @@ pub const FLAGS: &[FlagSpec] = &[
     // Auth.
     flag("auth-token", "simple", K::Text, S::NotBuiltYet, G::Auth,
         "Kind of auth token and its options: 'simple' or 'jwt,...'."),
-    flag("bcrypt-cost", "10", K::Uint, S::NotBuiltYet, G::Auth,
-        "bcrypt work factor for stored passwords (4 to 31)."),
+    flag("bcrypt-cost", "10", K::Uint, S::Honoured, G::Auth,
+        "bcrypt work factor for stored passwords (4 to 31; others fall back to 10 with a warning, as in etcd)."),
     flag("auth-token-ttl", "300", K::Uint, S::NotBuiltYet, G::Auth,
         "Lifetime of a simple auth token, in seconds."),
     // Profiling and monitoring.

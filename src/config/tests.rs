@@ -570,3 +570,15 @@ fn example_files_load() {
         Some(AutoCompaction::Periodic(Duration::from_secs(3600)))
     );
 }
+
+#[test]
+fn bcrypt_cost_out_of_range_falls_back_to_the_default_with_a_warning() {
+    assert_eq!(ok(&["--bcrypt-cost=12"]).bcrypt_cost, 12);
+    let c = ok(&["--bcrypt-cost=3"]);
+    assert_eq!(c.bcrypt_cost, 10);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("given-cost 3")),
+        "{:?}",
+        c.warnings
+    );
+}

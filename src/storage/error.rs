@@ -40,6 +40,9 @@ pub enum StorageError {
     /// (a bug in the caller); nothing was written.
     #[error("wal: invalid append: {0}")]
     InvalidAppend(String),
+    /// An auth change etcd refuses (unknown user, duplicate role, ...).
+    #[error(transparent)]
+    Auth(#[from] super::auth::AuthError),
     /// Another process holds the lock of this data or WAL dir.
     #[error(
         "{} is in use by another process{}; stop it, or give this one a dir of its own",

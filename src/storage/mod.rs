@@ -2,6 +2,7 @@
 //! Knows nothing of actors or gRPC.
 pub mod error;
 pub use error::{StorageError, StorageResult};
+pub mod auth;
 pub mod backend;
 pub mod dir_lock;
 pub use dir_lock::DirLock;

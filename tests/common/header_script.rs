@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use oxcd::proto::etcdserverpb::auth_client::AuthClient;
 use oxcd::proto::etcdserverpb::cluster_client::ClusterClient;
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::lease_client::LeaseClient;
@@ -364,6 +365,9 @@ pub async fn run(cluster: &Cluster) -> Transcript {
         .map(|r| r.into_inner());
     t.answer("lease revoke again", r, |r| r.header.as_ref());
 
+    // Auth (users and roles; auth stays off).
+    auth_steps(&mut t, ch.clone()).await;
+
     // Watch.
     watch_steps(&mut t, ch.clone()).await;
 
@@ -443,6 +447,65 @@ pub async fn run(cluster: &Cluster) -> Transcript {
         .map(|r| r.into_inner());
     t.answer("member list linearizable", r, |r| r.header.as_ref());
     t
+}
+
+/// User and role management, successes and refusals.
+async fn auth_steps(t: &mut Transcript, ch: Channel) {
+    let mut auth = AuthClient::new(ch);
+    let r = auth
+        .user_add(AuthUserAddRequest {
+            name: "hdr".into(),
+            password: "p".into(),
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("user add", r, |r| r.header.as_ref());
+    let r = auth
+        .user_get(AuthUserGetRequest {
+            name: "nobody".into(),
+        })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("user get missing", r, |r| r.header.as_ref());
+    let r = auth
+        .role_add(AuthRoleAddRequest { name: "hr".into() })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("role add", r, |r| r.header.as_ref());
+    let r = auth
+        .user_grant_role(AuthUserGrantRoleRequest {
+            user: "hdr".into(),
+            role: "hr".into(),
+        })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("user grant role", r, |r| r.header.as_ref());
+    let r = auth
+        .user_get(AuthUserGetRequest { name: "hdr".into() })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("user get", r, |r| r.header.as_ref());
+    let r = auth
+        .role_get(AuthRoleGetRequest { role: "hr".into() })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("role get", r, |r| r.header.as_ref());
+    let r = auth
+        .role_list(AuthRoleListRequest {})
+        .await
+        .map(|r| r.into_inner());
+    t.answer("role list", r, |r| r.header.as_ref());
+    let r = auth
+        .role_delete(AuthRoleDeleteRequest { role: "hr".into() })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("role delete", r, |r| r.header.as_ref());
+    let r = auth
+        .user_delete(AuthUserDeleteRequest { name: "hdr".into() })
+        .await
+        .map(|r| r.into_inner());
+    t.answer("user delete", r, |r| r.header.as_ref());
 }
 
 /// One watch stream: create, an event, a progress report, cancel, and a

@@ -2,6 +2,7 @@
 //! semantics: which revision each response reports, how a txn picks its
 //! branch, and which checks happen before anything is written.
 
+pub mod auth;
 mod compaction;
 mod compare;
 mod delete;
@@ -64,14 +65,16 @@ pub enum ApplyResponse {
     MemberAttrs,
     /// A membership change was applied: the member list afterwards.
     Members(Vec<crate::proto::etcdserverpb::Member>),
+    /// An auth request (users, roles, status).
+    Auth(auth::AuthApplied),
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
 /// leave the store unchanged: like etcd, every check (leases, ignore_* keys,
 /// range revisions of the chosen txn branch) runs before the first write.
-/// KV requests (range/put/delete_range/txn/compaction) and lease requests
-/// (grant/revoke/checkpoint) are handled here; anything else is
-/// `InvalidRequest`.
+/// KV requests (range/put/delete_range/txn/compaction), lease requests
+/// (grant/revoke/checkpoint), member attributes and auth requests are
+/// handled here; anything else is `InvalidRequest`.
 pub fn apply_request(
     batch: &mut WriteBatch<'_>,
     req: &InternalRaftRequest,
@@ -110,12 +113,15 @@ pub fn apply_request(
         let resp = lease::checkpoint(batch, r)?;
         return Ok((ApplyResponse::LeaseCheckpoint(resp), Vec::new()));
     }
+    if auth::is_auth(req) {
+        return Ok((ApplyResponse::Auth(auth::apply(batch, req)?), Vec::new()));
+    }
     if let Some(r) = &req.cluster_member_attr_set {
         membership::set_member_attrs(batch, r)?;
         return Ok((ApplyResponse::MemberAttrs, Vec::new()));
     }
     Err(StorageError::InvalidRequest(
-        "not a KV, lease or member request",
+        "not a KV, lease, member or auth request",
     ))
 }
 

@@ -1,0 +1,245 @@
+//! The Auth service: users, roles and permissions, stored through raft.
+//! Passwords are hashed here with bcrypt (on a blocking thread, never on
+//! the request path's executor) and only the hash is proposed, so no
+//! password reaches the WAL, and every member stores the same hash.
+//!
+//! AuthEnable, AuthDisable and Authenticate answer Unimplemented until
+//! requests are checked against these permissions: turning auth on
+//! without the checks would be a fake success.
+
+use actix::Addr;
+use tonic::{Request, Response, Status};
+
+use super::header::HeaderFiller;
+use super::propose::{credentials_of, propose};
+use super::ApiError;
+use crate::actors::frontend::FrontEnd;
+use crate::actors::proposal::Proposal;
+use crate::proto::etcdserverpb::auth_server::Auth;
+use crate::proto::etcdserverpb::*;
+
+pub struct AuthService {
+    frontend: Addr<FrontEnd>,
+    header: HeaderFiller,
+    bcrypt_cost: u32,
+}
+
+/// Responses whose header the service completes.
+trait WithHeader {
+    fn header_mut(&mut self) -> &mut Option<ResponseHeader>;
+}
+
+macro_rules! with_header {
+    ($($response:ty),* $(,)?) => {
+        $(impl WithHeader for $response {
+            fn header_mut(&mut self) -> &mut Option<ResponseHeader> {
+                &mut self.header
+            }
+        })*
+    };
+}
+
+with_header!(
+    AuthStatusResponse,
+    AuthUserAddResponse,
+    AuthUserGetResponse,
+    AuthUserListResponse,
+    AuthUserDeleteResponse,
+    AuthUserChangePasswordResponse,
+    AuthUserGrantRoleResponse,
+    AuthUserRevokeRoleResponse,
+    AuthRoleAddResponse,
+    AuthRoleGetResponse,
+    AuthRoleListResponse,
+    AuthRoleDeleteResponse,
+    AuthRoleGrantPermissionResponse,
+    AuthRoleRevokePermissionResponse,
+);
+
+impl AuthService {
+    pub fn new(frontend: Addr<FrontEnd>, header: HeaderFiller, bcrypt_cost: u32) -> Self {
+        AuthService {
+            frontend,
+            header,
+            bcrypt_cost,
+        }
+    }
+
+    /// Proposes `body` (the caller's request, possibly rewritten) and
+    /// answers its response with the header completed.
+    async fn run<P>(&self, request: &Request<P>, body: P) -> Result<Response<P::Response>, Status>
+    where
+        P: Proposal,
+        P::Response: WithHeader,
+    {
+        let credentials = credentials_of(request);
+        let mut response = propose(&self.frontend, body, credentials).await?;
+        self.header.fill(response.header_mut());
+        Ok(Response::new(response))
+    }
+
+    /// bcrypt of `password` at the configured cost, off the executor.
+    async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let cost = self.bcrypt_cost;
+        tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+            .await
+            .map_err(|e| ApiError::PasswordHash(e.to_string()))?
+            .map_err(|e| ApiError::PasswordHash(e.to_string()))
+    }
+}
+
+#[tonic::async_trait]
+impl Auth for AuthService {
+    async fn auth_enable(
+        &self,
+        _request: Request<AuthEnableRequest>,
+    ) -> Result<Response<AuthEnableResponse>, Status> {
+        super::not_built::not_built("Auth.auth_enable")
+    }
+
+    async fn auth_disable(
+        &self,
+        _request: Request<AuthDisableRequest>,
+    ) -> Result<Response<AuthDisableResponse>, Status> {
+        super::not_built::not_built("Auth.auth_disable")
+    }
+
+    async fn authenticate(
+        &self,
+        _request: Request<AuthenticateRequest>,
+    ) -> Result<Response<AuthenticateResponse>, Status> {
+        super::not_built::not_built("Auth.authenticate")
+    }
+
+    #[tracing::instrument(name = "auth.status", skip_all)]
+    async fn auth_status(
+        &self,
+        request: Request<AuthStatusRequest>,
+    ) -> Result<Response<AuthStatusResponse>, Status> {
+        self.run(&request, AuthStatusRequest {}).await
+    }
+
+    #[tracing::instrument(name = "auth.user_add", skip_all)]
+    async fn user_add(
+        &self,
+        request: Request<AuthUserAddRequest>,
+    ) -> Result<Response<AuthUserAddResponse>, Status> {
+        let mut body = request.get_ref().clone();
+        let no_password = body.options.is_some_and(|o| o.no_password);
+        let password = std::mem::take(&mut body.password);
+        body.hashed_password = if no_password {
+            String::new()
+        } else {
+            self.hash(password).await?
+        };
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.user_get", skip_all)]
+    async fn user_get(
+        &self,
+        request: Request<AuthUserGetRequest>,
+    ) -> Result<Response<AuthUserGetResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.user_list", skip_all)]
+    async fn user_list(
+        &self,
+        request: Request<AuthUserListRequest>,
+    ) -> Result<Response<AuthUserListResponse>, Status> {
+        self.run(&request, AuthUserListRequest {}).await
+    }
+
+    #[tracing::instrument(name = "auth.user_delete", skip_all)]
+    async fn user_delete(
+        &self,
+        request: Request<AuthUserDeleteRequest>,
+    ) -> Result<Response<AuthUserDeleteResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.user_change_password", skip_all)]
+    async fn user_change_password(
+        &self,
+        request: Request<AuthUserChangePasswordRequest>,
+    ) -> Result<Response<AuthUserChangePasswordResponse>, Status> {
+        let mut body = request.get_ref().clone();
+        let password = std::mem::take(&mut body.password);
+        body.hashed_password = self.hash(password).await?;
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.user_grant_role", skip_all)]
+    async fn user_grant_role(
+        &self,
+        request: Request<AuthUserGrantRoleRequest>,
+    ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.user_revoke_role", skip_all)]
+    async fn user_revoke_role(
+        &self,
+        request: Request<AuthUserRevokeRoleRequest>,
+    ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.role_add", skip_all)]
+    async fn role_add(
+        &self,
+        request: Request<AuthRoleAddRequest>,
+    ) -> Result<Response<AuthRoleAddResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.role_get", skip_all)]
+    async fn role_get(
+        &self,
+        request: Request<AuthRoleGetRequest>,
+    ) -> Result<Response<AuthRoleGetResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.role_list", skip_all)]
+    async fn role_list(
+        &self,
+        request: Request<AuthRoleListRequest>,
+    ) -> Result<Response<AuthRoleListResponse>, Status> {
+        self.run(&request, AuthRoleListRequest {}).await
+    }
+
+    #[tracing::instrument(name = "auth.role_delete", skip_all)]
+    async fn role_delete(
+        &self,
+        request: Request<AuthRoleDeleteRequest>,
+    ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.role_grant_permission", skip_all)]
+    async fn role_grant_permission(
+        &self,
+        request: Request<AuthRoleGrantPermissionRequest>,
+    ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+
+    #[tracing::instrument(name = "auth.role_revoke_permission", skip_all)]
+    async fn role_revoke_permission(
+        &self,
+        request: Request<AuthRoleRevokePermissionRequest>,
+    ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
+        let body = request.get_ref().clone();
+        self.run(&request, body).await
+    }
+}
