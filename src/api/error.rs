@@ -149,6 +149,8 @@ fn auth_status(err: &AuthError) -> (Code, &'static str) {
             FailedPrecondition,
             "etcdserver: root user does not have root role",
         ),
+        AuthError::OldRevision => (InvalidArgument, "etcdserver: revision of auth store is old"),
+        AuthError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
     }
 }
 

@@ -4,6 +4,9 @@
 //! revision. The state is one record in the meta database (`AUTH_META_KEY`),
 //! changed only by applied raft entries; passwords arrive already hashed.
 
+pub mod check;
+pub mod requests;
+
 use prost::Message as _;
 
 use crate::proto::authpb::{Permission, Role, User, UserAddOptions};
@@ -43,6 +46,10 @@ pub enum AuthError {
     RootUserNotExist,
     #[error("root user does not have root role")]
     RootRoleNotExist,
+    #[error("revision of auth store is old")]
+    OldRevision,
+    #[error("permission denied")]
+    PermissionDenied,
 }
 
 type AuthResult<T> = Result<T, AuthError>;
