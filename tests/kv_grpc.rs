@@ -277,10 +277,12 @@ async fn status_member_list_and_unbuilt_services() {
     assert_eq!(members.members[0].client_ur_ls, vec![url.clone()]);
 
     let mut auth = AuthClient::connect(url.clone()).await.unwrap();
+    let status = auth.auth_status(AuthStatusRequest {}).await.unwrap();
+    assert!(!status.into_inner().enabled);
     let err = auth
-        .auth_status(AuthStatusRequest {})
+        .auth_enable(AuthEnableRequest {})
         .await
-        .expect_err("auth is not built yet");
+        .expect_err("turning auth on is not built yet");
     assert_eq!(err.code(), Code::Unimplemented);
 
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
