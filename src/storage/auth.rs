@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod requests;
+pub mod tokens;
 
 use prost::Message as _;
 
