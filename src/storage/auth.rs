@@ -104,6 +104,25 @@ fn commit(state: &mut AuthState) {
     state.revision += 1;
 }
 
+/// Turns auth on: user `root` must exist and hold the role `root`. Already
+/// on is fine. The auth revision does not move (as in etcd).
+pub fn enable(state: &mut AuthState) -> AuthResult<()> {
+    if state.enabled {
+        return Ok(());
+    }
+    let i = user_index(state, ROOT).map_err(|_| AuthError::RootUserNotExist)?;
+    if !state.users[i].roles.iter().any(|r| r == ROOT) {
+        return Err(AuthError::RootRoleNotExist);
+    }
+    state.enabled = true;
+    Ok(())
+}
+
+/// Turns auth off (the auth revision does not move).
+pub fn disable(state: &mut AuthState) {
+    state.enabled = false;
+}
+
 /// `hashed`: the bcrypt hash, empty for a user added with `no_password`.
 pub fn user_add(
     state: &mut AuthState,
@@ -347,6 +366,22 @@ mod tests {
             user_change_password(&mut s, "bob", "x"),
             Err(AuthError::UserNotFound)
         );
+    }
+
+    #[test]
+    fn enabling_needs_root_with_the_root_role() {
+        let mut s = initial();
+        assert_eq!(enable(&mut s), Err(AuthError::RootUserNotExist));
+        user_add(&mut s, ROOT, "h", None).unwrap_or_default();
+        assert_eq!(enable(&mut s), Err(AuthError::RootRoleNotExist));
+        user_grant_role(&mut s, ROOT, ROOT).unwrap_or_default();
+        let rev = s.revision;
+        assert_eq!(enable(&mut s), Ok(()));
+        assert!(s.enabled);
+        assert_eq!(enable(&mut s), Ok(()));
+        disable(&mut s);
+        assert!(!s.enabled);
+        assert_eq!(s.revision, rev, "on and off leave the revision alone");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! applied before them). Passwords arrive hashed by the API layer.
 
 use crate::proto::etcdserverpb::*;
-use crate::storage::auth::{self as store, AUTH_META_KEY};
+use crate::storage::auth as store;
 use crate::storage::{StorageResult, WriteBatch};
 
 use super::header;
@@ -11,6 +11,8 @@ use super::header;
 /// The answer to one applied auth request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AuthApplied {
+    Enable(AuthEnableResponse),
+    Disable(AuthDisableResponse),
     Status(AuthStatusResponse),
     UserAdd(AuthUserAddResponse),
     UserGet(AuthUserGetResponse),
@@ -29,7 +31,9 @@ pub enum AuthApplied {
 
 /// Whether `req` is an auth request this module applies.
 pub fn is_auth(req: &InternalRaftRequest) -> bool {
-    req.auth_status.is_some()
+    req.auth_enable.is_some()
+        || req.auth_disable.is_some()
+        || req.auth_status.is_some()
         || req.auth_user_add.is_some()
         || req.auth_user_get.is_some()
         || req.auth_user_list.is_some()
@@ -48,10 +52,16 @@ pub fn is_auth(req: &InternalRaftRequest) -> bool {
 /// Applies an auth request (see [`is_auth`]). A refused change leaves the
 /// record as it was.
 pub fn apply(batch: &mut WriteBatch<'_>, req: &InternalRaftRequest) -> StorageResult<AuthApplied> {
-    let mut state = store::decode(batch.get_meta(AUTH_META_KEY)?)?;
-    let before = state.revision;
+    let before = batch.with_auth(|s| s.clone());
+    let mut state = before.clone();
     let h = header(batch.rev());
-    let applied = if req.auth_status.is_some() {
+    let applied = if req.auth_enable.is_some() {
+        store::enable(&mut state)?;
+        AuthApplied::Enable(AuthEnableResponse { header: h })
+    } else if req.auth_disable.is_some() {
+        store::disable(&mut state);
+        AuthApplied::Disable(AuthDisableResponse { header: h })
+    } else if req.auth_status.is_some() {
         AuthApplied::Status(AuthStatusResponse {
             header: h,
             enabled: state.enabled,
@@ -101,8 +111,8 @@ pub fn apply(batch: &mut WriteBatch<'_>, req: &InternalRaftRequest) -> StorageRe
             "not an auth request",
         ));
     };
-    if state.revision != before {
-        batch.put_meta(AUTH_META_KEY, &store::encode(&state))?;
+    if state != before {
+        batch.put_auth(state)?;
     }
     Ok(applied)
 }

@@ -13,6 +13,8 @@ mod range;
 mod txn;
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 mod test_support;
 
 pub use range::range;
@@ -24,6 +26,7 @@ use crate::proto::etcdserverpb::{
     TxnResponse,
 };
 use crate::proto::mvccpb::{Event, KeyValue};
+use crate::storage::auth::requests::{self, Caller};
 use crate::storage::{
     RangeOptions, RangeResult, RangeSource, StorageError, StorageResult, Store, TxnWrite,
     WriteBatch,
@@ -80,6 +83,11 @@ pub fn apply_request(
     req: &InternalRaftRequest,
     leases: &dyn LeaseLookup,
 ) -> StorageResult<(ApplyResponse, Vec<Event>)> {
+    // etcd checks permissions here, at apply time, so a change of users or
+    // roles is in force for every request raft orders after it.
+    if batch.with_auth(|auth| auth.enabled) {
+        authorize(batch, req)?;
+    }
     if let Some(r) = &req.range {
         return in_txn(batch, |t| range(&*t, r).map(ApplyResponse::Range));
     }
@@ -123,6 +131,20 @@ pub fn apply_request(
     Err(StorageError::InvalidRequest(
         "not a KV, lease, member or auth request",
     ))
+}
+
+/// Checks `req` against the auth record for the user and auth revision
+/// its header carries.
+fn authorize(batch: &WriteBatch<'_>, req: &InternalRaftRequest) -> StorageResult<()> {
+    let header = req.header.clone().unwrap_or_default();
+    let caller = Caller {
+        user: &header.username,
+        revision: header.auth_revision,
+    };
+    let store = batch.store();
+    let lease_keys = |id: i64| store.leases().keys(id);
+    batch.with_auth(|auth| requests::authorize(auth, caller, req, &lease_keys))?;
+    Ok(())
 }
 
 /// Runs `f` as one MVCC txn (one revision at most) and collects its events.

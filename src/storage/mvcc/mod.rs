@@ -14,6 +14,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+use crate::proto::oxcdstore::AuthState;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -54,6 +55,9 @@ pub struct Store {
     consistent_index: AtomicU64,
     /// Leases and their keys; changed only by write batches, in step with LMDB.
     leases: Mutex<LeaseTable>,
+    /// The auth record as last committed (read on every applied request
+    /// while auth is on); changed only by write batches.
+    auth: RwLock<AuthState>,
 }
 
 impl Store {
@@ -61,6 +65,12 @@ impl Store {
     pub fn open(dir: &Path, opts: StoreOptions) -> StorageResult<Store> {
         let backend = Backend::open(dir, opts.map_size)?;
         let restored = restore::restore(&backend)?;
+        let auth = {
+            let txn = backend.read_txn()?;
+            crate::storage::auth::decode(
+                backend.get_meta(&txn, crate::storage::auth::AUTH_META_KEY)?,
+            )?
+        };
         Ok(Store {
             backend,
             index: RwLock::new(restored.index),
@@ -68,7 +78,13 @@ impl Store {
             compacted_rev: AtomicI64::new(restored.compacted_rev),
             consistent_index: AtomicU64::new(restored.consistent_index),
             leases: Mutex::new(restored.leases),
+            auth: RwLock::new(auth),
         })
+    }
+
+    /// Runs `f` on the committed auth record.
+    pub fn with_auth<T>(&self, f: impl FnOnce(&AuthState) -> T) -> T {
+        f(&self.auth.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The lease table (hold the guard briefly: write batches need it too).
@@ -163,6 +179,10 @@ impl Store {
     }
 
     /// Publishes a committed batch; called with the index write lock held.
+    fn publish_auth(&self, state: AuthState) {
+        *self.auth.write().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
     fn publish(&self, _index: &RwLockWriteGuard<'_, TreeIndex>, rev: i64, compacted: i64, ci: u64) {
         self.current_rev.store(rev, Ordering::SeqCst);
         self.compacted_rev.store(compacted, Ordering::SeqCst);

@@ -7,6 +7,7 @@ use std::sync::RwLockWriteGuard;
 use prost::Message;
 
 use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
+use crate::proto::oxcdstore::AuthState;
 use crate::storage::backend::LmdbWrite;
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::key_index::{ByteBounds, IndexChange, TreeIndex};
@@ -37,6 +38,8 @@ pub struct WriteBatch<'s> {
     /// A write failed half-way: LMDB and the index may disagree, so the
     /// batch may only be dropped.
     failed: bool,
+    /// The auth record as this batch changed it, published on commit.
+    pending_auth: Option<AuthState>,
 }
 
 impl<'s> WriteBatch<'s> {
@@ -56,6 +59,7 @@ impl<'s> WriteBatch<'s> {
             compacted,
             pending_compact: None,
             failed: false,
+            pending_auth: None,
         }
     }
 
@@ -155,6 +159,24 @@ impl<'s> WriteBatch<'s> {
         backend.put_meta(txn, key, value)
     }
 
+    /// Records the auth record (in `meta`, and for readers once committed).
+    pub fn put_auth(&mut self, state: AuthState) -> StorageResult<()> {
+        self.put_meta(
+            crate::storage::auth::AUTH_META_KEY,
+            &crate::storage::auth::encode(&state),
+        )?;
+        self.pending_auth = Some(state);
+        Ok(())
+    }
+
+    /// Runs `f` on the auth record as of this batch's own changes.
+    pub fn with_auth<T>(&self, f: impl FnOnce(&AuthState) -> T) -> T {
+        match &self.pending_auth {
+            Some(state) => f(state),
+            None => self.store.with_auth(f),
+        }
+    }
+
     /// Reads a meta value including this batch's own `put_meta` writes.
     pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
         self.store.backend.get_meta_w(self.txn_ref()?, key)
@@ -192,6 +214,9 @@ impl<'s> WriteBatch<'s> {
         }
         self.store
             .publish(&self.index, self.rev, self.compacted, consistent_index);
+        if let Some(state) = self.pending_auth.take() {
+            self.store.publish_auth(state);
+        }
         Ok(())
     }
 }
