@@ -85,7 +85,7 @@ pub fn apply_request(
 ) -> StorageResult<(ApplyResponse, Vec<Event>)> {
     // etcd checks permissions here, at apply time, so a change of users or
     // roles is in force for every request raft orders after it.
-    if batch.with_auth(|auth| auth.enabled) {
+    if batch.auth_enabled() {
         authorize(batch, req)?;
     }
     if let Some(r) = &req.range {

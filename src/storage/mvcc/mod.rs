@@ -16,7 +16,7 @@ mod tests;
 
 use crate::proto::oxcdstore::AuthState;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::backend::Backend;
@@ -58,6 +58,8 @@ pub struct Store {
     /// The auth record as last committed (read on every applied request
     /// while auth is on); changed only by write batches.
     auth: RwLock<AuthState>,
+    /// `auth.enabled`, read without the lock on every applied request.
+    auth_on: AtomicBool,
 }
 
 impl Store {
@@ -78,8 +80,14 @@ impl Store {
             compacted_rev: AtomicI64::new(restored.compacted_rev),
             consistent_index: AtomicU64::new(restored.consistent_index),
             leases: Mutex::new(restored.leases),
+            auth_on: AtomicBool::new(auth.enabled),
             auth: RwLock::new(auth),
         })
+    }
+
+    /// Whether auth is on, as last committed.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth_on.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on the committed auth record.
@@ -180,6 +188,7 @@ impl Store {
 
     /// Publishes a committed batch; called with the index write lock held.
     fn publish_auth(&self, state: AuthState) {
+        self.auth_on.store(state.enabled, Ordering::SeqCst);
         *self.auth.write().unwrap_or_else(PoisonError::into_inner) = state;
     }
 

@@ -169,6 +169,14 @@ impl<'s> WriteBatch<'s> {
         Ok(())
     }
 
+    /// Whether auth is on, as of this batch's own changes.
+    pub fn auth_enabled(&self) -> bool {
+        match &self.pending_auth {
+            Some(state) => state.enabled,
+            None => self.store.auth_enabled(),
+        }
+    }
+
     /// Runs `f` on the auth record as of this batch's own changes.
     pub fn with_auth<T>(&self, f: impl FnOnce(&AuthState) -> T) -> T {
         match &self.pending_auth {
