@@ -88,6 +88,38 @@ impl AuthService {
     }
 }
 
+/// RPCs whose request goes through raft as the client sent it. Written in
+/// the shape `#[async_trait]` gives its methods, because macro output inside
+/// an impl is not seen by that attribute (as `not_built_rpcs`).
+macro_rules! forwarded_rpcs {
+    ($($method:ident($req:ty) -> $resp:ty;)*) => {
+        $(
+            fn $method<'life0, 'async_trait>(
+                &'life0 self,
+                request: Request<$req>,
+            ) -> ::std::pin::Pin<Box<
+                dyn ::std::future::Future<Output = Result<Response<$resp>, Status>>
+                    + Send
+                    + 'async_trait,
+            >>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                use tracing::Instrument as _;
+                let span = tracing::info_span!(concat!("auth.", stringify!($method)));
+                Box::pin(
+                    async move {
+                        let body = request.get_ref().clone();
+                        self.run(&request, body).await
+                    }
+                    .instrument(span),
+                )
+            }
+        )*
+    };
+}
+
 #[tonic::async_trait]
 impl Auth for AuthService {
     async fn auth_enable(
@@ -111,14 +143,6 @@ impl Auth for AuthService {
         super::not_built::not_built("Auth.authenticate")
     }
 
-    #[tracing::instrument(name = "auth.status", skip_all)]
-    async fn auth_status(
-        &self,
-        request: Request<AuthStatusRequest>,
-    ) -> Result<Response<AuthStatusResponse>, Status> {
-        self.run(&request, AuthStatusRequest {}).await
-    }
-
     #[tracing::instrument(name = "auth.user_add", skip_all)]
     async fn user_add(
         &self,
@@ -135,32 +159,6 @@ impl Auth for AuthService {
         self.run(&request, body).await
     }
 
-    #[tracing::instrument(name = "auth.user_get", skip_all)]
-    async fn user_get(
-        &self,
-        request: Request<AuthUserGetRequest>,
-    ) -> Result<Response<AuthUserGetResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.user_list", skip_all)]
-    async fn user_list(
-        &self,
-        request: Request<AuthUserListRequest>,
-    ) -> Result<Response<AuthUserListResponse>, Status> {
-        self.run(&request, AuthUserListRequest {}).await
-    }
-
-    #[tracing::instrument(name = "auth.user_delete", skip_all)]
-    async fn user_delete(
-        &self,
-        request: Request<AuthUserDeleteRequest>,
-    ) -> Result<Response<AuthUserDeleteResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
     #[tracing::instrument(name = "auth.user_change_password", skip_all)]
     async fn user_change_password(
         &self,
@@ -172,74 +170,18 @@ impl Auth for AuthService {
         self.run(&request, body).await
     }
 
-    #[tracing::instrument(name = "auth.user_grant_role", skip_all)]
-    async fn user_grant_role(
-        &self,
-        request: Request<AuthUserGrantRoleRequest>,
-    ) -> Result<Response<AuthUserGrantRoleResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.user_revoke_role", skip_all)]
-    async fn user_revoke_role(
-        &self,
-        request: Request<AuthUserRevokeRoleRequest>,
-    ) -> Result<Response<AuthUserRevokeRoleResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.role_add", skip_all)]
-    async fn role_add(
-        &self,
-        request: Request<AuthRoleAddRequest>,
-    ) -> Result<Response<AuthRoleAddResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.role_get", skip_all)]
-    async fn role_get(
-        &self,
-        request: Request<AuthRoleGetRequest>,
-    ) -> Result<Response<AuthRoleGetResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.role_list", skip_all)]
-    async fn role_list(
-        &self,
-        request: Request<AuthRoleListRequest>,
-    ) -> Result<Response<AuthRoleListResponse>, Status> {
-        self.run(&request, AuthRoleListRequest {}).await
-    }
-
-    #[tracing::instrument(name = "auth.role_delete", skip_all)]
-    async fn role_delete(
-        &self,
-        request: Request<AuthRoleDeleteRequest>,
-    ) -> Result<Response<AuthRoleDeleteResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.role_grant_permission", skip_all)]
-    async fn role_grant_permission(
-        &self,
-        request: Request<AuthRoleGrantPermissionRequest>,
-    ) -> Result<Response<AuthRoleGrantPermissionResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
-    }
-
-    #[tracing::instrument(name = "auth.role_revoke_permission", skip_all)]
-    async fn role_revoke_permission(
-        &self,
-        request: Request<AuthRoleRevokePermissionRequest>,
-    ) -> Result<Response<AuthRoleRevokePermissionResponse>, Status> {
-        let body = request.get_ref().clone();
-        self.run(&request, body).await
+    forwarded_rpcs! {
+        auth_status(AuthStatusRequest) -> AuthStatusResponse;
+        user_get(AuthUserGetRequest) -> AuthUserGetResponse;
+        user_list(AuthUserListRequest) -> AuthUserListResponse;
+        user_delete(AuthUserDeleteRequest) -> AuthUserDeleteResponse;
+        user_grant_role(AuthUserGrantRoleRequest) -> AuthUserGrantRoleResponse;
+        user_revoke_role(AuthUserRevokeRoleRequest) -> AuthUserRevokeRoleResponse;
+        role_add(AuthRoleAddRequest) -> AuthRoleAddResponse;
+        role_get(AuthRoleGetRequest) -> AuthRoleGetResponse;
+        role_list(AuthRoleListRequest) -> AuthRoleListResponse;
+        role_delete(AuthRoleDeleteRequest) -> AuthRoleDeleteResponse;
+        role_grant_permission(AuthRoleGrantPermissionRequest) -> AuthRoleGrantPermissionResponse;
+        role_revoke_permission(AuthRoleRevokePermissionRequest) -> AuthRoleRevokePermissionResponse;
     }
 }
