@@ -68,7 +68,77 @@ fn grants(kind: Access, perm_type: i32) -> bool {
     }
 }
 
-/// etcd's `isOpPermitted` with auth on.
+/// One user's grants, merged once and asked many times (a txn asks per
+/// compare and per op): etcd's per-user permission cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPermissions {
+    root: bool,
+    /// Sorted `[begin, end)` intervals; `None` ends past every key.
+    read: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    write: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl UserPermissions {
+    /// The grants of `user`, holding a token of auth revision `revision`
+    /// (etcd's checks before the ranges: no user, a stale token, an unknown
+    /// user).
+    pub fn of(state: &AuthState, user: &str, revision: u64) -> Result<Self, AuthError> {
+        // A request without a user carries revision 0.
+        if revision == 0 {
+            return Err(AuthError::UserEmpty);
+        }
+        if revision < state.revision {
+            return Err(AuthError::OldRevision);
+        }
+        let Some(found) = state.users.iter().find(|u| u.name == user.as_bytes()) else {
+            return Err(AuthError::PermissionDenied);
+        };
+        let root = found.roles.iter().any(|r| r == ROOT);
+        let perms: Vec<_> = state
+            .roles
+            .iter()
+            .filter(|role| found.roles.iter().any(|r| r.as_bytes() == role.name))
+            .flat_map(|role| role.key_permission.iter())
+            .collect();
+        let merged = |kind: Access| {
+            let mut intervals: Vec<_> = perms
+                .iter()
+                .filter(|p| grants(kind, p.perm_type))
+                .map(|p| grant_interval(&p.key, &p.range_end))
+                .collect();
+            intervals.sort();
+            intervals
+        };
+        Ok(UserPermissions {
+            root,
+            read: merged(Access::Read),
+            write: merged(Access::Write),
+        })
+    }
+
+    /// etcd's `isOpPermitted` for `[key, range_end)`.
+    pub fn allows(&self, key: &[u8], range_end: &[u8], kind: Access) -> Result<(), AuthError> {
+        if self.root {
+            return Ok(());
+        }
+        let intervals = match kind {
+            Access::Read => &self.read,
+            Access::Write => &self.write,
+        };
+        let covered = match range_end {
+            [] => holds_key(intervals, key),
+            [0] => covers(intervals, key, &End::Infinite),
+            end => covers(intervals, key, &End::Key(end)),
+        };
+        if covered {
+            Ok(())
+        } else {
+            Err(AuthError::PermissionDenied)
+        }
+    }
+}
+
+/// etcd's `isOpPermitted` with auth on, for one range.
 pub fn check(
     state: &AuthState,
     user: &str,
@@ -77,42 +147,7 @@ pub fn check(
     range_end: &[u8],
     kind: Access,
 ) -> Result<(), AuthError> {
-    // A request without a user carries revision 0.
-    if revision == 0 {
-        return Err(AuthError::UserEmpty);
-    }
-    if revision < state.revision {
-        return Err(AuthError::OldRevision);
-    }
-    let Some(found) = state.users.iter().find(|u| u.name == user.as_bytes()) else {
-        return Err(AuthError::PermissionDenied);
-    };
-    if found.roles.iter().any(|r| r == ROOT) {
-        return Ok(());
-    }
-    let mut intervals: Vec<(Vec<u8>, Option<Vec<u8>>)> = state
-        .roles
-        .iter()
-        .filter(|role| found.roles.iter().any(|r| r.as_bytes() == role.name))
-        .flat_map(|role| role.key_permission.iter())
-        .filter(|p| grants(kind, p.perm_type))
-        .map(|p| grant_interval(&p.key, &p.range_end))
-        .collect();
-    intervals.sort();
-    let covered = if range_end.is_empty() {
-        holds_key(&intervals, key)
-    } else {
-        let end = match range_end {
-            [0] => End::Infinite,
-            end => End::Key(end),
-        };
-        covers(&intervals, key, &end)
-    };
-    if covered {
-        Ok(())
-    } else {
-        Err(AuthError::PermissionDenied)
-    }
+    UserPermissions::of(state, user, revision)?.allows(key, range_end, kind)
 }
 
 fn end_of(end: &Option<Vec<u8>>) -> End<'_> {

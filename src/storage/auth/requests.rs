@@ -18,11 +18,13 @@
 //! Not wired to requests yet: AuthEnable stays Unimplemented until it is
 //! (issue 13).
 
+use std::cell::OnceCell;
+
 use crate::proto::etcdserverpb::request_op::Request as Op;
 use crate::proto::etcdserverpb::{InternalRaftRequest, PutRequest, RequestOp, TxnRequest};
 use crate::proto::oxcdstore::AuthState;
 
-use super::check::{check, Access};
+use super::check::{Access, UserPermissions};
 use super::{AuthError, ROOT};
 
 /// Who sent a request: the user and the auth revision its token was
@@ -59,28 +61,30 @@ pub fn authorize(
     req: &InternalRaftRequest,
     lease_keys: &dyn Fn(i64) -> Vec<Vec<u8>>,
 ) -> Result<(), AuthError> {
-    let may =
-        |key: &[u8], end: &[u8], kind| check(state, caller.user, caller.revision, key, end, kind);
+    let keys = KeyChecks {
+        state,
+        caller,
+        lease_keys,
+        perms: OnceCell::new(),
+    };
     if let Some(r) = &req.range {
-        return may(&r.key, &r.range_end, Access::Read);
+        return keys.may(&r.key, &r.range_end, Access::Read);
     }
     if let Some(r) = &req.put {
-        return put(state, caller, r, lease_keys);
+        return keys.put(r);
     }
     if let Some(r) = &req.delete_range {
-        may(&r.key, &r.range_end, Access::Write)?;
+        keys.may(&r.key, &r.range_end, Access::Write)?;
         if r.prev_kv {
-            may(&r.key, &r.range_end, Access::Read)?;
+            keys.may(&r.key, &r.range_end, Access::Read)?;
         }
         return Ok(());
     }
     if let Some(r) = &req.txn {
-        return txn(state, caller, r, lease_keys);
+        return keys.txn(r);
     }
     if let Some(r) = &req.lease_revoke {
-        return lease_keys(r.id)
-            .iter()
-            .try_for_each(|key| may(key, &[], Access::Write));
+        return keys.lease(r.id);
     }
     // A user may read its own record and the roles it holds.
     if let Some(r) = &req.auth_user_get {
@@ -125,69 +129,68 @@ fn needs_admin(req: &InternalRaftRequest) -> bool {
         || req.auth_role_list.is_some()
 }
 
-fn put(
-    state: &AuthState,
-    caller: Caller<'_>,
-    r: &PutRequest,
-    lease_keys: &dyn Fn(i64) -> Vec<Vec<u8>>,
-) -> Result<(), AuthError> {
-    let may =
-        |key: &[u8], end: &[u8], kind| check(state, caller.user, caller.revision, key, end, kind);
-    may(&r.key, &[], Access::Write)?;
-    if r.lease != 0 {
-        lease_keys(r.lease)
+/// The key checks of one request. The caller's grants are merged on the
+/// first check and reused for the rest (a txn checks every compare and op);
+/// a request that checks no key never looks the caller up, as in etcd.
+struct KeyChecks<'a> {
+    state: &'a AuthState,
+    caller: Caller<'a>,
+    lease_keys: &'a dyn Fn(i64) -> Vec<Vec<u8>>,
+    perms: OnceCell<Result<UserPermissions, AuthError>>,
+}
+
+impl KeyChecks<'_> {
+    fn may(&self, key: &[u8], end: &[u8], kind: Access) -> Result<(), AuthError> {
+        self.perms
+            .get_or_init(|| UserPermissions::of(self.state, self.caller.user, self.caller.revision))
+            .as_ref()
+            .map_err(Clone::clone)?
+            .allows(key, end, kind)
+    }
+
+    /// Write on every key attached to the lease.
+    fn lease(&self, id: i64) -> Result<(), AuthError> {
+        (self.lease_keys)(id)
             .iter()
-            .try_for_each(|key| may(key, &[], Access::Write))?;
+            .try_for_each(|key| self.may(key, &[], Access::Write))
     }
-    if r.prev_kv {
-        may(&r.key, &[], Access::Read)?;
-    }
-    Ok(())
-}
 
-fn txn(
-    state: &AuthState,
-    caller: Caller<'_>,
-    r: &TxnRequest,
-    lease_keys: &dyn Fn(i64) -> Vec<Vec<u8>>,
-) -> Result<(), AuthError> {
-    for compare in &r.compare {
-        check(
-            state,
-            caller.user,
-            caller.revision,
-            &compare.key,
-            &compare.range_end,
-            Access::Read,
-        )?;
-    }
-    ops(state, caller, &r.success, lease_keys)?;
-    ops(state, caller, &r.failure, lease_keys)
-}
-
-fn ops(
-    state: &AuthState,
-    caller: Caller<'_>,
-    ops: &[RequestOp],
-    lease_keys: &dyn Fn(i64) -> Vec<Vec<u8>>,
-) -> Result<(), AuthError> {
-    let may =
-        |key: &[u8], end: &[u8], kind| check(state, caller.user, caller.revision, key, end, kind);
-    for op in ops {
-        match &op.request {
-            Some(Op::RequestRange(r)) => may(&r.key, &r.range_end, Access::Read)?,
-            Some(Op::RequestPut(p)) => put(state, caller, p, lease_keys)?,
-            Some(Op::RequestDeleteRange(d)) => {
-                if d.prev_kv {
-                    may(&d.key, &d.range_end, Access::Read)?;
-                }
-                may(&d.key, &d.range_end, Access::Write)?;
-            }
-            Some(Op::RequestTxn(t)) => txn(state, caller, t, lease_keys)?,
-            None => {}
+    fn put(&self, r: &PutRequest) -> Result<(), AuthError> {
+        self.may(&r.key, &[], Access::Write)?;
+        if r.lease != 0 {
+            self.lease(r.lease)?;
         }
+        if r.prev_kv {
+            self.may(&r.key, &[], Access::Read)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    fn txn(&self, r: &TxnRequest) -> Result<(), AuthError> {
+        for compare in &r.compare {
+            self.may(&compare.key, &compare.range_end, Access::Read)?;
+        }
+        self.ops(&r.success)?;
+        self.ops(&r.failure)
+    }
+
+    fn ops(&self, ops: &[RequestOp]) -> Result<(), AuthError> {
+        for op in ops {
+            match &op.request {
+                Some(Op::RequestRange(r)) => self.may(&r.key, &r.range_end, Access::Read)?,
+                Some(Op::RequestPut(p)) => self.put(p)?,
+                Some(Op::RequestDeleteRange(d)) => {
+                    if d.prev_kv {
+                        self.may(&d.key, &d.range_end, Access::Read)?;
+                    }
+                    self.may(&d.key, &d.range_end, Access::Write)?;
+                }
+                Some(Op::RequestTxn(t)) => self.txn(t)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
