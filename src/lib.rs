@@ -3,6 +3,7 @@
 pub mod actors;
 pub mod api;
 pub mod config;
+mod entry;
 pub mod logging;
 pub mod membership;
 pub mod metrics;
@@ -12,3 +13,5 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod version;
+
+pub use entry::run;

@@ -20,7 +20,10 @@ use raft::storage::MemStorage;
 use raft::{RawNode, ReadOnlyOption};
 
 use crate::actors::applier::{Applier, ApplyListeners};
-use crate::actors::auth::{provider_by_name, Auth};
+use crate::actors::auth::gate::AuthGate;
+use crate::actors::auth::registry::ProviderRegistry;
+use crate::actors::auth::tokens::Tokens;
+use crate::actors::auth::Auth;
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{ForwardTimes, Lessor, LessorPeers};
@@ -45,6 +48,8 @@ use crate::storage::{raft_log, DirLock, StorageError, Store, StoreOptions};
 
 /// Threads serving Range reads from LMDB in parallel with the writer.
 const READER_THREADS: usize = 2;
+/// Threads of a custom auth provider (a slow login leaves one free).
+const AUTH_PROVIDER_THREADS: usize = 2;
 /// LMDB map size beyond the backend quota, so the quota check (not LMDB's
 /// MDB_MAP_FULL) is what users hit first.
 const MAP_HEADROOM_BYTES: u64 = 1 << 30;
@@ -94,7 +99,13 @@ impl DataDirs {
 }
 
 /// Runs the server until a shutdown signal; blocks the calling thread.
+/// Runs the server with oxcd's own auth providers.
 pub fn run(config: Config) -> Result<(), BootError> {
+    run_with(config, &ProviderRegistry::with_builtins())
+}
+
+/// Runs the server; `--auth-provider` names one of `providers`.
+pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
     // Held until the process ends, however it ends: the kernel releases them
     // then, after every thread that might still write has stopped.
@@ -116,7 +127,16 @@ pub fn run(config: Config) -> Result<(), BootError> {
         adopt_snapshot_membership(&store, pending)?;
     }
     let membership = load_or_bootstrap_membership(&store, &config)?;
-    let auth_provider = provider_by_name(&config.auth_provider).map_err(BootError::Invalid)?;
+    let auth_provider = providers
+        .build(&config.auth_provider, &config.auth_provider_settings)
+        .map_err(BootError::Invalid)?;
+    if auth_provider.is_some() && store.auth_enabled() {
+        return Err(BootError::Invalid(format!(
+            "etcd's own auth is enabled in {}; disable it (etcdctl auth disable) before choosing --auth-provider {:?}",
+            dirs.db.display(),
+            config.auth_provider
+        )));
+    }
 
     let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
     if pending_install.is_some() {
@@ -332,7 +352,7 @@ fn start_actors(
     membership: Membership,
     raw: RawNode<RaftStore>,
     wal: Wal,
-    auth_provider: Box<dyn crate::actors::auth::AuthProvider>,
+    auth_provider: Option<Arc<dyn crate::actors::auth::AuthProvider>>,
     applied: u64,
     snapshot_dir: SnapshotDir,
     shutdown: Shutdown,
@@ -340,9 +360,21 @@ fn start_actors(
     let board = Arc::new(RaftStatusBoard::default());
     board.publish_applied(applied);
 
+    let tokens = Arc::new(match config.auth_token {
+        crate::config::AuthToken::Simple { ttl } => Tokens::simple(ttl),
+    });
+    let mut gate = AuthGate::new(
+        store.clone(),
+        tokens.clone(),
+        config.client_tls.client_cert_auth,
+    );
+    if let Some(provider) = auth_provider {
+        gate = gate.with_provider(Auth::start(provider, AUTH_PROVIDER_THREADS));
+    }
+    let gate = Arc::new(gate);
     let writer_store = store.clone();
     let sync_every_entries = config.snapshot_count;
-    let batch_writer = BatchWriter::new(writer_store, sync_every_entries);
+    let batch_writer = BatchWriter::new(writer_store, tokens, sync_every_entries);
     let thread_writer = batch_writer.clone();
     let mvcc = SyncArbiter::start(1, move || MvccWriter::new(thread_writer.clone()));
     let reader_store = store.clone();
@@ -356,7 +388,6 @@ fn start_actors(
         WalWriter::new(wal.unwrap_or_else(unreachable_wal))
     });
     let quota = Quota::new(config.max_request_bytes as usize).start();
-    let auth = (!auth_provider.admits_everything()).then(|| Auth::new(auth_provider).start());
 
     // The applier and the raft node name each other: make the applier's
     // address first, run it once the raft node exists.
@@ -396,7 +427,7 @@ fn start_actors(
     let frontend = FrontEnd::new(
         raft.clone(),
         quota,
-        auth,
+        gate.clone(),
         readers.clone(),
         membership.local_id,
         config.request_timeout(),
@@ -446,6 +477,7 @@ fn start_actors(
     };
     ApiContext {
         frontend,
+        gate,
         raft,
         readers,
         watch_hub,

@@ -1,7 +1,7 @@
-//! Auth management through a tonic client, for what etcdctl cannot send or
-//! show: AuthStatus and its revision, a grant without a permission, the
-//! stored hash never being the password, and the RPCs not built yet
-//! answering Unimplemented rather than pretending.
+//! Auth through a tonic client, for what etcdctl cannot send or show:
+//! AuthStatus and its revision, a grant without a permission, tokens (their
+//! shape, a forged one, one outliving auth), and the stored hash never
+//! being the password.
 
 mod common;
 
@@ -56,24 +56,82 @@ async fn status_revision_moves_with_changes_only() {
 }
 
 #[tokio::test]
-async fn enabling_auth_is_not_offered_before_permissions_are_checked() {
+async fn a_token_from_authenticate_is_the_caller_until_auth_goes_off() {
     let cluster = Cluster::start(ServerKind::Oxcd);
-    let mut auth = AuthClient::connect(cluster.member(0).client_url())
+    let url = cluster.member(0).client_url();
+    let mut auth = AuthClient::connect(url.clone()).await.expect("connect");
+    let login = |name: &str, password: &str| AuthenticateRequest {
+        name: name.into(),
+        password: password.into(),
+    };
+    let off = auth
+        .authenticate(login("root", "pw"))
         .await
-        .expect("connect");
-    let enable = auth
-        .auth_enable(AuthEnableRequest {})
+        .expect_err("off");
+    assert_eq!(off.code(), Code::FailedPrecondition);
+    assert_eq!(off.message(), "etcdserver: authentication is not enabled");
+
+    auth.user_add(AuthUserAddRequest {
+        name: "root".into(),
+        password: "pw".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("user add");
+    auth.user_grant_role(AuthUserGrantRoleRequest {
+        user: "root".into(),
+        role: "root".into(),
+    })
+    .await
+    .expect("grant");
+    auth.auth_enable(AuthEnableRequest {})
         .await
-        .expect_err("not built");
-    assert_eq!(enable.code(), Code::Unimplemented);
-    let login = auth
-        .authenticate(AuthenticateRequest {
-            name: "root".into(),
-            password: "x".into(),
-        })
+        .expect("enable");
+    let token = auth
+        .authenticate(login("root", "pw"))
         .await
-        .expect_err("not built");
-    assert_eq!(login.code(), Code::Unimplemented);
+        .expect("login")
+        .into_inner()
+        .token;
+    // etcd's simple token: 16 letters, a dot, the raft index.
+    let (prefix, index) = token.split_once('.').expect("simple token");
+    assert!(
+        prefix.len() == 16 && index.parse::<u64>().is_ok(),
+        "{token}"
+    );
+
+    let with_token = |token: &str| {
+        let mut request = tonic::Request::new(AuthUserListRequest {});
+        request
+            .metadata_mut()
+            .insert("token", token.parse().expect("ascii"));
+        request
+    };
+    let users = auth.user_list(with_token(&token)).await.expect("as root");
+    assert_eq!(users.into_inner().users, vec!["root".to_string()]);
+    let anonymous = auth
+        .user_list(AuthUserListRequest {})
+        .await
+        .expect_err("no user");
+    assert_eq!(anonymous.message(), "etcdserver: user name is empty");
+    let forged = auth
+        .user_list(with_token("abcdefghijklmnop.99"))
+        .await
+        .expect_err("forged");
+    assert_eq!(forged.code(), Code::Unauthenticated);
+    assert_eq!(forged.message(), "etcdserver: invalid auth token");
+
+    let mut request = tonic::Request::new(AuthDisableRequest {});
+    request
+        .metadata_mut()
+        .insert("token", token.parse().expect("ascii"));
+    auth.auth_disable(request).await.expect("disable");
+    // Turning auth off ends every token, as in etcd.
+    let stale = auth
+        .user_list(with_token(&token))
+        .await
+        .expect_err("token gone");
+    assert_eq!(stale.code(), Code::Unauthenticated);
 }
 
 #[test]

@@ -1,13 +1,24 @@
-//! The auth actor and the trait boundary for pluggable auth. The actor holds
-//! one `AuthProvider`, chosen by name in the config (`--auth-provider`), and
-//! answers "may this caller do this on these keys". The built-in provider
-//! mirrors etcd with auth disabled: it admits everything. (etcd's users,
-//! roles and tokens arrive in a later issue.)
+//! Auth: who a caller is and what it may do. Two ways, chosen by
+//! `--auth-provider`:
+//!
+//! - `builtin` (the default): etcd's own auth, users and roles stored
+//!   through raft, simple tokens, checks where etcd makes them (`gate`,
+//!   and at apply time in storage). No actor is involved.
+//! - any other name: a provider from the [`registry::ProviderRegistry`]
+//!   decides. It runs in the `Auth` actor (on its own threads, so a bcrypt
+//!   check never stalls raft) and is asked about every request: its logins
+//!   (Authenticate), the keys each request reads or writes, and whether an
+//!   admin-only RPC may run.
+
+pub mod gate;
+pub mod registry;
+pub mod static_file;
+pub mod tokens;
+
+use std::sync::Arc;
 
 use actix::prelude::*;
 
-#[cfg(test)]
-use super::ServerError;
 use super::ServerResult;
 
 /// One key range a request touches (etcd range semantics for `range_end`).
@@ -18,144 +29,163 @@ pub struct KeyAccess {
     pub write: bool,
 }
 
-/// What the caller presented: gRPC metadata `token` (when auth is on), and
-/// the common name of its verified TLS client certificate (etcd takes the
-/// user from it when no token is given).
+/// What the caller presented: gRPC metadata `token`, and the common name of
+/// its verified TLS client certificate (etcd takes the user from it when no
+/// token is given).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub token: Option<String>,
     pub common_name: Option<String>,
+    /// The server's own request (lease expiry, compaction, member
+    /// attributes, health): runs as root, as etcd's `WithRoot`.
+    pub internal: bool,
 }
 
-/// The boundary a custom auth implementation plugs into.
-pub trait AuthProvider: Send + 'static {
-    /// The name used in the config to select this provider.
-    fn name(&self) -> &'static str;
-    /// Err(PermissionDenied) (or another ServerError) refuses the request.
-    fn authorize(&mut self, credentials: &Credentials, access: &[KeyAccess]) -> ServerResult<()>;
-    /// True when every request is admitted whatever it is (etcd with auth
-    /// disabled): the front end then skips the auth round trip.
-    fn admits_everything(&self) -> bool {
-        false
-    }
-}
-
-/// etcd's behaviour while auth is disabled: every request is admitted.
-#[derive(Debug, Default)]
-pub struct BuiltinAuth;
-
-impl AuthProvider for BuiltinAuth {
-    fn name(&self) -> &'static str {
-        "builtin"
-    }
-
-    fn authorize(&mut self, _: &Credentials, _: &[KeyAccess]) -> ServerResult<()> {
-        Ok(())
-    }
-
-    fn admits_everything(&self) -> bool {
-        true
+impl Credentials {
+    pub fn internal() -> Self {
+        Credentials {
+            internal: true,
+            ..Default::default()
+        }
     }
 }
 
-/// Builds the provider named in the config.
-pub fn provider_by_name(name: &str) -> Result<Box<dyn AuthProvider>, String> {
-    match name {
-        "builtin" => Ok(Box::new(BuiltinAuth)),
-        other => Err(format!(
-            "unknown --auth-provider {other:?} (known: builtin)"
-        )),
-    }
+/// What one request does, as a provider is asked about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Every key range it reads or writes (txn compares and ops, nested
+    /// txns included).
+    pub keys: Vec<KeyAccess>,
+    /// Admin-only: auth management, member changes, hashes, defragment.
+    pub admin: bool,
 }
 
+/// The boundary a custom auth implementation plugs into. Called from the
+/// auth actor's threads; a slow answer delays only auth.
+pub trait AuthProvider: Send + Sync + 'static {
+    /// Authenticate: a token for `user` when `password` is right, else
+    /// `AuthError::AuthFailed`. Tokens are the provider's own.
+    fn login(&self, user: &str, password: &str) -> ServerResult<String>;
+    /// May the caller behind `credentials` do `access`? Refuse with etcd's
+    /// errors (`AuthError::PermissionDenied`, `UserEmpty`,
+    /// `InvalidAuthToken`) so clients see what they expect.
+    fn authorize(&self, credentials: &Credentials, access: &Access) -> ServerResult<()>;
+}
+
+/// Runs a custom provider.
 pub struct Auth {
-    provider: Box<dyn AuthProvider>,
+    provider: Arc<dyn AuthProvider>,
 }
 
 impl Auth {
-    pub fn new(provider: Box<dyn AuthProvider>) -> Self {
-        Auth { provider }
+    /// Starts the actor on `threads` threads of its own.
+    pub fn start(provider: Arc<dyn AuthProvider>, threads: usize) -> Addr<Auth> {
+        SyncArbiter::start(threads, move || Auth {
+            provider: provider.clone(),
+        })
     }
 }
 
 impl Actor for Auth {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
-    }
+    type Context = SyncContext<Self>;
 }
 
 #[derive(Message)]
 #[rtype(result = "ServerResult<()>")]
 pub struct Authorize {
     pub credentials: Credentials,
-    pub access: Vec<KeyAccess>,
+    pub access: Access,
 }
 
 impl Handler<Authorize> for Auth {
     type Result = ServerResult<()>;
 
     fn handle(&mut self, msg: Authorize, _: &mut Self::Context) -> Self::Result {
+        if msg.credentials.internal {
+            return Ok(());
+        }
         self.provider.authorize(&msg.credentials, &msg.access)
     }
 }
 
-/// A provider that refuses writes; shows the boundary works end to end.
-#[cfg(test)]
-struct ReadOnlyAuth;
+#[derive(Message)]
+#[rtype(result = "ServerResult<String>")]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
 
-#[cfg(test)]
-impl AuthProvider for ReadOnlyAuth {
-    fn name(&self) -> &'static str {
-        "read-only"
-    }
-    fn authorize(&mut self, _: &Credentials, access: &[KeyAccess]) -> ServerResult<()> {
-        if access.iter().any(|a| a.write) {
-            return Err(ServerError::PermissionDenied);
-        }
-        Ok(())
+impl Handler<Login> for Auth {
+    type Result = ServerResult<String>;
+
+    fn handle(&mut self, msg: Login, _: &mut Self::Context) -> Self::Result {
+        self.provider.login(&msg.user, &msg.password)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::{AuthError, ServerError};
 
-    fn write(key: &str) -> KeyAccess {
-        KeyAccess {
-            key: key.into(),
-            range_end: Vec::new(),
-            write: true,
+    /// A provider that refuses writes and knows no one.
+    struct ReadOnly;
+
+    impl AuthProvider for ReadOnly {
+        fn login(&self, _: &str, _: &str) -> ServerResult<String> {
+            Err(ServerError::Auth(AuthError::AuthFailed))
+        }
+        fn authorize(&self, _: &Credentials, access: &Access) -> ServerResult<()> {
+            if access.admin || access.keys.iter().any(|a| a.write) {
+                return Err(ServerError::Auth(AuthError::PermissionDenied));
+            }
+            Ok(())
+        }
+    }
+
+    fn write(key: &str) -> Access {
+        Access {
+            keys: vec![KeyAccess {
+                key: key.into(),
+                range_end: Vec::new(),
+                write: true,
+            }],
+            admin: false,
         }
     }
 
     #[actix_rt::test]
-    async fn builtin_admits_everything() {
-        let auth = Auth::new(provider_by_name("builtin").unwrap()).start();
-        let msg = Authorize {
-            credentials: Credentials::default(),
-            access: vec![write("a")],
-        };
-        assert!(auth.send(msg).await.unwrap().is_ok());
-    }
-
-    #[actix_rt::test]
-    async fn a_custom_provider_decides() {
-        let auth = Auth::new(Box::new(ReadOnlyAuth)).start();
-        let msg = Authorize {
-            credentials: Credentials::default(),
-            access: vec![write("a")],
-        };
+    async fn the_provider_decides_except_for_the_servers_own_requests() {
+        let auth = Auth::start(Arc::new(ReadOnly), 1);
+        let refused = auth
+            .send(Authorize {
+                credentials: Credentials::default(),
+                access: write("a"),
+            })
+            .await
+            .unwrap();
         assert!(matches!(
-            auth.send(msg).await.unwrap(),
-            Err(ServerError::PermissionDenied)
+            refused,
+            Err(ServerError::Auth(AuthError::PermissionDenied))
         ));
-    }
-
-    #[test]
-    fn unknown_provider_is_refused_by_name() {
-        let err = provider_by_name("ldap").err().unwrap();
-        assert!(err.contains("ldap"));
+        let internal = auth
+            .send(Authorize {
+                credentials: Credentials::internal(),
+                access: write("a"),
+            })
+            .await
+            .unwrap();
+        assert!(internal.is_ok());
+        let login = auth
+            .send(Login {
+                user: "u".into(),
+                password: "p".into(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            login,
+            Err(ServerError::Auth(AuthError::AuthFailed))
+        ));
     }
 }

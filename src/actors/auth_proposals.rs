@@ -29,6 +29,8 @@ macro_rules! auth_proposal {
     };
 }
 
+auth_proposal!(AuthEnableRequest => AuthEnableResponse, auth_enable, Enable);
+auth_proposal!(AuthDisableRequest => AuthDisableResponse, auth_disable, Disable);
 auth_proposal!(AuthStatusRequest => AuthStatusResponse, auth_status, Status);
 auth_proposal!(AuthUserAddRequest => AuthUserAddResponse, auth_user_add, UserAdd);
 auth_proposal!(AuthUserGetRequest => AuthUserGetResponse, auth_user_get, UserGet);

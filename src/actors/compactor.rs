@@ -109,7 +109,7 @@ impl Compactor {
                 });
                 frontend.do_send(Propose {
                     body: request,
-                    credentials: Credentials::default(),
+                    credentials: Credentials::internal(),
                 });
             })
             .wait(ctx);

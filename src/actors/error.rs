@@ -50,6 +50,9 @@ pub enum ServerError {
     /// An auth change etcd refuses, as storage reports it.
     #[error(transparent)]
     Auth(#[from] crate::storage::auth::AuthError),
+    /// AuthEnable while a custom `--auth-provider` decides.
+    #[error("auth is managed by the auth provider")]
+    AuthByProvider,
     /// The front end answered a proposal with a result of another kind (a
     /// bug, never a client's fault).
     #[error("oxcd: applier returned a response of the wrong kind for {0}")]

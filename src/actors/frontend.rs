@@ -4,6 +4,10 @@
 //! id, or fails after the request timeout. Reads pass auth, then (unless
 //! serializable) a ReadIndex round, then a reader.
 
+mod authenticate;
+
+pub use authenticate::Authenticate;
+
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +15,10 @@ use actix::prelude::*;
 use prost::Message as _;
 use tokio::sync::oneshot;
 
-use super::auth::{Auth, Authorize, Credentials, KeyAccess};
+use std::sync::Arc;
+
+use super::auth::gate::{AuthGate, Identity};
+use super::auth::{Access, Credentials, KeyAccess};
 use super::mvcc_store::{MvccReader, ReadRange};
 use super::protocol::Trigger;
 use super::quota::{CheckQuota, Quota};
@@ -48,12 +55,15 @@ pub enum WriteRequest {
 }
 
 impl WriteRequest {
-    /// etcd's raft entry payload: one optional field per request kind.
-    fn into_internal(self, id: u64) -> InternalRaftRequest {
+    /// etcd's raft entry payload: one optional field per request kind,
+    /// and the caller (checked again when applied) in the header.
+    fn into_internal(self, id: u64, caller: Option<Identity>) -> InternalRaftRequest {
+        let (username, auth_revision) = caller.map_or((String::new(), 0), |c| (c.user, c.revision));
         let mut request = InternalRaftRequest {
             header: Some(RequestHeader {
                 id,
-                ..Default::default()
+                username,
+                auth_revision,
             }),
             id,
             ..Default::default()
@@ -78,7 +88,24 @@ impl WriteRequest {
         request
     }
 
-    /// Every key range the request reads or writes, for the auth check.
+    /// What the request does, for a custom auth provider.
+    fn access(&self) -> Access {
+        Access {
+            keys: self.key_access(),
+            admin: self.is_admin_only(),
+        }
+    }
+
+    /// Auth management (etcd's `needAdminPermission`); a user reading its
+    /// own record is left to the provider's key-less check.
+    fn is_admin_only(&self) -> bool {
+        match self {
+            WriteRequest::Auth(r) => r.authenticate.is_none() && r.auth_status.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Every key range the request reads or writes.
     fn key_access(&self) -> Vec<KeyAccess> {
         match self {
             WriteRequest::Put(p) => vec![write_access(&p.key, &[])],
@@ -97,8 +124,7 @@ impl WriteRequest {
 pub struct FrontEnd {
     raft: Addr<RaftNode>,
     quota: Addr<Quota>,
-    /// None when the auth provider admits everything (no round trip).
-    auth: Option<Addr<Auth>>,
+    gate: Arc<AuthGate>,
     readers: Addr<MvccReader>,
     waiters: HashMap<u64, Waiter>,
     ids: RequestIds,
@@ -109,7 +135,7 @@ impl FrontEnd {
     pub fn new(
         raft: Addr<RaftNode>,
         quota: Addr<Quota>,
-        auth: Option<Addr<Auth>>,
+        gate: Arc<AuthGate>,
         readers: Addr<MvccReader>,
         member_id: u64,
         request_timeout: Duration,
@@ -117,7 +143,7 @@ impl FrontEnd {
         FrontEnd {
             raft,
             quota,
-            auth,
+            gate,
             readers,
             waiters: HashMap::new(),
             ids: RequestIds::new(member_id),
@@ -127,6 +153,17 @@ impl FrontEnd {
 }
 
 impl FrontEnd {
+    /// etcd's own auth cannot be turned on while a custom provider decides
+    /// (its checks would refuse every request the provider admitted).
+    fn check_provider_rules(&self, body: &WriteRequest, _: &Credentials) -> ServerResult<()> {
+        match body {
+            WriteRequest::Auth(r) if r.auth_enable.is_some() && self.gate.has_provider() => {
+                Err(ServerError::AuthByProvider)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Proposals registered and not yet answered (`proposals_pending`).
     fn publish_pending(&self) {
         crate::metrics::metrics()
@@ -188,15 +225,23 @@ impl Handler<Propose> for FrontEnd {
                 grant.id = (self.ids.next() & i64::MAX as u64) as i64;
             }
         }
-        let access = body.key_access();
-        let data = body.into_internal(id).encode_to_vec();
+        let access = body.access();
+        let caller = match self.check_provider_rules(&body, &msg.credentials) {
+            Ok(()) => self.gate.proposer(&msg.credentials),
+            Err(err) => Err(err),
+        };
+        let caller = match caller {
+            Ok(caller) => caller,
+            Err(err) => return Box::pin(async move { Err(err) }),
+        };
+        let data = body.into_internal(id, caller).encode_to_vec();
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);
         self.publish_pending();
-        let (quota, auth, raft, me) = (
+        let (quota, gate, raft, me) = (
             self.quota.clone(),
-            self.auth.clone(),
+            self.gate.clone(),
             self.raft.clone(),
             ctx.address(),
         );
@@ -209,7 +254,7 @@ impl Handler<Propose> for FrontEnd {
                         encoded_len: data.len(),
                     })
                     .await??;
-                authorize(auth, credentials, access).await?;
+                gate.authorize(&credentials, access).await?;
                 raft.send(ProposeData { data })
                     .await
                     .map_err(ServerError::from)
@@ -307,22 +352,33 @@ impl Handler<Read> for FrontEnd {
     type Result = ResponseFuture<ServerResult<RangeResponse>>;
 
     fn handle(&mut self, msg: Read, _: &mut Context<Self>) -> Self::Result {
-        let (auth, raft, readers) = (self.auth.clone(), self.raft.clone(), self.readers.clone());
+        let (raft, readers) = (self.raft.clone(), self.readers.clone());
+        let gate = self.gate.clone();
         let timeout = self.request_timeout;
         Box::pin(async move {
-            let access = vec![read_access(&msg.request.key, &msg.request.range_end)];
-            authorize(auth, msg.credentials, access).await?;
+            let caller = gate.proposer(&msg.credentials)?;
+            let access = Access {
+                keys: vec![read_access(&msg.request.key, &msg.request.range_end)],
+                admin: false,
+            };
+            gate.authorize(&msg.credentials, access).await?;
             if !msg.request.serializable {
                 match tokio::time::timeout(timeout, raft.send(ReadIndex)).await {
                     Ok(result) => result??,
                     Err(_) => return Err(ServerError::Timeout),
                 }
             }
-            Ok(readers
+            // Checked after the read index, against the auth store as
+            // applied up to it (as etcd's `doSerialize`).
+            let (key, end) = (&msg.request.key, &msg.request.range_end);
+            gate.check_read(caller.as_ref(), key, end)?;
+            let response = readers
                 .send(ReadRange {
                     request: msg.request,
                 })
-                .await??)
+                .await??;
+            gate.check_still_current(caller.as_ref())?;
+            Ok(response)
         })
     }
 }
@@ -377,24 +433,6 @@ fn proposal_failed(err: ServerError) -> ServerError {
         .proposals_failed_total
         .inc();
     err
-}
-
-/// Asks the auth actor, unless its provider admits everything.
-async fn authorize(
-    auth: Option<Addr<Auth>>,
-    credentials: Credentials,
-    access: Vec<KeyAccess>,
-) -> ServerResult<()> {
-    match auth {
-        Some(auth) => {
-            auth.send(Authorize {
-                credentials,
-                access,
-            })
-            .await?
-        }
-        None => Ok(()),
-    }
 }
 
 fn read_access(key: &[u8], range_end: &[u8]) -> KeyAccess {

@@ -201,7 +201,7 @@ impl Lessor {
 fn internal(body: WriteRequest) -> Propose {
     Propose {
         body,
-        credentials: Credentials::default(),
+        credentials: Credentials::internal(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! on LMDB read transactions on a small thread pool, in parallel with the
 //! writer.
 
+mod auth_tokens;
 mod op_counts;
 mod readers;
 mod writer;

@@ -2,10 +2,8 @@
 //! Passwords are hashed here with bcrypt (on a blocking thread, never on
 //! the request path's executor) and only the hash is proposed, so no
 //! password reaches the WAL, and every member stores the same hash.
-//!
-//! AuthEnable, AuthDisable and Authenticate answer Unimplemented until
-//! requests are checked against these permissions: turning auth on
-//! without the checks would be a fake success.
+//! Authenticate checks the password in the front end and proposes only the
+//! user name.
 
 use actix::Addr;
 use tonic::{Request, Response, Status};
@@ -13,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::header::HeaderFiller;
 use super::propose::{credentials_of, propose};
 use super::ApiError;
-use crate::actors::frontend::FrontEnd;
+use crate::actors::frontend::{Authenticate, FrontEnd};
 use crate::actors::proposal::Proposal;
 use crate::proto::etcdserverpb::auth_server::Auth;
 use crate::proto::etcdserverpb::*;
@@ -40,6 +38,9 @@ macro_rules! with_header {
 }
 
 with_header!(
+    AuthEnableResponse,
+    AuthDisableResponse,
+    AuthenticateResponse,
     AuthStatusResponse,
     AuthUserAddResponse,
     AuthUserGetResponse,
@@ -122,25 +123,15 @@ macro_rules! forwarded_rpcs {
 
 #[tonic::async_trait]
 impl Auth for AuthService {
-    async fn auth_enable(
-        &self,
-        _request: Request<AuthEnableRequest>,
-    ) -> Result<Response<AuthEnableResponse>, Status> {
-        super::not_built::not_built("Auth.auth_enable")
-    }
-
-    async fn auth_disable(
-        &self,
-        _request: Request<AuthDisableRequest>,
-    ) -> Result<Response<AuthDisableResponse>, Status> {
-        super::not_built::not_built("Auth.auth_disable")
-    }
-
+    #[tracing::instrument(name = "auth.authenticate", skip_all)]
     async fn authenticate(
         &self,
-        _request: Request<AuthenticateRequest>,
+        request: Request<AuthenticateRequest>,
     ) -> Result<Response<AuthenticateResponse>, Status> {
-        super::not_built::not_built("Auth.authenticate")
+        let AuthenticateRequest { name, password } = request.into_inner();
+        let mut response = super::ask::ask(&self.frontend, Authenticate { name, password }).await?;
+        self.header.fill(response.header_mut());
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(name = "auth.user_add", skip_all)]
@@ -171,6 +162,8 @@ impl Auth for AuthService {
     }
 
     forwarded_rpcs! {
+        auth_enable(AuthEnableRequest) -> AuthEnableResponse;
+        auth_disable(AuthDisableRequest) -> AuthDisableResponse;
         auth_status(AuthStatusRequest) -> AuthStatusResponse;
         user_get(AuthUserGetRequest) -> AuthUserGetResponse;
         user_list(AuthUserListRequest) -> AuthUserListResponse;

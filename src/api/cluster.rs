@@ -2,6 +2,7 @@
 //! membership changes (add, add as learner, remove, update, promote) as raft
 //! conf changes, with etcd's checks and errors.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
@@ -9,7 +10,9 @@ use tonic::{Request, Response, Status};
 
 use super::ask::ask;
 use super::header::HeaderFiller;
+use super::propose::credentials_of;
 use super::ApiError;
+use crate::actors::auth::gate::AuthGate;
 use crate::actors::frontend::{FrontEnd, ProposeMemberChange};
 use crate::actors::mvcc_store::{GetMembers, MvccReader};
 use crate::actors::peer_net::PeerHealth;
@@ -31,6 +34,7 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 
 pub struct ClusterService {
     frontend: Addr<FrontEnd>,
+    gate: Arc<AuthGate>,
     raft: Addr<RaftNode>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
@@ -42,6 +46,7 @@ pub struct ClusterService {
 impl ClusterService {
     pub fn new(
         frontend: Addr<FrontEnd>,
+        gate: Arc<AuthGate>,
         raft: Addr<RaftNode>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
@@ -49,6 +54,7 @@ impl ClusterService {
     ) -> Self {
         ClusterService {
             frontend,
+            gate,
             raft,
             readers,
             header,
@@ -141,6 +147,12 @@ impl ClusterService {
         Ok(members)
     }
 
+    /// Member changes are for root alone while auth is on (etcd checks
+    /// this before anything about the members).
+    async fn check_admin<T>(&self, request: &Request<T>) -> Result<(), ApiError> {
+        Ok(self.gate.check_admin(&credentials_of(request)).await?)
+    }
+
     /// etcd's cluster responses carry no revision.
     fn header(&self) -> Option<ResponseHeader> {
         let mut header = None;
@@ -209,8 +221,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref().clone();
         let urls = check_peer_urls(&req.peer_ur_ls)?;
+        self.check_admin(&request).await?;
         let members = self.members().await?;
         self.check_can_add(&members)?;
         // As etcd: the id hashes the URLs and the time, so a member re-added
@@ -250,6 +263,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        self.check_admin(&request).await?;
         let id = request.into_inner().id;
         let members = self.members().await?;
         let member = find(&members, id)?.clone();
@@ -266,8 +280,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref().clone();
         let urls = check_peer_urls(&req.peer_ur_ls)?;
+        self.check_admin(&request).await?;
         let members = self.members().await?;
         let mut member = find(&members, req.id)?.clone();
         if url_taken(&members, &urls, req.id) {
@@ -286,6 +301,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        self.check_admin(&request).await?;
         let id = request.into_inner().id;
         let members = self.members().await?;
         let member = find(&members, id)?.clone();

@@ -112,6 +112,10 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             ServerError::LeaseNotFound => (NotFound, "etcdserver: requested lease not found"),
             ServerError::LeaseExists => (FailedPrecondition, "etcdserver: lease already exists"),
             ServerError::Auth(auth) => auth_status(auth),
+            ServerError::AuthByProvider => (
+                FailedPrecondition,
+                "etcdserver: auth is managed by --auth-provider; etcd's own auth stays off",
+            ),
             ServerError::UnexpectedResponse(_) => return (Internal, server.to_string()),
             // Internal failures: etcd surfaces these as the raw error text.
             ServerError::Storage(storage) => return (Unknown, storage.to_string()),
@@ -151,6 +155,15 @@ fn auth_status(err: &AuthError) -> (Code, &'static str) {
         ),
         AuthError::OldRevision => (InvalidArgument, "etcdserver: revision of auth store is old"),
         AuthError::PermissionDenied => (PermissionDenied, "etcdserver: permission denied"),
+        AuthError::AuthNotEnabled => (
+            FailedPrecondition,
+            "etcdserver: authentication is not enabled",
+        ),
+        AuthError::AuthFailed => (
+            InvalidArgument,
+            "etcdserver: authentication failed, invalid user ID or password",
+        ),
+        AuthError::InvalidAuthToken => (Unauthenticated, "etcdserver: invalid auth token"),
     }
 }
 

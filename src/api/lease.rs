@@ -3,6 +3,7 @@
 //! lessor, which keeps the deadlines.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix::Addr;
 use futures::{Stream, StreamExt};
@@ -12,6 +13,8 @@ use super::header::HeaderFiller;
 use super::propose::{credentials_of, propose};
 use super::shutdown::{end_when, server_stopped, Shutdown};
 use super::ApiError;
+use crate::actors::auth::gate::AuthGate;
+use crate::actors::auth::{Access, KeyAccess};
 use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{
     KeepAlive, LeaseStatus as LessorLeaseStatus, Lessor, ListLeases, TimeToLive,
@@ -31,6 +34,7 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 
 pub struct LeaseService {
     frontend: Addr<FrontEnd>,
+    gate: Arc<AuthGate>,
     lessor: Addr<Lessor>,
     header: HeaderFiller,
     /// Shorter TTLs are raised to this (etcd's minLeaseTTL).
@@ -42,6 +46,7 @@ pub struct LeaseService {
 impl LeaseService {
     pub fn new(
         frontend: Addr<FrontEnd>,
+        gate: Arc<AuthGate>,
         lessor: Addr<Lessor>,
         header: HeaderFiller,
         min_ttl: i64,
@@ -49,6 +54,7 @@ impl LeaseService {
     ) -> Self {
         LeaseService {
             frontend,
+            gate,
             lessor,
             header,
             min_ttl,
@@ -131,7 +137,15 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let credentials = credentials_of(&request);
         let req = request.into_inner();
+        // With keys, read on each key is needed while auth is on (etcd 3.5.9
+        // on: key names are not shown to users who may not read them).
+        let caller = if req.keys {
+            self.gate.proposer(&credentials).map_err(ApiError::from)?
+        } else {
+            None
+        };
         let (status, revision) = self
             .lessor
             .send(TimeToLive {
@@ -143,6 +157,29 @@ impl Lease for LeaseService {
             .map_err(ServerError::from)
             .and_then(|answer| answer)
             .map_err(|err| Status::from(ApiError::from(err)))?;
+        if req.keys {
+            let keys: Vec<&Vec<u8>> = status.iter().flat_map(|s| &s.keys).collect();
+            for key in &keys {
+                self.gate
+                    .check_read(caller.as_ref(), key, &[])
+                    .map_err(ApiError::from)?;
+            }
+            let read = Access {
+                keys: keys
+                    .into_iter()
+                    .map(|key| KeyAccess {
+                        key: key.clone(),
+                        range_end: Vec::new(),
+                        write: false,
+                    })
+                    .collect(),
+                admin: false,
+            };
+            self.gate
+                .authorize(&credentials, read)
+                .await
+                .map_err(ApiError::from)?;
+        }
         let resp = time_to_live_response(self.header.with_revision(revision), req.id, status);
         Ok(Response::new(resp))
     }

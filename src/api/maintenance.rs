@@ -2,6 +2,7 @@
 //! rest answer Unimplemented until they are built.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix::Addr;
 use futures::Stream;
@@ -10,7 +11,9 @@ use tonic::{Request, Response, Status};
 use super::ask::ask;
 use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
+use super::propose::credentials_of;
 use super::ApiError;
+use crate::actors::auth::gate::AuthGate;
 use crate::actors::mvcc_store::{HashKv, MvccReader};
 use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
 use crate::actors::ServerError;
@@ -23,6 +26,7 @@ const LEADER_TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 const LEADER_TRANSFER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub struct MaintenanceService {
+    gate: Arc<AuthGate>,
     raft: Addr<RaftNode>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
@@ -31,12 +35,14 @@ pub struct MaintenanceService {
 
 impl MaintenanceService {
     pub fn new(
+        gate: Arc<AuthGate>,
         raft: Addr<RaftNode>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
         quota_backend_bytes: u64,
     ) -> Self {
         MaintenanceService {
+            gate,
             raft,
             readers,
             header,
@@ -126,6 +132,12 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        // Root only while auth is on, as etcd's (also Hash, Defragment and
+        // Snapshot once built).
+        self.gate
+            .check_admin(&credentials_of(&request))
+            .await
+            .map_err(ApiError::from)?;
         let revision = request.into_inner().revision;
         Ok(Response::new(
             hash_kv_response(&self.readers, &self.header, revision).await?,

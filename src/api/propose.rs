@@ -39,5 +39,9 @@ pub fn credentials_of<T>(request: &Request<T>) -> Credentials {
         .extensions()
         .get::<ConnInfo>()
         .and_then(|conn| conn.common_name.clone());
-    Credentials { token, common_name }
+    Credentials {
+        token,
+        common_name,
+        internal: false,
+    }
 }

@@ -43,6 +43,8 @@ pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 #[derive(Clone)]
 pub struct ApiContext {
     pub frontend: Addr<FrontEnd>,
+    /// Who is asking, for the checks made outside raft.
+    pub gate: Arc<crate::actors::auth::gate::AuthGate>,
     pub raft: Addr<RaftNode>,
     pub readers: Addr<MvccReader>,
     pub watch_hub: Addr<crate::actors::watch_hub::WatchHub>,
@@ -128,6 +130,7 @@ pub async fn serve(
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
     let maintenance = MaintenanceServer::new(MaintenanceService::new(
+        ctx.gate.clone(),
         ctx.raft.clone(),
         ctx.readers.clone(),
         ctx.header.clone(),
@@ -137,6 +140,7 @@ pub async fn serve(
     .max_encoding_message_size(usize::MAX);
     let cluster = ClusterServer::new(ClusterService::new(
         ctx.frontend.clone(),
+        ctx.gate.clone(),
         ctx.raft.clone(),
         ctx.readers.clone(),
         ctx.header.clone(),
@@ -146,6 +150,7 @@ pub async fn serve(
 
     let watch = WatchServer::new(WatchService::new(
         ctx.watch_hub.clone(),
+        ctx.gate.clone(),
         ctx.readers.clone(),
         ctx.header.clone(),
         ctx.max_request_bytes,
@@ -157,6 +162,7 @@ pub async fn serve(
 
     let lease = LeaseServer::new(LeaseService::new(
         ctx.frontend.clone(),
+        ctx.gate.clone(),
         ctx.lessor.clone(),
         ctx.header.clone(),
         ctx.min_lease_ttl,

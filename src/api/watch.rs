@@ -14,9 +14,13 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::header::HeaderFiller;
+use super::propose::credentials_of;
 use super::require_leader::{no_leader, wants_leader, NO_LEADER_TIMEOUTS};
 use super::shutdown::{end_when, server_stopped, Shutdown};
 use super::watch_fragment::fragments;
+use super::ApiError;
+use crate::actors::auth::gate::AuthGate;
+use crate::actors::auth::{Access, Credentials, KeyAccess};
 use crate::actors::mvcc_history::FillPrevKvs;
 use crate::actors::mvcc_store::MvccReader;
 use crate::actors::watch_hub::{
@@ -24,6 +28,7 @@ use crate::actors::watch_hub::{
     Outbox, Outgoing, StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
     STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY,
 };
+use crate::actors::{AuthError, ServerError};
 use crate::proto::etcdserverpb::watch_request::RequestUnion;
 use crate::proto::etcdserverpb::watch_server::Watch;
 use crate::proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
@@ -35,6 +40,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Se
 
 pub struct WatchService {
     hub: Addr<WatchHub>,
+    gate: Arc<AuthGate>,
     readers: Addr<MvccReader>,
     header: HeaderFiller,
     next_stream: Arc<AtomicU64>,
@@ -49,6 +55,7 @@ pub struct WatchService {
 impl WatchService {
     pub fn new(
         hub: Addr<WatchHub>,
+        gate: Arc<AuthGate>,
         readers: Addr<MvccReader>,
         header: HeaderFiller,
         max_request_bytes: usize,
@@ -57,6 +64,7 @@ impl WatchService {
     ) -> Self {
         WatchService {
             hub,
+            gate,
             readers,
             header,
             next_stream: Arc::new(AtomicU64::new(1)),
@@ -76,11 +84,14 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let require_leader = wants_leader(request.metadata());
+        let credentials = credentials_of(&request);
         let inbound = request.into_inner();
         let (tx, rx) = outbox(STREAM_CHANNEL_CAPACITY, STREAM_BUFFER_BYTES);
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let session = Session {
             hub: self.hub.clone(),
+            gate: self.gate.clone(),
+            credentials,
             stream,
             tx,
         };
@@ -140,6 +151,10 @@ impl Watch for WatchService {
 /// One Watch stream's request loop.
 struct Session {
     hub: Addr<WatchHub>,
+    gate: Arc<AuthGate>,
+    /// What the client sent when it opened the stream (etcd reads the
+    /// token from the stream's context at every create).
+    credentials: Credentials,
     stream: u64,
     tx: Outbox,
 }
@@ -185,6 +200,10 @@ impl Session {
     }
 
     async fn create(&self, create: WatchCreateRequest) -> Result<(), ()> {
+        if let Err(reason) = self.may_watch(&create).await {
+            let rev = self.hub.send(CurrentRevision).await.map_err(drop)?;
+            return self.refuse(&reason, rev).await;
+        }
         let Some(range) = KeyRange::from_request(&create.key, &create.range_end) else {
             let rev = self.hub.send(CurrentRevision).await.map_err(drop)?;
             return self.refuse(ERR_EMPTY_RANGE, rev).await;
@@ -223,6 +242,53 @@ impl Session {
             id,
         });
         Ok(())
+    }
+
+    /// Read permission on the watched range while auth is on, as etcd
+    /// checks it at each create. The refusal's reason is the text of the
+    /// gRPC error as grpc-go prints it, as etcd sends it; anything but a
+    /// bad token, an old auth revision or no user reads "permission
+    /// denied". A from-key watch (`range_end` "\0") needs read on
+    /// everything from its key on (etcd 3.4/3.5 check only the key itself
+    /// there; oxcd does not leak the rest).
+    async fn may_watch(&self, create: &WatchCreateRequest) -> Result<(), String> {
+        let key: &[u8] = if create.key.is_empty() {
+            &[0]
+        } else {
+            &create.key
+        };
+        let checked = if !self.gate.enabled() && self.credentials.token.is_none() {
+            Ok(())
+        } else {
+            self.gate
+                .identify(&self.credentials)
+                .and_then(|who| self.gate.check_read(who.as_ref(), key, &create.range_end))
+        };
+        let read = Access {
+            keys: vec![KeyAccess {
+                key: key.to_vec(),
+                range_end: create.range_end.clone(),
+                write: false,
+            }],
+            admin: false,
+        };
+        let checked = match checked {
+            Ok(()) => self.gate.authorize(&self.credentials, read).await,
+            Err(err) => Err(err),
+        };
+        let err = match checked {
+            Ok(()) => return Ok(()),
+            Err(ServerError::Auth(
+                e @ (AuthError::InvalidAuthToken | AuthError::OldRevision | AuthError::UserEmpty),
+            )) => ServerError::Auth(e),
+            Err(_) => ServerError::Auth(AuthError::PermissionDenied),
+        };
+        let status = Status::from(ApiError::from(err));
+        Err(format!(
+            "rpc error: code = {:?} desc = {}",
+            status.code(),
+            status.message()
+        ))
     }
 
     async fn refuse(&self, reason: &str, rev: i64) -> Result<(), ()> {

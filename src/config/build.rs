@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::settings::{Settings, Source};
 use super::tls;
-use super::types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
+use super::types::{
+    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput,
+};
 use super::urls;
 use super::values;
 use super::Config;
@@ -20,6 +22,8 @@ pub const MAX_RECOMMENDED_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 pub const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
 /// Snapshot count used when `--snapshot-count` is 0 (etcd's).
 pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+/// How long a simple token lives unused when `--auth-token-ttl` is 0 (etcd's).
+pub const DEFAULT_AUTH_TOKEN_TTL: Duration = Duration::from_secs(300);
 /// etcd's (and bcrypt's) default work factor for password hashes.
 pub const DEFAULT_BCRYPT_COST: u32 = 10;
 /// etcd's period of progress notifications to idle watchers.
@@ -300,6 +304,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         return Err(s.invalid("lease-checkpoint-interval", "must be at least 1s"));
     }
     let bcrypt_cost = bcrypt_cost(s, &mut warnings)?;
+    let auth_token = auth_token(s)?;
     let auth_provider = s.text("auth-provider").to_string();
     if auth_provider.is_empty() {
         return Err(s.invalid("auth-provider", "must not be empty"));
@@ -345,10 +350,32 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         log_format: log.format,
         log_output: log.output,
         bcrypt_cost,
+        auth_token,
         auth_provider,
+        auth_provider_settings: Default::default(),
         config_file: None,
         warnings,
     })
+}
+
+/// `--auth-token` and `--auth-token-ttl` (etcd: 0 means its default).
+fn auth_token(s: &Settings) -> Result<AuthToken, ConfigError> {
+    let ttl = match s.uint("auth-token-ttl")? {
+        0 => DEFAULT_AUTH_TOKEN_TTL,
+        n => Duration::from_secs(n),
+    };
+    let spec = s.text("auth-token");
+    match spec.split(',').next().unwrap_or_default() {
+        "simple" => Ok(AuthToken::Simple { ttl }),
+        "jwt" => Err(s.unsupported(
+            "auth-token",
+            format!("JWT tokens are not built yet; only 'simple' is accepted, got {spec:?}"),
+        )),
+        other => Err(s.invalid(
+            "auth-token",
+            format!("unknown token type {other:?} (simple or jwt)"),
+        )),
+    }
 }
 
 /// bcrypt's own bounds; etcd warns and uses its default outside them.

@@ -15,6 +15,7 @@ use std::path::Path;
 use super::error::ConfigError;
 use super::settings::{Settings, Source};
 use super::table::{self, FlagSpec, Kind};
+use super::types::ProviderSettings;
 
 /// A value as the file wrote it, before it becomes command-line text.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,9 @@ enum Format {
     Toml,
     Yaml,
 }
+
+/// oxcd's table of auth provider settings: `[auth-providers.NAME]`.
+const PROVIDERS_TABLE: &str = "auth-providers";
 
 /// The sections etcd's YAML nests TLS settings in, with the prefix their keys
 /// take as flags, and the keys etcd 3.4 reads there.
@@ -163,6 +167,27 @@ pub fn apply(settings: &mut Settings, path: &Path) -> Result<(), ConfigError> {
         settings.set(spec, value, Source::File(shown.clone()));
     }
     Ok(())
+}
+
+/// The settings of auth provider `name` from the TOML config file at
+/// `path` (none from a YAML file: etcd's format has no such section).
+pub fn provider_settings(path: &Path, name: &str) -> Result<ProviderSettings, ConfigError> {
+    let shown = path.display().to_string();
+    if format_of(&shown) == Some(Format::Yaml) {
+        return Ok(ProviderSettings::default());
+    }
+    let file_error = |reason: String| ConfigError::File {
+        path: shown.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let toml = match toml_doc::provider_table(&text, name) {
+        Ok(toml) if !toml.is_empty() => toml,
+        // No table, or not TOML after all (YAML with another extension).
+        _ => return Ok(ProviderSettings::default()),
+    };
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(ProviderSettings { toml, base_dir })
 }
 
 #[cfg(test)]

@@ -24,11 +24,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use build::{
-    DEFAULT_BCRYPT_COST, DEFAULT_QUOTA_BYTES, DEFAULT_SNAPSHOT_COUNT,
+    DEFAULT_AUTH_TOKEN_TTL, DEFAULT_BCRYPT_COST, DEFAULT_QUOTA_BYTES, DEFAULT_SNAPSHOT_COUNT,
     DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL,
 };
 pub use error::ConfigError;
-pub use types::{AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput};
+pub use types::{
+    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput,
+    ProviderSettings,
+};
 pub use urls::{is_tls, BindAddr, Endpoint};
 
 /// The validated configuration of one oxcd member.
@@ -110,8 +113,13 @@ pub struct Config {
     pub log_output: LogOutput,
     /// `--bcrypt-cost` (out of 4..=31 already replaced by 10).
     pub bcrypt_cost: u32,
+    /// `--auth-token` and `--auth-token-ttl`.
+    pub auth_token: AuthToken,
     /// `--auth-provider` (oxcd's own); checked by the auth module.
     pub auth_provider: String,
+    /// The `[auth-providers.NAME]` table of the config file for the
+    /// provider `auth_provider` names (empty when there is none).
+    pub auth_provider_settings: ProviderSettings,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Non-fatal remarks to log once logging is set up.
@@ -162,7 +170,11 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_output: LogOutput::Stderr,
             bcrypt_cost: DEFAULT_BCRYPT_COST,
+            auth_token: AuthToken::Simple {
+                ttl: DEFAULT_AUTH_TOKEN_TTL,
+            },
             auth_provider: "builtin".to_string(),
+            auth_provider_settings: ProviderSettings::default(),
             config_file: None,
             warnings: Vec::new(),
         }
@@ -250,6 +262,9 @@ where
 
     let warnings = unsupported::check(&settings)?;
     let mut config = build::build(&settings, warnings)?;
+    if let Some(path) = &config_file {
+        config.auth_provider_settings = file::provider_settings(path, &config.auth_provider)?;
+    }
     config.config_file = config_file;
     Ok(config)
 }

@@ -274,12 +274,12 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("host-whitelist", "*", K::List, S::NotBuiltYet, G::Security,
         "Comma-separated host names accepted in HTTP requests on insecure ports ('*': any)."),
     // Auth.
-    flag("auth-token", "simple", K::Text, S::NotBuiltYet, G::Auth,
-        "Kind of auth token and its options: 'simple' or 'jwt,...'."),
+    flag("auth-token", "simple", K::Text, S::Honoured, G::Auth,
+        "Kind of auth token and its options: 'simple' (JWT is not built yet)."),
     flag("bcrypt-cost", "10", K::Uint, S::Honoured, G::Auth,
         "bcrypt work factor for stored passwords (4 to 31; others fall back to 10 with a warning, as in etcd)."),
-    flag("auth-token-ttl", "300", K::Uint, S::NotBuiltYet, G::Auth,
-        "Lifetime of a simple auth token, in seconds."),
+    flag("auth-token-ttl", "300", K::Uint, S::Honoured, G::Auth,
+        "Seconds a simple auth token stays valid after its last use."),
     // Profiling and monitoring.
     flag("enable-pprof", "false", K::Bool, S::NotBuiltYet, G::Profiling,
         "Serve runtime profiles under /debug/pprof/ on the client URLs (only false is accepted)."),

@@ -361,9 +361,8 @@ fn unsupported_flags_error_unless_default() {
         "--experimental-watch-progress-notify-interval=10m",
         "--enable-grpc-gateway",
     ]);
-    assert!(
-        err(&["--auth-token-ttl=600"]).starts_with("oxcd: --auth-token-ttl is not supported yet")
-    );
+    assert!(err(&["--auth-token=jwt,sign-method=RS256"])
+        .starts_with("oxcd: --auth-token is not supported yet"));
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
     assert!(err(&["--initial-election-tick-advance=false"])
         .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));

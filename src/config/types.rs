@@ -141,3 +141,19 @@ mod tests {
         assert!(!LogOutput::Stderr.is_stdout());
     }
 }
+
+/// `--auth-token`: the kind of token Authenticate hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthToken {
+    /// etcd's opaque tokens, valid `ttl` after their last use.
+    Simple { ttl: Duration },
+}
+
+/// A custom auth provider's own settings: its `[auth-providers.NAME]`
+/// table of the TOML config file, as TOML text, and the directory relative
+/// paths in it are read from (the config file's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderSettings {
+    pub toml: String,
+    pub base_dir: std::path::PathBuf,
+}

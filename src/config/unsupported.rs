@@ -127,19 +127,11 @@ mod tests {
             err.as_deref(),
             Some("oxcd: --enable-v2 is not supported yet (only etcd's default false is accepted, got \"true\")")
         );
-        let err = check(&with(&[("auth-token-ttl", "600")]))
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("oxcd: --auth-token-ttl is not supported yet (only etcd's default 300 is accepted, got \"600\")")
-        );
         for (name, value) in [
             ("enable-pprof", "true"),
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
             ("experimental-corrupt-check-time", "1m"),
-            ("auth-token", "jwt"),
             ("force-new-cluster", "true"),
         ] {
             let err = check(&with(&[(name, value)])).err().map(|e| e.to_string());

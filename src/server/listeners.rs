@@ -53,7 +53,7 @@ pub(super) fn publish_member_attributes(
         loop {
             let propose = Propose {
                 body: WriteRequest::MemberAttrs(attrs.clone()),
-                credentials: Credentials::default(),
+                credentials: Credentials::internal(),
             };
             match frontend.send(propose).await {
                 Ok(Ok(_)) => {

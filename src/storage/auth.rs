@@ -51,6 +51,12 @@ pub enum AuthError {
     OldRevision,
     #[error("permission denied")]
     PermissionDenied,
+    #[error("authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("invalid auth token")]
+    InvalidAuthToken,
 }
 
 type AuthResult<T> = Result<T, AuthError>;
@@ -121,6 +127,20 @@ pub fn enable(state: &mut AuthState) -> AuthResult<()> {
 /// Turns auth off (the auth revision does not move).
 pub fn disable(state: &mut AuthState) {
     state.enabled = false;
+}
+
+/// The user an Authenticate may log in as, with its bcrypt hash (etcd's
+/// rules: auth on, the user known, and not a `no_password` user).
+pub fn login_hash<'a>(state: &'a AuthState, name: &str) -> AuthResult<&'a str> {
+    if !state.enabled {
+        return Err(AuthError::AuthNotEnabled);
+    }
+    let i = user_index(state, name).map_err(|_| AuthError::AuthFailed)?;
+    let user = &state.users[i];
+    if user.options.is_some_and(|o| o.no_password) || user.password.is_empty() {
+        return Err(AuthError::AuthFailed);
+    }
+    std::str::from_utf8(&user.password).map_err(|_| AuthError::AuthFailed)
 }
 
 /// `hashed`: the bcrypt hash, empty for a user added with `no_password`.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::actors::auth::tokens::Tokens;
 use crate::actors::protocol::{ApplyOutcome, ConfChangeItem, LeaseChange};
 use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::proto::mvccpb::Event;
@@ -26,6 +27,8 @@ const LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct BatchWriter {
     store: Arc<Store>,
+    /// Minted and revoked here, as Authenticate and user changes apply.
+    tokens: Arc<Tokens>,
     cadence: Arc<Mutex<SyncCadence>>,
 }
 
@@ -43,7 +46,7 @@ impl SyncCadence {
 }
 
 impl BatchWriter {
-    pub fn new(store: Arc<Store>, sync_every_entries: u64) -> Self {
+    pub fn new(store: Arc<Store>, tokens: Arc<Tokens>, sync_every_entries: u64) -> Self {
         let cadence = SyncCadence {
             last_sync: Instant::now(),
             last_sync_index: store.consistent_index(),
@@ -51,6 +54,7 @@ impl BatchWriter {
         };
         BatchWriter {
             store,
+            tokens,
             cadence: Arc::new(Mutex::new(cadence)),
         }
     }
@@ -88,9 +92,15 @@ impl BatchWriter {
                 .map(|h| h.id)
                 .unwrap_or_default();
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
-                |(response, events)| {
+                |(mut response, events)| {
                     all_events.extend(events);
                     super::op_counts::count_applied(&response);
+                    super::auth_tokens::settle(
+                        &self.tokens,
+                        item.index,
+                        &item.request,
+                        &mut response,
+                    );
                     response
                 },
             );
@@ -227,7 +237,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions { map_size: 64 << 20 };
         let store = Arc::new(Store::open(dir.path(), options).unwrap());
-        let writer = BatchWriter::new(store.clone(), 3);
+        let tokens = Arc::new(Tokens::simple(Duration::from_secs(300)));
+        let writer = BatchWriter::new(store.clone(), tokens, 3);
 
         // The inline path never flushes, even past the cadence.
         let batch = ApplyBatch {

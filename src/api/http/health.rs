@@ -207,7 +207,7 @@ async fn read_one_key(ctx: &HttpContext, serializable: bool) -> Result<(), Strin
             serializable,
             ..Default::default()
         },
-        credentials: Default::default(),
+        credentials: crate::actors::auth::Credentials::internal(),
     };
     let outcome = tokio::time::timeout(ctx.request_timeout, ctx.frontend.send(read)).await;
     let err = match outcome {

@@ -2,7 +2,7 @@
 
 use toml::Value;
 
-use super::{section_key, Entry, Raw, SECTIONS};
+use super::{section_key, Entry, Raw, PROVIDERS_TABLE, SECTIONS};
 
 fn raw(value: &Value) -> Raw {
     match value {
@@ -35,6 +35,8 @@ pub(super) fn entries(text: &str) -> Result<Vec<Entry>, String> {
     let mut out = Vec::with_capacity(doc.len());
     for (key, value) in &doc {
         match value {
+            // Auth providers' own settings, read by `provider_table`.
+            Value::Table(_) if key == PROVIDERS_TABLE => {}
             Value::Table(section) if SECTIONS.iter().any(|(name, _)| name == key) => {
                 for (inner, value) in section {
                     out.push(Entry {
@@ -50,4 +52,15 @@ pub(super) fn entries(text: &str) -> Result<Vec<Entry>, String> {
         }
     }
     Ok(out)
+}
+
+/// The `[auth-providers.NAME]` table, as TOML text ("" when absent).
+pub(super) fn provider_table(text: &str, name: &str) -> Result<String, String> {
+    let doc: toml::Table =
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+    match doc.get(PROVIDERS_TABLE).and_then(|t| t.get(name)) {
+        None => Ok(String::new()),
+        Some(Value::Table(table)) => toml::to_string(table).map_err(|e| e.to_string()),
+        Some(_) => Err(format!("{PROVIDERS_TABLE}.{name} must be a table")),
+    }
 }

@@ -11,6 +11,13 @@ use super::header;
 /// The answer to one applied auth request.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AuthApplied {
+    /// A login was accepted; the token (empty here) is minted by whoever
+    /// applied it, from the entry's index and the proposer's prefix.
+    Authenticate {
+        response: AuthenticateResponse,
+        user: String,
+        revision: u64,
+    },
     Enable(AuthEnableResponse),
     Disable(AuthDisableResponse),
     Status(AuthStatusResponse),
@@ -31,7 +38,8 @@ pub enum AuthApplied {
 
 /// Whether `req` is an auth request this module applies.
 pub fn is_auth(req: &InternalRaftRequest) -> bool {
-    req.auth_enable.is_some()
+    req.authenticate.is_some()
+        || req.auth_enable.is_some()
         || req.auth_disable.is_some()
         || req.auth_status.is_some()
         || req.auth_user_add.is_some()
@@ -55,7 +63,20 @@ pub fn apply(batch: &mut WriteBatch<'_>, req: &InternalRaftRequest) -> StorageRe
     let before = batch.with_auth(|s| s.clone());
     let mut state = before.clone();
     let h = header(batch.rev());
-    let applied = if req.auth_enable.is_some() {
+    let applied = if let Some(r) = &req.authenticate {
+        // The password was checked by the member that proposed this; here
+        // only what may have changed since: auth still on, user still able
+        // to log in.
+        store::login_hash(&state, &r.name)?;
+        AuthApplied::Authenticate {
+            response: AuthenticateResponse {
+                header: h,
+                token: String::new(),
+            },
+            user: r.name.clone(),
+            revision: state.revision,
+        }
+    } else if req.auth_enable.is_some() {
         store::enable(&mut state)?;
         AuthApplied::Enable(AuthEnableResponse { header: h })
     } else if req.auth_disable.is_some() {

@@ -12,7 +12,8 @@ fn auth(req: InternalRaftRequest, store: &Store) -> Result<ApplyResponse, Storag
     apply(store, req).map(|(r, _)| r)
 }
 
-fn setup(store: &Store) {
+/// root (role root) and alice (readwrite on [a, m)), auth on.
+pub(crate) fn setup(store: &Store) {
     let steps = [
         InternalRaftRequest {
             auth_user_add: Some(AuthUserAddRequest {

@@ -13,9 +13,9 @@ mod range;
 mod txn;
 
 #[cfg(test)]
-mod auth_tests;
+pub(crate) mod auth_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use range::range;
 pub use txn::{is_txn_read_only, txn_read_only};
