@@ -21,6 +21,7 @@ use raft::{RawNode, ReadOnlyOption};
 
 use crate::actors::applier::{Applier, ApplyListeners};
 use crate::actors::auth::gate::AuthGate;
+use crate::actors::auth::jwt::JwtTokens;
 use crate::actors::auth::registry::ProviderRegistry;
 use crate::actors::auth::tokens::Tokens;
 use crate::actors::auth::Auth;
@@ -138,6 +139,14 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
         )));
     }
 
+    let tokens = Arc::new(match &config.auth_token {
+        crate::config::AuthToken::Simple { ttl } => Tokens::simple(*ttl),
+        crate::config::AuthToken::Jwt(options) => Tokens::Jwt(Box::new(
+            JwtTokens::new(options)
+                .map_err(|e| BootError::Invalid(format!("--auth-token: {e}")))?,
+        )),
+    });
+
     let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
     if pending_install.is_some() {
         snapshots.finish_install()?;
@@ -182,6 +191,7 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
             raw,
             wal,
             auth_provider,
+            tokens,
             applied,
             snapshots,
             shutdown,
@@ -353,6 +363,7 @@ fn start_actors(
     raw: RawNode<RaftStore>,
     wal: Wal,
     auth_provider: Option<Arc<dyn crate::actors::auth::AuthProvider>>,
+    tokens: Arc<Tokens>,
     applied: u64,
     snapshot_dir: SnapshotDir,
     shutdown: Shutdown,
@@ -360,9 +371,6 @@ fn start_actors(
     let board = Arc::new(RaftStatusBoard::default());
     board.publish_applied(applied);
 
-    let tokens = Arc::new(match config.auth_token {
-        crate::config::AuthToken::Simple { ttl } => Tokens::simple(ttl),
-    });
     let mut gate = AuthGate::new(
         store.clone(),
         tokens.clone(),

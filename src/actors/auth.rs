@@ -11,6 +11,7 @@
 //!   admin-only RPC may run.
 
 pub mod gate;
+pub mod jwt;
 pub mod registry;
 pub mod static_file;
 pub mod tokens;

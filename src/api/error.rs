@@ -164,6 +164,11 @@ fn auth_status(err: &AuthError) -> (Code, &'static str) {
             "etcdserver: authentication failed, invalid user ID or password",
         ),
         AuthError::InvalidAuthToken => (Unauthenticated, "etcdserver: invalid auth token"),
+        // Not one of etcd's gRPC errors: its text as etcd passes it on.
+        AuthError::VerifyOnly => (
+            Unknown,
+            "auth: token signing attempted with verify-only key",
+        ),
     }
 }
 

@@ -8,7 +8,8 @@ use super::error::ConfigError;
 use super::settings::{Settings, Source};
 use super::tls;
 use super::types::{
-    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput,
+    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, JwtOptions, LogFormat, LogLevel,
+    LogOutput,
 };
 use super::urls;
 use super::values;
@@ -24,6 +25,8 @@ pub const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
 /// How long a simple token lives unused when `--auth-token-ttl` is 0 (etcd's).
 pub const DEFAULT_AUTH_TOKEN_TTL: Duration = Duration::from_secs(300);
+/// etcd's JWT lifetime when `ttl` is not given.
+pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(300);
 /// etcd's (and bcrypt's) default work factor for password hashes.
 pub const DEFAULT_BCRYPT_COST: u32 = 10;
 /// etcd's period of progress notifications to idle watchers.
@@ -365,17 +368,53 @@ fn auth_token(s: &Settings) -> Result<AuthToken, ConfigError> {
         n => Duration::from_secs(n),
     };
     let spec = s.text("auth-token");
-    match spec.split(',').next().unwrap_or_default() {
+    let mut parts = spec.split(',');
+    match parts.next().unwrap_or_default() {
         "simple" => Ok(AuthToken::Simple { ttl }),
-        "jwt" => Err(s.unsupported(
-            "auth-token",
-            format!("JWT tokens are not built yet; only 'simple' is accepted, got {spec:?}"),
-        )),
+        "jwt" => jwt_options(parts)
+            .map(AuthToken::Jwt)
+            .map_err(|reason| s.invalid("auth-token", reason)),
         other => Err(s.invalid(
             "auth-token",
             format!("unknown token type {other:?} (simple or jwt)"),
         )),
     }
+}
+
+/// `key=value` options after `jwt`, as etcd reads them: each once, known
+/// ones only (etcd warns about unknown ones; oxcd refuses them, as a typo
+/// would otherwise leave a key unset).
+fn jwt_options<'a>(parts: impl Iterator<Item = &'a str>) -> Result<JwtOptions, String> {
+    let mut options = JwtOptions {
+        sign_method: String::new(),
+        pub_key: None,
+        priv_key: None,
+        ttl: DEFAULT_JWT_TTL,
+    };
+    let mut seen = Vec::new();
+    for part in parts {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("jwt option {part:?} is not key=value"))?;
+        if seen.contains(&key) {
+            return Err(format!("jwt option {key:?} given twice"));
+        }
+        seen.push(key);
+        match key {
+            "sign-method" => options.sign_method = value.to_string(),
+            "pub-key" => options.pub_key = Some(PathBuf::from(value)),
+            "priv-key" => options.priv_key = Some(PathBuf::from(value)),
+            "ttl" => {
+                options.ttl =
+                    values::parse_duration(value).map_err(|e| format!("jwt ttl {value:?}: {e}"))?
+            }
+            other => return Err(format!("unknown jwt option {other:?}")),
+        }
+    }
+    if options.sign_method.is_empty() {
+        return Err("jwt needs sign-method".into());
+    }
+    Ok(options)
 }
 
 /// bcrypt's own bounds; etcd warns and uses its default outside them.

@@ -29,8 +29,8 @@ pub use build::{
 };
 pub use error::ConfigError;
 pub use types::{
-    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, LogFormat, LogLevel, LogOutput,
-    ProviderSettings,
+    AuthToken, AutoCompaction, ClusterState, GrpcKeepalive, JwtOptions, LogFormat, LogLevel,
+    LogOutput, ProviderSettings,
 };
 pub use urls::{is_tls, BindAddr, Endpoint};
 

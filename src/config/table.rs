@@ -275,7 +275,7 @@ pub const FLAGS: &[FlagSpec] = &[
         "Comma-separated host names accepted in HTTP requests on insecure ports ('*': any)."),
     // Auth.
     flag("auth-token", "simple", K::Text, S::Honoured, G::Auth,
-        "Kind of auth token and its options: 'simple' (JWT is not built yet)."),
+        "Kind of auth token and its options: 'simple' or 'jwt,pub-key=..,priv-key=..,sign-method=..,ttl=..'."),
     flag("bcrypt-cost", "10", K::Uint, S::Honoured, G::Auth,
         "bcrypt work factor for stored passwords (4 to 31; others fall back to 10 with a warning, as in etcd)."),
     flag("auth-token-ttl", "300", K::Uint, S::Honoured, G::Auth,

@@ -361,8 +361,7 @@ fn unsupported_flags_error_unless_default() {
         "--experimental-watch-progress-notify-interval=10m",
         "--enable-grpc-gateway",
     ]);
-    assert!(err(&["--auth-token=jwt,sign-method=RS256"])
-        .starts_with("oxcd: --auth-token is not supported yet"));
+    assert!(err(&["--auth-token=bogus"]).contains("unknown token type \"bogus\""));
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
     assert!(err(&["--initial-election-tick-advance=false"])
         .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));
@@ -580,4 +579,26 @@ fn bcrypt_cost_out_of_range_falls_back_to_the_default_with_a_warning() {
         "{:?}",
         c.warnings
     );
+}
+
+#[test]
+fn jwt_token_options_are_read_as_etcd_names_them() {
+    let c = ok(&["--auth-token=jwt,pub-key=p.pem,priv-key=k.pem,sign-method=RS256,ttl=10m"]);
+    assert_eq!(
+        c.auth_token,
+        AuthToken::Jwt(JwtOptions {
+            sign_method: "RS256".into(),
+            pub_key: Some(PathBuf::from("p.pem")),
+            priv_key: Some(PathBuf::from("k.pem")),
+            ttl: Duration::from_secs(600),
+        })
+    );
+    let c = ok(&["--auth-token=jwt,pub-key=p.pem,sign-method=ES256"]);
+    assert!(
+        matches!(c.auth_token, AuthToken::Jwt(o) if o.ttl == Duration::from_secs(300) && o.priv_key.is_none())
+    );
+    assert!(err(&["--auth-token=jwt,pub-key=p.pem"]).contains("jwt needs sign-method"));
+    assert!(err(&["--auth-token=jwt,sign-method=RS256,ttl=5m,ttl=1m"]).contains("given twice"));
+    assert!(err(&["--auth-token=jwt,sign-method=RS256,pubkey=x"]).contains("unknown jwt option"));
+    assert!(err(&["--auth-token=jwt,sign-method"]).contains("not key=value"));
 }

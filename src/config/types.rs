@@ -147,6 +147,22 @@ mod tests {
 pub enum AuthToken {
     /// etcd's opaque tokens, valid `ttl` after their last use.
     Simple { ttl: Duration },
+    /// Signed JWTs (`jwt,pub-key=..,priv-key=..,sign-method=..,ttl=..`).
+    Jwt(JwtOptions),
+}
+
+/// `--auth-token jwt,...`'s options, as etcd names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtOptions {
+    /// `sign-method`: RS256, PS384, ES256, HS512, ...
+    pub sign_method: String,
+    /// `pub-key`: PEM file that verifies tokens.
+    pub pub_key: Option<std::path::PathBuf>,
+    /// `priv-key`: PEM file that signs them (the secret for HS*); without
+    /// it the member only verifies.
+    pub priv_key: Option<std::path::PathBuf>,
+    /// `ttl`: how long a token is valid (etcd's default 5m).
+    pub ttl: Duration,
 }
 
 /// A custom auth provider's own settings: its `[auth-providers.NAME]`

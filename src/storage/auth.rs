@@ -57,6 +57,9 @@ pub enum AuthError {
     AuthFailed,
     #[error("invalid auth token")]
     InvalidAuthToken,
+    /// A JWT member without a private key was asked to sign.
+    #[error("token signing attempted with verify-only key")]
+    VerifyOnly,
 }
 
 type AuthResult<T> = Result<T, AuthError>;

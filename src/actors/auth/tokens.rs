@@ -1,9 +1,11 @@
 //! The auth tokens a member hands out and recognises (`--auth-token`).
-//! Simple tokens are minted when an Authenticate entry is applied, on every
-//! member, so any member knows any token; they live in memory only.
+//! Tokens are minted when an Authenticate entry is applied, on every member:
+//! simple ones from the entry (so any member knows any token; memory only),
+//! JWTs signed with this member's key.
 
 use std::time::{Duration, Instant};
 
+use super::jwt::JwtTokens;
 use crate::storage::auth::tokens::{self as simple, SimpleTokens, TokenInfo};
 
 /// Who a presented token stands for.
@@ -18,6 +20,7 @@ pub struct TokenHolder {
 
 pub enum Tokens {
     Simple(SimpleTokens),
+    Jwt(Box<JwtTokens>),
 }
 
 impl Tokens {
@@ -30,10 +33,12 @@ impl Tokens {
     pub fn new_prefix(&self) -> String {
         match self {
             Tokens::Simple(_) => simple::new_prefix(),
+            Tokens::Jwt(_) => String::new(),
         }
     }
 
-    /// Mints the token of an applied Authenticate at raft `index`.
+    /// Mints the token of an applied Authenticate at raft `index`; empty
+    /// when this member only verifies JWTs (no private key).
     pub fn assign(&self, prefix: &str, index: u64, user: &str, revision: u64) -> String {
         match self {
             Tokens::Simple(tokens) => {
@@ -47,6 +52,7 @@ impl Tokens {
                 tokens.assign(token.clone(), info, now);
                 token
             }
+            Tokens::Jwt(jwt) => jwt.sign(user, revision).unwrap_or_default(),
         }
     }
 
@@ -61,6 +67,7 @@ impl Tokens {
                         revision: None,
                     })
             }
+            Tokens::Jwt(jwt) => jwt.verify(token),
         }
     }
 
@@ -68,6 +75,8 @@ impl Tokens {
     pub fn invalidate_user(&self, user: &str) {
         match self {
             Tokens::Simple(tokens) => tokens.invalidate_user(user),
+            // A JWT stays valid until it expires, as etcd's.
+            Tokens::Jwt(_) => {}
         }
     }
 
@@ -75,6 +84,7 @@ impl Tokens {
     pub fn clear(&self) {
         match self {
             Tokens::Simple(tokens) => tokens.clear(),
+            Tokens::Jwt(_) => {}
         }
     }
 }

@@ -65,6 +65,9 @@ impl Handler<Authenticate> for FrontEnd {
                 else {
                     return Err(ServerError::UnexpectedResponse("authenticate"));
                 };
+                if response.token.is_empty() {
+                    return Err(ServerError::Auth(AuthError::VerifyOnly));
+                }
                 if checked_at == gate.current_revision() {
                     return Ok(response);
                 }
