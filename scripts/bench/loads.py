@@ -145,6 +145,17 @@ STANDARD_LOADS.append({
 
 LOAD_NAMES = [l["name"] for l in STANDARD_LOADS]
 
+# authenticate: logins per second (a bcrypt check each, at the servers' default cost 10),
+# 10 clients over 2 connections. Only with --auth; not in the default set.
+EXTRA_LOADS = [{
+    "name": "authenticate-10c",
+    "title": "Authenticate (bcrypt cost 10), 10 clients, 2 conns",
+    "bench_args": ["--clients", "10", "--conns", "2", "authenticate"],
+    "setup": None,
+    "needs_auth": True,
+}]
+ALL_NAMES = LOAD_NAMES + [l["name"] for l in EXTRA_LOADS]
+
 
 def is_watch(load):
     """True for a watch-latency load (its own JSON schema and table)."""
@@ -160,7 +171,7 @@ def for_run(load, quick):
 
 
 def by_name(name):
-    for load in STANDARD_LOADS:
+    for load in STANDARD_LOADS + EXTRA_LOADS:
         if load["name"] == name:
             return load
     raise KeyError(name)

@@ -81,6 +81,24 @@ def make_tls_files(directory):
                      client_key=p("client-key.pem"))
 
 
+# With --auth simple|jwt: auth is enabled on every server after it starts (users root and
+# bench; bench holds readwrite on every key through a role, so each request is checked
+# against a real grant, not root's bypass), oxcd-bench logs in as bench (--user) and sends
+# its token with every request, and etcdctl logs in as root. For jwt, both servers sign
+# with one RSA key made with openssl for the run (sign-method RS256).
+AUTH = {}
+AUTH_USER = "bench:benchpw"
+AUTH_ROOT = "root:rootpw"
+
+
+def make_jwt_keys(directory):
+    key, pub = os.path.join(directory, "jwt.key"), os.path.join(directory, "jwt.pub")
+    subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
+    subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-out", pub], check=True,
+                   capture_output=True)
+    return ["--auth-token", "jwt,pub-key=%s,priv-key=%s,sign-method=RS256" % (pub, key)]
+
+
 def client_tls_args():
     if not TLS_FILES:
         return []
@@ -225,7 +243,7 @@ class Server:
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
             "--initial-cluster", self.initial_cluster,
-        ] + tls + self.extra_args
+        ] + tls + AUTH.get("server_args", []) + self.extra_args
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -326,12 +344,15 @@ class Runner:
     def __init__(self, opts):
         self.opts = opts
         self.taken_ports = set()
+        # True once auth is on in the running cluster: etcdctl then logs in as root.
+        self.auth_on = False
 
     def etcdctl(self, endpoint, args, timeout=10.0):
         env = clean_env()
         env["ETCDCTL_API"] = "3"
+        user = ["--user", AUTH_ROOT] if self.auth_on else []
         cmd = ([self.opts.etcdctl_bin, "--endpoints=" + endpoint, "--command-timeout=5s"]
-               + client_tls_args() + args)
+               + client_tls_args() + user + args)
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
@@ -395,9 +416,27 @@ class Runner:
             return None, "no leader yet (leader %s)" % leader
         return ids.index(leader), None
 
+    def enable_auth(self, cluster):
+        """Users root and bench (readwrite on every key via role bench), then auth on."""
+        eps = cluster.endpoints()
+        for args in (["user", "add", AUTH_ROOT, "--interactive=false"],
+                     ["user", "grant-role", "root", "root"],
+                     ["user", "add", AUTH_USER, "--interactive=false"],
+                     ["role", "add", "bench"],
+                     ["role", "grant-permission", "bench", "--prefix=true", "readwrite", ""],
+                     ["user", "grant-role", "bench", "bench"],
+                     ["auth", "enable"]):
+            r = self.etcdctl(eps, args, timeout=20.0)
+            if r is None or r.returncode != 0:
+                raise RuntimeError("enabling auth: etcdctl %s failed: %s"
+                                   % (" ".join(args), r.stderr if r else "timeout"))
+        self.auth_on = True
+
     def bench(self, endpoint, args, timeout):
         """Runs oxcd-bench once; returns (parsed JSON or None, info dict)."""
         common = ["--endpoints", endpoint, "--json", "--no-progress"] + client_tls_args()
+        if AUTH:
+            common += ["--user", AUTH_USER]
         cmd = [self.opts.bench_bin] + common + args
         t0 = time.monotonic()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -486,7 +525,10 @@ class Runner:
                 rec["server_pids"] = [m.proc.pid for m in members]
                 for m, st in zip(members, rec["member_stats"]):
                     st["pid"] = m.proc.pid
+            self.auth_on = False
             self.wait_ready(cluster)
+            if AUTH:
+                self.enable_auth(cluster)
             rec["start_s"] = round(time.monotonic() - t0, 3)
             leader = members[cluster.leader]
             if n > 1:
@@ -661,6 +703,9 @@ def main(argv=None):
     ap.add_argument("--tls", action="store_true",
                     help="serve clients over TLS with client certificates (same CA and "
                          "certificates for both servers, made with openssl)")
+    ap.add_argument("--auth", choices=("simple", "jwt"),
+                    help="enable auth on both servers; oxcd-bench logs in as a user with "
+                         "readwrite on every key and sends its token with every request")
     ap.add_argument("--no-build", action="store_true",
                     help="(bench-vs-etcd.sh) do not run cargo build")
     ap.add_argument("--skip-apt", action="store_true",
@@ -677,10 +722,12 @@ def main(argv=None):
         return 0
 
     names = [n.strip() for n in opts.loads.split(",") if n.strip()]
-    unknown = [n for n in names if n not in loadsmod.LOAD_NAMES]
+    unknown = [n for n in names if n not in loadsmod.ALL_NAMES]
     if unknown or not names:
         ap.error("unknown load(s) %s; known: %s" % (",".join(unknown),
-                                                     ",".join(loadsmod.LOAD_NAMES)))
+                                                     ",".join(loadsmod.ALL_NAMES)))
+    if not opts.auth and any(loadsmod.by_name(n).get("needs_auth") for n in names):
+        ap.error("the authenticate load needs --auth simple or --auth jwt")
     if opts.quick:
         if opts.duration is None:
             opts.duration = "3s"
@@ -717,7 +764,7 @@ def main(argv=None):
         "machine": machine_info(),
         "loadavg_at_start": loadavg(),
         "config": {"rounds": opts.rounds, "duration": opts.duration_str,
-                   "members": opts.members, "tls": opts.tls,
+                   "members": opts.members, "tls": opts.tls, "auth": opts.auth,
                    "order": "for each load and round: etcd, then oxcd"},
         "servers": {
             "etcd": {"label": "etcd", "bin": shown_path(opts.etcd_bin),
@@ -734,6 +781,9 @@ def main(argv=None):
     try:
         if opts.tls:
             make_tls_files(bin_dir)
+        if opts.auth:
+            AUTH["mode"] = opts.auth
+            AUTH["server_args"] = make_jwt_keys(bin_dir) if opts.auth == "jwt" else []
         for what in ("oxcd_bin", "bench_bin"):
             path = getattr(opts, what)
             if os.path.abspath(path).startswith(REPO + os.sep):

@@ -92,6 +92,11 @@ pub struct GlobalArgs {
     /// Do not verify the server's certificate (self-signed, e.g. --auto-tls).
     #[arg(long, global = true, conflicts_with = "cacert")]
     pub insecure_skip_tls_verify: bool,
+    /// NAME:PASSWORD: log in once (Authenticate) and send the token with
+    /// every request, as etcdctl's --user; the `authenticate` load logs in
+    /// with it on every request instead.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -108,6 +113,8 @@ pub enum Command {
     WatchLatency(WatchLatencyArgs),
     /// Grant many leases, then renew them over LeaseKeepAlive streams (one per client).
     LeaseKeepalive(LeaseKeepaliveArgs),
+    /// Authenticate with --user on every request (the cost of logins: bcrypt).
+    Authenticate,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -18,6 +18,7 @@ mod stats;
 use args::{Cli, Command, GlobalArgs, LeaseKeepaliveArgs, WatchLatencyArgs, DEFAULT_TOTAL};
 use clap::Parser;
 use keys::{KeySpace, Values};
+use loads::authenticate::AuthenticateLoad;
 use loads::lease_keepalive;
 use loads::mixed::MixedLoad;
 use loads::put::PutLoad;
@@ -88,6 +89,11 @@ async fn bench(cli: Cli) -> Result<(), String> {
     )
     .await?;
     let serializable = g.consistency.serializable();
+    if let Some(user) = &g.user {
+        if !matches!(cli.command, Command::Authenticate) {
+            loads::authenticate::log_in(channels[0].clone(), user).await?;
+        }
+    }
     let (load, summary) = match &cli.command {
         Command::Put => run(PutLoad::new(kv_data(g)?), &channels, &plan).await?,
         Command::Range(a) => run(RangeLoad::new(a, serializable), &channels, &plan).await?,
@@ -99,6 +105,11 @@ async fn bench(cli: Cli) -> Result<(), String> {
         }
         Command::WatchLatency(a) => return watch(g, a, &channels, plan.progress).await,
         Command::LeaseKeepalive(a) => return lease(g, a, &channels, &plan).await,
+        Command::Authenticate => {
+            let credentials = g.user.as_deref().ok_or("authenticate needs --user")?;
+            let (user, password) = loads::authenticate::split_user(credentials)?;
+            run(AuthenticateLoad::new(user, password), &channels, &plan).await?
+        }
     };
     let info = RunInfo {
         load: load.to_string(),

@@ -121,8 +121,8 @@ fn status_text(status: &tonic::Status) -> String {
     }
 }
 
-fn lease_client(channel: Channel) -> LeaseClient<Channel> {
-    LeaseClient::new(channel)
+fn lease_client(channel: Channel) -> LeaseClient<super::Authed> {
+    LeaseClient::with_interceptor(channel, super::WithToken)
 }
 
 /// Grant `count` leases with `ttl`, `GRANT_CONCURRENCY` at a time spread over `channels`.

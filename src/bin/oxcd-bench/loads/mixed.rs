@@ -58,7 +58,7 @@ impl Load for MixedLoad {
 }
 
 pub struct MixedWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<super::Authed>,
     data: KvData,
     rng: Rng,
     read_ratio: f64,

@@ -10,6 +10,7 @@
 //! its own `run` and report instead of a `Load`. `lease_keepalive` also has its own `run`
 //! (several keep-alives in flight per stream) but the request loads' statistics and report.
 
+pub mod authenticate;
 pub mod lease_keepalive;
 pub mod mixed;
 pub mod put;
@@ -20,8 +21,11 @@ pub mod watch_latency;
 use crate::keys::{KeySpace, Values};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::transport::Channel;
 use tonic::Status;
 
@@ -62,7 +66,26 @@ pub struct KvData {
     pub values: Arc<Values>,
 }
 
+/// The auth token every request carries (`--user`), set once before the run.
+pub static TOKEN: OnceLock<MetadataValue<Ascii>> = OnceLock::new();
+
+/// Adds the `--user` token to each request, as etcd clients do.
+#[derive(Debug, Clone, Copy)]
+pub struct WithToken;
+
+impl Interceptor for WithToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(token) = TOKEN.get() {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose requests carry the token.
+pub type Authed = InterceptedService<Channel, WithToken>;
+
 /// A KV client that accepts responses of any size (large ranges).
-pub fn kv_client(channel: Channel) -> KvClient<Channel> {
-    KvClient::new(channel).max_decoding_message_size(usize::MAX)
+pub fn kv_client(channel: Channel) -> KvClient<Authed> {
+    KvClient::with_interceptor(channel, WithToken).max_decoding_message_size(usize::MAX)
 }

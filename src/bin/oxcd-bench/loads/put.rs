@@ -34,7 +34,7 @@ impl Load for PutLoad {
 }
 
 pub struct PutWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<super::Authed>,
     data: KvData,
     rng: Rng,
 }

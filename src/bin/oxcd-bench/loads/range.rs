@@ -62,7 +62,7 @@ impl Load for RangeLoad {
 }
 
 pub struct RangeWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<super::Authed>,
     request: Arc<RangeRequest>,
 }
 

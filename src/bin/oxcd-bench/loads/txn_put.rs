@@ -35,7 +35,7 @@ impl Load for TxnPutLoad {
 }
 
 pub struct TxnPutWorker {
-    kv: KvClient<Channel>,
+    kv: KvClient<super::Authed>,
     data: KvData,
     rng: Rng,
 }

@@ -204,7 +204,8 @@ async fn watch_stream(
             return outcome;
         }
     }
-    let mut client = WatchClient::new(channel).max_decoding_message_size(usize::MAX);
+    let mut client = WatchClient::with_interceptor(channel, super::WithToken)
+        .max_decoding_message_size(usize::MAX);
     let opened = tokio::select! {
         biased;
         _ = &mut stop => return outcome,
