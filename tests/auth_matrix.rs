@@ -46,10 +46,12 @@ enum Want {
     Token,
     /// "etcdserver: permission denied"
     Denied,
+    /// "etcdserver: member not found": past the auth check.
+    NotFound,
     /// Not expressible for this caller (etcdctl cannot send it).
     Skip,
 }
-use Want::{Denied, Empty, Ok as Pass, Skip, Token};
+use Want::{Denied, Empty, NotFound, Ok as Pass, Skip, Token};
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -61,6 +63,7 @@ enum Op {
     DeleteK,
     TxnCompareKPutK,
     TxnNestedPutOther,
+    TxnNestedCompareOther,
     Compact,
     LeaseGrant,
     LeaseRevokeOther,
@@ -71,6 +74,7 @@ enum Op {
     WatchOther,
     MemberList,
     MemberUpdate,
+    MemberRemoveUnknown,
     Status,
     HashKv,
     AuthStatus,
@@ -97,6 +101,10 @@ const TABLE: &[(Op, [Want; 6])] = &[
         Op::TxnNestedPutOther,
         [Empty, Token, Denied, Denied, Pass, Skip],
     ),
+    (
+        Op::TxnNestedCompareOther,
+        [Empty, Token, Denied, Denied, Pass, Skip],
+    ),
     // etcd does not check compaction: any caller with a valid (or no) token.
     (Op::Compact, [Pass, Token, Pass, Pass, Pass, Pass]),
     (Op::LeaseGrant, [Pass, Token, Pass, Pass, Pass, Pass]),
@@ -115,6 +123,11 @@ const TABLE: &[(Op, [Want; 6])] = &[
     (Op::WatchOther, [Empty, Token, Denied, Denied, Pass, Skip]),
     (Op::MemberList, [Pass, Pass, Pass, Pass, Pass, Pass]),
     (Op::MemberUpdate, [Empty, Token, Denied, Denied, Pass, Pass]),
+    // Checked before the member is looked up: root learns it is unknown.
+    (
+        Op::MemberRemoveUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
     (Op::Status, [Pass, Pass, Pass, Pass, Pass, Pass]),
     (Op::HashKv, [Empty, Token, Denied, Denied, Pass, Pass]),
     (Op::AuthStatus, [Pass, Token, Pass, Pass, Pass, Skip]),
@@ -233,6 +246,26 @@ impl Clients {
                 };
                 self.kv.txn(req(txn, t)).await.map(drop)
             }
+            Op::TxnNestedCompareOther => {
+                let inner = TxnRequest {
+                    compare: vec![Compare {
+                        key: b"other".to_vec(),
+                        target: compare::CompareTarget::Version as i32,
+                        result: compare::CompareResult::Greater as i32,
+                        target_union: Some(compare::TargetUnion::Version(-1)),
+                        ..Default::default()
+                    }],
+                    success: vec![op_put("k")],
+                    failure: Vec::new(),
+                };
+                let txn = TxnRequest {
+                    success: vec![RequestOp {
+                        request: Some(request_op::Request::RequestTxn(inner)),
+                    }],
+                    ..Default::default()
+                };
+                self.kv.txn(req(txn, t)).await.map(drop)
+            }
             Op::TxnNestedPutOther => {
                 let inner = TxnRequest {
                     success: vec![op_put("other")],
@@ -296,6 +329,10 @@ impl Clients {
                     peer_ur_ls: vec![self.peer_url.clone()],
                 };
                 self.cluster.member_update(req(update, t)).await.map(drop)
+            }
+            Op::MemberRemoveUnknown => {
+                let remove = MemberRemoveRequest { id: 0x1234_5678 };
+                self.cluster.member_remove(req(remove, t)).await.map(drop)
             }
             Op::Status => self
                 .maintenance
@@ -378,6 +415,7 @@ fn classify(text: &str, ok: bool) -> Result<Want, String> {
         ("etcdserver: user name is empty", Empty),
         ("etcdserver: invalid auth token", Token),
         ("etcdserver: permission denied", Denied),
+        ("etcdserver: member not found", NotFound),
     ] {
         if text.contains(needle) {
             return Ok(want);
@@ -403,6 +441,7 @@ fn ctl_args(op: Op, lease: &str, member: &str, peer: &str, rev: &str) -> Option<
         Op::LeaseTtlNoKeys => vec!["lease", "timetolive", lease],
         Op::LeaseLeases => vec!["lease", "list"],
         Op::MemberList => vec!["member", "list"],
+        Op::MemberRemoveUnknown => vec!["member", "remove", "12345678"],
         Op::MemberUpdate => {
             return Some(vec![
                 "member".into(),
@@ -418,7 +457,11 @@ fn ctl_args(op: Op, lease: &str, member: &str, peer: &str, rev: &str) -> Option<
         Op::RoleGetRo => vec!["role", "get", "ro"],
         Op::RoleList => vec!["role", "list"],
         Op::UserAdd => vec!["user", "add", "new-cert:pw", "--interactive=false"],
-        Op::TxnNestedPutOther | Op::WatchK | Op::WatchOther | Op::AuthStatus => return None,
+        Op::TxnNestedPutOther
+        | Op::TxnNestedCompareOther
+        | Op::WatchK
+        | Op::WatchOther
+        | Op::AuthStatus => return None,
     };
     Some(args.into_iter().map(String::from).collect())
 }

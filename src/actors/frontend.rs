@@ -155,7 +155,7 @@ impl FrontEnd {
 impl FrontEnd {
     /// etcd's own auth cannot be turned on while a custom provider decides
     /// (its checks would refuse every request the provider admitted).
-    fn check_provider_rules(&self, body: &WriteRequest, _: &Credentials) -> ServerResult<()> {
+    fn check_provider_rules(&self, body: &WriteRequest) -> ServerResult<()> {
         match body {
             WriteRequest::Auth(r) if r.auth_enable.is_some() && self.gate.has_provider() => {
                 Err(ServerError::AuthByProvider)
@@ -226,7 +226,7 @@ impl Handler<Propose> for FrontEnd {
             }
         }
         let access = body.access();
-        let caller = match self.check_provider_rules(&body, &msg.credentials) {
+        let caller = match self.check_provider_rules(&body) {
             Ok(()) => self.gate.proposer(&msg.credentials),
             Err(err) => Err(err),
         };

@@ -4,6 +4,8 @@
 //! token, and a token from before a permission change fails with "revision
 //! of auth store is old".
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -11,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::tokens::TokenHolder;
 use crate::config::JwtOptions;
+
+/// Verified tokens kept, at most; the cache is emptied when it is full.
+const VERIFIED_CACHE: usize = 10_000;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -26,6 +31,10 @@ pub struct JwtTokens {
     verifying: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Tokens whose signature was checked, with their holder and expiry:
+    /// a client sends the same token with every request, and checking an
+    /// RSA or ECDSA signature each time costs more than the request.
+    verified: Mutex<HashMap<String, (TokenHolder, u64)>>,
 }
 
 impl JwtTokens {
@@ -88,16 +97,14 @@ impl JwtTokens {
             verifying,
             validation,
             ttl: options.ttl,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
     /// A signed token, or None when this member only verifies.
     pub fn sign(&self, user: &str, revision: u64) -> Option<String> {
         let key = self.signing.as_ref()?;
-        let exp = (SystemTime::now() + self.ttl)
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let exp = unix_now() + self.ttl.as_secs();
         let claims = Claims {
             username: user.to_string(),
             revision,
@@ -115,12 +122,41 @@ impl JwtTokens {
     /// The holder of a valid, unexpired token signed with our key and our
     /// algorithm (never `none`, never another one).
     pub fn verify(&self, token: &str) -> Option<TokenHolder> {
+        let now = unix_now();
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((holder, exp)) = verified.get(token) {
+            if now < *exp {
+                return Some(holder.clone());
+            }
+            verified.remove(token);
+            return None;
+        }
+        drop(verified);
         let data = jsonwebtoken::decode::<Claims>(token, &self.verifying, &self.validation).ok()?;
-        Some(TokenHolder {
+        let holder = TokenHolder {
             user: data.claims.username,
             revision: Some(data.claims.revision),
-        })
+        };
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), (holder.clone(), data.claims.exp));
+        Some(holder)
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// etcd's `sign-method` names that the JWT crate implements.
@@ -185,9 +221,11 @@ mod tests {
     #[test]
     fn expired_tokens_fail() {
         let dir = tempfile::tempdir().unwrap();
-        let short = hs256(dir.path(), b"k", Duration::ZERO);
+        let short = hs256(dir.path(), b"k", Duration::from_secs(1));
         let token = short.sign("alice", 1).unwrap();
-        std::thread::sleep(Duration::from_millis(1100));
+        // Verified (and cached) while valid, refused once expired.
+        assert!(short.verify(&token).is_some());
+        std::thread::sleep(Duration::from_millis(2100));
         assert_eq!(short.verify(&token), None);
     }
 
