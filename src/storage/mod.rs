@@ -9,6 +9,7 @@ pub use dir_lock::DirLock;
 pub mod key_index;
 pub mod lease;
 pub mod mvcc;
+pub mod prefix;
 pub mod revision;
 pub use mvcc::{
     RangeOptions, RangeResult, RangeSource, ReadTxn, Store, StoreOptions, TxnOutcome, TxnWrite,

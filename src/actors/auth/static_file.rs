@@ -32,6 +32,7 @@ use crate::proto::oxcdstore::AuthState;
 use crate::storage::auth::check::{self, Access as Kind};
 use crate::storage::auth::tokens::{self, SimpleTokens, TokenInfo};
 use crate::storage::auth::ROOT;
+use crate::storage::prefix::prefix_end;
 
 /// The provider's settings table (`[auth-providers.static-file]`).
 #[derive(Debug, Deserialize)]
@@ -178,19 +179,6 @@ fn permission(p: FilePermission) -> Result<Permission, String> {
         key,
         range_end,
     })
-}
-
-/// The end of the range of keys starting with `prefix` (etcd's
-/// `GetPrefixRangeEnd`; "\0" for all keys).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 impl AuthProvider for StaticFile {
@@ -347,7 +335,5 @@ permissions = [
             .unwrap();
         assert!(err.contains("\"all\""), "{err}");
         assert!(parse("[[users]]\nname = \"u\"\n").is_err());
-        assert_eq!(prefix_end(b"app/"), b"app0".to_vec());
-        assert_eq!(prefix_end(b""), vec![0]);
     }
 }

@@ -4,6 +4,7 @@ use super::{kv_client, Load, Outcome, Worker};
 use crate::args::RangeArgs;
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::RangeRequest;
+use oxcd::storage::prefix::prefix_end;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
@@ -34,18 +35,6 @@ impl RangeLoad {
     }
 }
 
-/// The smallest key after every key starting with `prefix` ("\0" when there is none).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 impl Load for RangeLoad {
     type Worker = RangeWorker;
 
@@ -70,18 +59,5 @@ impl Worker for RangeWorker {
     async fn request(&mut self, _n: u64) -> Outcome {
         self.kv.range(RangeRequest::clone(&self.request)).await?;
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_ends() {
-        assert_eq!(prefix_end(b"abc"), b"abd");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
-        assert_eq!(prefix_end(b""), vec![0]);
     }
 }
