@@ -13,6 +13,16 @@ pub fn common_name(der: &[u8]) -> Option<String> {
     cn.as_str().ok().map(str::to_string)
 }
 
+/// Whether `unix_secs` lies within the certificate's validity period.
+pub fn valid_now(der: &[u8], unix_secs: u64) -> bool {
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    let now = i64::try_from(unix_secs).unwrap_or(i64::MAX);
+    let validity = cert.validity();
+    validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp()
+}
+
 /// Whether the certificate is valid for `host` as Go's `VerifyHostname`
 /// decides: an IP must be among the IP SANs; a name must match a DNS SAN
 /// (a leading `*.` matches one label).

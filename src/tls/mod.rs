@@ -106,6 +106,7 @@ pub fn server_config(tls: &ServerTls<'_>) -> Result<Arc<ServerConfig>, TlsError>
             ))
         })?;
         let roots = files::root_store(&ca_flag, ca_path)?;
+        let trusted = files::certificates(&ca_flag, ca_path)?;
         let mut builder =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
         if let Some(crl_path) = &opts.crl_file {
@@ -120,7 +121,7 @@ pub fn server_config(tls: &ServerTls<'_>) -> Result<Arc<ServerConfig>, TlsError>
             .build()
             .map_err(|e| TlsError::Invalid(ca_flag.clone(), e.to_string()))?;
         verify::with_identity_checks(
-            webpki,
+            verify::trusting_listed_leaves(webpki, trusted),
             opts.allowed_hostname.clone(),
             opts.allowed_cn.clone(),
         )

@@ -26,6 +26,11 @@ impl TestCa {
         TestCa { cert, key }
     }
 
+    /// The CA's own certificate.
+    pub fn cert(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
+    }
+
     pub fn roots(&self) -> Arc<RootCertStore> {
         let mut roots = RootCertStore::empty();
         roots.add(self.cert.der().clone()).unwrap();

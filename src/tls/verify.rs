@@ -1,6 +1,8 @@
 //! Client certificate checks beyond the CA: `--client-cert-allowed-hostname`
 //! (`--peer-cert-allowed-hostname`) and `--peer-cert-allowed-cn`, applied
-//! after the chain verified, as etcd applies them.
+//! after the chain verified, as etcd applies them; and a client certificate
+//! that is itself one of the trusted CA certificates, which Go accepts (a
+//! one-certificate chain) and webpki refuses ("CA used as end entity").
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
-use super::identity::{common_name, valid_for_host};
+use super::identity::{common_name, valid_for_host, valid_now};
 
 /// `inner` alone when neither check is set.
 pub fn with_identity_checks(
@@ -25,6 +27,83 @@ pub fn with_identity_checks(
         allowed_hostname,
         allowed_cn,
     })
+}
+
+/// Accepts, as Go does, a client certificate that is one of the trusted
+/// certificates themselves (self-signed client certificates given as their
+/// own CA, as etcd's e2e fixtures do), while it is within its validity.
+/// Possession of its key is still proven by the handshake signature.
+pub fn trusting_listed_leaves(
+    inner: Arc<dyn ClientCertVerifier>,
+    trusted: Vec<CertificateDer<'static>>,
+) -> Arc<dyn ClientCertVerifier> {
+    Arc::new(TrustedLeaves { inner, trusted })
+}
+
+#[derive(Debug)]
+struct TrustedLeaves {
+    inner: Arc<dyn ClientCertVerifier>,
+    trusted: Vec<CertificateDer<'static>>,
+}
+
+impl ClientCertVerifier for TrustedLeaves {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(verified) => Ok(verified),
+            Err(_)
+                if self
+                    .trusted
+                    .iter()
+                    .any(|t| t.as_ref() == end_entity.as_ref())
+                    && valid_now(end_entity, now.as_secs()) =>
+            {
+                Ok(ClientCertVerified::assertion())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
 }
 
 #[derive(Debug)]
@@ -119,5 +198,25 @@ mod tests {
         assert!(verifier.verify_client_cert(&wrong_cn, &[], now).is_err());
         let wrong_host = issue("peer", "elsewhere.local");
         assert!(verifier.verify_client_cert(&wrong_host, &[], now).is_err());
+    }
+
+    #[test]
+    fn a_trusted_certificate_may_be_its_own_client_certificate_as_in_go() {
+        let ca = TestCa::new();
+        let other = TestCa::new();
+        let webpki = WebPkiClientVerifier::builder(ca.roots()).build().unwrap();
+        let verifier = trusting_listed_leaves(webpki, vec![ca.cert()]);
+        let now = UnixTime::now();
+        assert!(verifier.verify_client_cert(&ca.cert(), &[], now).is_ok());
+        assert!(verifier
+            .verify_client_cert(&ca.issue("c", "h").cert, &[], now)
+            .is_ok());
+        // Not in the list, not signed by it: refused.
+        assert!(verifier
+            .verify_client_cert(&other.cert(), &[], now)
+            .is_err());
+        // Listed but expired (far in the future): refused.
+        let later = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1 << 40));
+        assert!(verifier.verify_client_cert(&ca.cert(), &[], later).is_err());
     }
 }
