@@ -46,7 +46,8 @@ enum Want {
     Token,
     /// "etcdserver: permission denied"
     Denied,
-    /// "etcdserver: member not found": past the auth check.
+    /// "member not found", "user name not found", "role name not found":
+    /// past the auth check.
     NotFound,
     /// Not expressible for this caller (etcdctl cannot send it).
     Skip,
@@ -70,11 +71,13 @@ enum Op {
     LeaseTtlKeysOther,
     LeaseTtlNoKeys,
     LeaseLeases,
+    LeaseKeepAlive,
     WatchK,
     WatchOther,
     MemberList,
     MemberUpdate,
     MemberRemoveUnknown,
+    MemberPromoteUnknown,
     Status,
     HashKv,
     AuthStatus,
@@ -83,6 +86,13 @@ enum Op {
     RoleGetRo,
     RoleList,
     UserAdd,
+    UserDeleteUnknown,
+    UserChangePasswordUnknown,
+    UserGrantRoleUnknown,
+    RoleAdd,
+    RoleDeleteUnknown,
+    RoleGrantPermissionUnknown,
+    RoleRevokePermissionUnknown,
 }
 
 /// The table: each RPC's answer for each caller of `WHO`.
@@ -119,6 +129,8 @@ const TABLE: &[(Op, [Want; 6])] = &[
     // Without keys etcd looks at no credentials at all.
     (Op::LeaseTtlNoKeys, [Pass, Pass, Pass, Pass, Pass, Pass]),
     (Op::LeaseLeases, [Pass, Pass, Pass, Pass, Pass, Pass]),
+    // Renewals look at no credentials either (etcd's LeaseRenew).
+    (Op::LeaseKeepAlive, [Pass, Pass, Pass, Pass, Pass, Skip]),
     (Op::WatchK, [Empty, Token, Pass, Denied, Pass, Skip]),
     (Op::WatchOther, [Empty, Token, Denied, Denied, Pass, Skip]),
     (Op::MemberList, [Pass, Pass, Pass, Pass, Pass, Pass]),
@@ -126,6 +138,10 @@ const TABLE: &[(Op, [Want; 6])] = &[
     // Checked before the member is looked up: root learns it is unknown.
     (
         Op::MemberRemoveUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (
+        Op::MemberPromoteUnknown,
         [Empty, Token, Denied, Denied, NotFound, NotFound],
     ),
     (Op::Status, [Pass, Pass, Pass, Pass, Pass, Pass]),
@@ -137,6 +153,33 @@ const TABLE: &[(Op, [Want; 6])] = &[
     (Op::RoleGetRo, [Empty, Token, Pass, Denied, Pass, Pass]),
     (Op::RoleList, [Empty, Token, Denied, Denied, Pass, Pass]),
     (Op::UserAdd, [Empty, Token, Denied, Denied, Pass, Pass]),
+    // Auth management: refused before the name is looked up, so only root
+    // learns that it does not exist.
+    (
+        Op::UserDeleteUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (
+        Op::UserChangePasswordUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (
+        Op::UserGrantRoleUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (Op::RoleAdd, [Empty, Token, Denied, Denied, Pass, Pass]),
+    (
+        Op::RoleDeleteUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (
+        Op::RoleGrantPermissionUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
+    (
+        Op::RoleRevokePermissionUnknown,
+        [Empty, Token, Denied, Denied, NotFound, NotFound],
+    ),
 ];
 
 struct Clients {
@@ -334,6 +377,81 @@ impl Clients {
                 let remove = MemberRemoveRequest { id: 0x1234_5678 };
                 self.cluster.member_remove(req(remove, t)).await.map(drop)
             }
+            Op::MemberPromoteUnknown => {
+                let promote = MemberPromoteRequest { id: 0x1234_5678 };
+                self.cluster.member_promote(req(promote, t)).await.map(drop)
+            }
+            Op::LeaseKeepAlive => {
+                let id = self.lease_on_other().await;
+                let renew = futures::stream::iter(vec![LeaseKeepAliveRequest { id }]);
+                let mut answers = self
+                    .lease
+                    .lease_keep_alive(req(renew, t))
+                    .await?
+                    .into_inner();
+                answers.message().await.map(drop)
+            }
+            Op::UserDeleteUnknown => {
+                let delete = AuthUserDeleteRequest {
+                    name: "nobody".into(),
+                };
+                self.auth.user_delete(req(delete, t)).await.map(drop)
+            }
+            Op::UserChangePasswordUnknown => {
+                let change = AuthUserChangePasswordRequest {
+                    name: "nobody".into(),
+                    password: "x".into(),
+                    ..Default::default()
+                };
+                self.auth
+                    .user_change_password(req(change, t))
+                    .await
+                    .map(drop)
+            }
+            Op::UserGrantRoleUnknown => {
+                let grant = AuthUserGrantRoleRequest {
+                    user: "nobody".into(),
+                    role: "ro".into(),
+                };
+                self.auth.user_grant_role(req(grant, t)).await.map(drop)
+            }
+            Op::RoleAdd => {
+                let add = AuthRoleAddRequest {
+                    name: format!("role-{n}"),
+                };
+                self.auth.role_add(req(add, t)).await.map(drop)
+            }
+            Op::RoleDeleteUnknown => {
+                let delete = AuthRoleDeleteRequest {
+                    role: "norole".into(),
+                };
+                self.auth.role_delete(req(delete, t)).await.map(drop)
+            }
+            Op::RoleGrantPermissionUnknown => {
+                let grant = AuthRoleGrantPermissionRequest {
+                    name: "norole".into(),
+                    perm: Some(oxcd::proto::authpb::Permission {
+                        perm_type: 0,
+                        key: b"k".to_vec(),
+                        range_end: Vec::new(),
+                    }),
+                };
+                self.auth
+                    .role_grant_permission(req(grant, t))
+                    .await
+                    .map(drop)
+            }
+            Op::RoleRevokePermissionUnknown => {
+                let revoke = AuthRoleRevokePermissionRequest {
+                    role: "norole".into(),
+                    key: b"k".to_vec(),
+                    range_end: Vec::new(),
+                };
+                self.auth
+                    .role_revoke_permission(req(revoke, t))
+                    .await
+                    .map(drop)
+            }
             Op::Status => self
                 .maintenance
                 .status(req(StatusRequest {}, t))
@@ -416,6 +534,8 @@ fn classify(text: &str, ok: bool) -> Result<Want, String> {
         ("etcdserver: invalid auth token", Token),
         ("etcdserver: permission denied", Denied),
         ("etcdserver: member not found", NotFound),
+        ("etcdserver: user name not found", NotFound),
+        ("etcdserver: role name not found", NotFound),
     ] {
         if text.contains(needle) {
             return Ok(want);
@@ -442,6 +562,16 @@ fn ctl_args(op: Op, lease: &str, member: &str, peer: &str, rev: &str) -> Option<
         Op::LeaseLeases => vec!["lease", "list"],
         Op::MemberList => vec!["member", "list"],
         Op::MemberRemoveUnknown => vec!["member", "remove", "12345678"],
+        Op::MemberPromoteUnknown => vec!["member", "promote", "12345678"],
+        Op::UserDeleteUnknown => vec!["user", "delete", "nobody"],
+        Op::UserChangePasswordUnknown => {
+            vec!["user", "passwd", "nobody", "--interactive=false"]
+        }
+        Op::UserGrantRoleUnknown => vec!["user", "grant-role", "nobody", "ro"],
+        Op::RoleAdd => vec!["role", "add", "role-cert"],
+        Op::RoleDeleteUnknown => vec!["role", "delete", "norole"],
+        Op::RoleGrantPermissionUnknown => vec!["role", "grant-permission", "norole", "read", "k"],
+        Op::RoleRevokePermissionUnknown => vec!["role", "revoke-permission", "norole", "k"],
         Op::MemberUpdate => {
             return Some(vec![
                 "member".into(),
@@ -459,6 +589,7 @@ fn ctl_args(op: Op, lease: &str, member: &str, peer: &str, rev: &str) -> Option<
         Op::UserAdd => vec!["user", "add", "new-cert:pw", "--interactive=false"],
         Op::TxnNestedPutOther
         | Op::TxnNestedCompareOther
+        | Op::LeaseKeepAlive
         | Op::WatchK
         | Op::WatchOther
         | Op::AuthStatus => return None,
@@ -603,19 +734,15 @@ async fn every_rpc_answers_every_caller_as_etcd_does() {
         let rev = clients.current_revision().await.to_string();
         let args = ctl_args(*op, &lease, &member_hex, &peer, &rev).expect("etcdctl form");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = if matches!(op, Op::TxnCompareKPutK) {
-            let mut all = tls.clone();
-            all.extend(["--dial-timeout=2s", "--command-timeout=3s"]);
-            all.extend(&args);
-            common::etcdctl(
-                &endpoint,
-                &all,
-                Some(b"version(\"k\") > \"-1\"\n\nput k v\n\n\n"),
-                Duration::from_secs(15),
-            )
-        } else {
-            ctl(&endpoint, &tls, &args)
+        let stdin: Option<&[u8]> = match op {
+            Op::TxnCompareKPutK => Some(b"version(\"k\") > \"-1\"\n\nput k v\n\n\n"),
+            Op::UserChangePasswordUnknown => Some(b"x\n"),
+            _ => None,
         };
+        let mut all = tls.clone();
+        all.extend(["--dial-timeout=2s", "--command-timeout=3s"]);
+        all.extend(&args);
+        let out = common::etcdctl(&endpoint, &all, stdin, Duration::from_secs(15));
         let text = format!("{}{}", out.stdout_str(), out.stderr_str());
         let got = classify(&text, out.success());
         if got.as_ref() != Ok(&wants[5]) {

@@ -282,8 +282,9 @@ async fn status_member_list_and_unbuilt_services() {
     let err = auth
         .auth_enable(AuthEnableRequest {})
         .await
-        .expect_err("turning auth on is not built yet");
-    assert_eq!(err.code(), Code::Unimplemented);
+        .expect_err("no root user yet");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(err.message(), "etcdserver: root user does not exist");
 
     let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);

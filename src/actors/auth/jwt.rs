@@ -11,8 +11,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::tokens::TokenHolder;
 use crate::config::JwtOptions;
+
+/// A token's user and auth revision, as its signed claims say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user: String,
+    pub revision: u64,
+    /// Expiry, Unix seconds.
+    exp: u64,
+}
 
 /// Verified tokens kept, at most; the cache is emptied when it is full.
 const VERIFIED_CACHE: usize = 10_000;
@@ -34,7 +42,7 @@ pub struct JwtTokens {
     /// Tokens whose signature was checked, with their holder and expiry:
     /// a client sends the same token with every request, and checking an
     /// RSA or ECDSA signature each time costs more than the request.
-    verified: Mutex<HashMap<String, (TokenHolder, u64)>>,
+    verified: Mutex<HashMap<String, Verified>>,
 }
 
 impl JwtTokens {
@@ -121,34 +129,37 @@ impl JwtTokens {
 
     /// The holder of a valid, unexpired token signed with our key and our
     /// algorithm (never `none`, never another one).
-    pub fn verify(&self, token: &str) -> Option<TokenHolder> {
+    pub fn verify(&self, token: &str) -> Option<Verified> {
         let now = unix_now();
-        let mut verified = self
+        let mut cache = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((holder, exp)) = verified.get(token) {
-            if now < *exp {
-                return Some(holder.clone());
+        if let Some(known) = cache.get(token) {
+            if now < known.exp {
+                return Some(known.clone());
             }
-            verified.remove(token);
+            cache.remove(token);
             return None;
         }
-        drop(verified);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.verifying, &self.validation).ok()?;
-        let holder = TokenHolder {
-            user: data.claims.username,
-            revision: Some(data.claims.revision),
+        drop(cache);
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.verifying, &self.validation)
+            .ok()?
+            .claims;
+        let verified = Verified {
+            user: claims.username,
+            revision: claims.revision,
+            exp: claims.exp,
         };
-        let mut verified = self
+        let mut cache = self
             .verified
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verified.len() >= VERIFIED_CACHE {
-            verified.clear();
+        if cache.len() >= VERIFIED_CACHE {
+            cache.clear();
         }
-        verified.insert(token.to_string(), (holder.clone(), data.claims.exp));
-        Some(holder)
+        cache.insert(token.to_string(), verified.clone());
+        Some(verified)
     }
 }
 
@@ -200,13 +211,8 @@ mod tests {
         let ours = hs256(dir.path(), b"our secret", Duration::from_secs(60));
         let theirs = hs256(dir.path(), b"another secret!", Duration::from_secs(60));
         let token = ours.sign("alice", 7).unwrap();
-        assert_eq!(
-            ours.verify(&token),
-            Some(TokenHolder {
-                user: "alice".into(),
-                revision: Some(7)
-            })
-        );
+        let verified = ours.verify(&token).unwrap();
+        assert_eq!((verified.user.as_str(), verified.revision), ("alice", 7));
         // Signed with another key.
         assert_eq!(ours.verify(&theirs.sign("alice", 7).unwrap()), None);
         // alg "none": header {"alg":"none","typ":"JWT"}, no signature.

@@ -67,7 +67,10 @@ impl Tokens {
                         revision: None,
                     })
             }
-            Tokens::Jwt(jwt) => jwt.verify(token),
+            Tokens::Jwt(jwt) => jwt.verify(token).map(|v| TokenHolder {
+                user: v.user,
+                revision: Some(v.revision),
+            }),
         }
     }
 
