@@ -120,10 +120,13 @@ pub fn server_config(tls: &ServerTls<'_>) -> Result<Arc<ServerConfig>, TlsError>
         let webpki = builder
             .build()
             .map_err(|e| TlsError::Invalid(ca_flag.clone(), e.to_string()))?;
-        verify::with_identity_checks(
-            verify::trusting_listed_leaves(webpki, trusted),
-            opts.allowed_hostname.clone(),
-            opts.allowed_cn.clone(),
+        verify::with_extra_checks(
+            webpki,
+            verify::ExtraChecks {
+                trusted,
+                allowed_hostname: opts.allowed_hostname.clone(),
+                allowed_cn: opts.allowed_cn.clone(),
+            },
         )
     } else {
         WebPkiClientVerifier::no_client_auth()

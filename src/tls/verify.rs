@@ -1,8 +1,9 @@
-//! Client certificate checks beyond the CA: `--client-cert-allowed-hostname`
-//! (`--peer-cert-allowed-hostname`) and `--peer-cert-allowed-cn`, applied
-//! after the chain verified, as etcd applies them; and a client certificate
-//! that is itself one of the trusted CA certificates, which Go accepts (a
-//! one-certificate chain) and webpki refuses ("CA used as end entity").
+//! Client certificate checks around webpki's: a client certificate that is
+//! itself one of the trusted CA certificates, which Go accepts (a
+//! one-certificate chain) and webpki refuses ("CA used as end entity"); then
+//! `--client-cert-allowed-hostname` (`--peer-cert-allowed-hostname`) and
+//! `--peer-cert-allowed-cn`, applied after the chain verified, as etcd
+//! applies them.
 
 use std::sync::Arc;
 
@@ -13,40 +14,32 @@ use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
 use super::identity::{common_name, valid_for_host, valid_now};
 
-/// `inner` alone when neither check is set.
-pub fn with_identity_checks(
-    inner: Arc<dyn ClientCertVerifier>,
-    allowed_hostname: Option<String>,
-    allowed_cn: Option<String>,
-) -> Arc<dyn ClientCertVerifier> {
-    if allowed_hostname.is_none() && allowed_cn.is_none() {
-        return inner;
-    }
-    Arc::new(IdentityChecks {
-        inner,
-        allowed_hostname,
-        allowed_cn,
-    })
+/// What is checked beyond webpki's chain verification.
+#[derive(Debug, Default)]
+pub struct ExtraChecks {
+    /// The `--trusted-ca-file` certificates: one of them presented as the
+    /// client certificate is accepted while valid (possession of its key is
+    /// still proven by the handshake signature).
+    pub trusted: Vec<CertificateDer<'static>>,
+    pub allowed_hostname: Option<String>,
+    pub allowed_cn: Option<String>,
 }
 
-/// Accepts, as Go does, a client certificate that is one of the trusted
-/// certificates themselves (self-signed client certificates given as their
-/// own CA, as etcd's e2e fixtures do), while it is within its validity.
-/// Possession of its key is still proven by the handshake signature.
-pub fn trusting_listed_leaves(
+/// `inner` with the extra checks.
+pub fn with_extra_checks(
     inner: Arc<dyn ClientCertVerifier>,
-    trusted: Vec<CertificateDer<'static>>,
+    checks: ExtraChecks,
 ) -> Arc<dyn ClientCertVerifier> {
-    Arc::new(TrustedLeaves { inner, trusted })
+    Arc::new(Checked { inner, checks })
 }
 
 #[derive(Debug)]
-struct TrustedLeaves {
+struct Checked {
     inner: Arc<dyn ClientCertVerifier>,
-    trusted: Vec<CertificateDer<'static>>,
+    checks: ExtraChecks,
 }
 
-impl ClientCertVerifier for TrustedLeaves {
+impl ClientCertVerifier for Checked {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
     }
@@ -57,84 +50,31 @@ impl ClientCertVerifier for TrustedLeaves {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        match self
+        let checks = &self.checks;
+        let verified = match self
             .inner
             .verify_client_cert(end_entity, intermediates, now)
         {
-            Ok(verified) => Ok(verified),
+            Ok(verified) => verified,
             Err(_)
-                if self
+                if checks
                     .trusted
                     .iter()
                     .any(|t| t.as_ref() == end_entity.as_ref())
                     && valid_now(end_entity, now.as_secs()) =>
             {
-                Ok(ClientCertVerified::assertion())
+                ClientCertVerified::assertion()
             }
-            Err(err) => Err(err),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-}
-
-#[derive(Debug)]
-struct IdentityChecks {
-    inner: Arc<dyn ClientCertVerifier>,
-    allowed_hostname: Option<String>,
-    allowed_cn: Option<String>,
-}
-
-impl ClientCertVerifier for IdentityChecks {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        if let Some(cn) = &self.allowed_cn {
+            Err(err) => return Err(err),
+        };
+        if let Some(cn) = &checks.allowed_cn {
             if common_name(end_entity).as_deref() != Some(cn.as_str()) {
                 return Err(Error::General(format!(
                     "client certificate's common name is not the allowed {cn:?}"
                 )));
             }
         }
-        if let Some(host) = &self.allowed_hostname {
+        if let Some(host) = &checks.allowed_hostname {
             if !valid_for_host(end_entity, host) {
                 return Err(Error::General(format!(
                     "client certificate is not valid for the allowed host {host:?}"
@@ -186,10 +126,13 @@ mod tests {
         let ca = TestCa::new();
         let issue = |cn: &str, host: &str| ca.issue(cn, host).cert;
         let webpki = WebPkiClientVerifier::builder(ca.roots()).build().unwrap();
-        let verifier = with_identity_checks(
+        let verifier = with_extra_checks(
             webpki,
-            Some("m1.etcd.local".to_string()),
-            Some("peer".to_string()),
+            ExtraChecks {
+                trusted: Vec::new(),
+                allowed_hostname: Some("m1.etcd.local".to_string()),
+                allowed_cn: Some("peer".to_string()),
+            },
         );
         let now = UnixTime::now();
         let good = issue("peer", "m1.etcd.local");
@@ -205,7 +148,11 @@ mod tests {
         let ca = TestCa::new();
         let other = TestCa::new();
         let webpki = WebPkiClientVerifier::builder(ca.roots()).build().unwrap();
-        let verifier = trusting_listed_leaves(webpki, vec![ca.cert()]);
+        let trusted = ExtraChecks {
+            trusted: vec![ca.cert()],
+            ..Default::default()
+        };
+        let verifier = with_extra_checks(webpki, trusted);
         let now = UnixTime::now();
         assert!(verifier.verify_client_cert(&ca.cert(), &[], now).is_ok());
         assert!(verifier
