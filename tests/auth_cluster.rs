@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::status::{agreed_leader, status_of};
-use common::{etcdctl, Cluster, CtlOutput, ServerKind, CTL_TIMEOUT};
+use common::{etcdctl, etcdctl_until_ok, Cluster, CtlOutput, ServerKind, CTL_TIMEOUT};
 
 const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 const ROOT: &str = "--user=root:rootpw";
@@ -25,19 +25,11 @@ fn ctl(cluster: &Cluster, members: &[usize], args: &[&str]) -> CtlOutput {
 
 /// Retries while the cluster settles (strict reconfig check, elections).
 fn until_ok(cluster: &Cluster, members: &[usize], args: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = ctl(cluster, members, args);
-        if out.success() {
-            return out.stdout_str();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "etcdctl {args:?}: {}",
-            out.stderr_str()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let endpoints: Vec<String> = members
+        .iter()
+        .map(|i| cluster.member(*i).endpoint())
+        .collect();
+    etcdctl_until_ok(&endpoints.join(","), args)
 }
 
 fn refused(cluster: &Cluster, member: usize, args: &[&str], why: &str) {

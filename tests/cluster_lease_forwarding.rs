@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::status::{agreed_leader, member_index_of, status_of};
-use common::{etcdctl, free_port, Cluster, CtlOutput, ServerKind, CTL_TIMEOUT};
+use common::{etcdctl, etcdctl_until_ok, free_port, Cluster, CtlOutput, ServerKind, CTL_TIMEOUT};
 
 /// The default election timeout (--election-timeout=1000).
 const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -30,19 +30,7 @@ fn hex(id: u64) -> String {
 /// A member change through etcdctl, retried while --strict-reconfig-check
 /// refuses it (a voter connected for less than 5 s).
 fn change_members(endpoints: &[String], args: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = ctl(endpoints, args);
-        if out.success() {
-            return out.stdout_str();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "etcdctl {args:?}: {}",
-            out.stderr_str()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    etcdctl_until_ok(&endpoints.join(","), args)
 }
 
 async fn id_of(cluster: &Cluster, i: usize) -> u64 {

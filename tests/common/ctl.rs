@@ -94,6 +94,25 @@ pub fn etcdctl<S: AsRef<OsStr>>(
     run_with_timeout(etcdctl_command(endpoints, args), stdin, timeout)
 }
 
+/// Runs etcdctl until it succeeds (a member change refused by
+/// --strict-reconfig-check, an election in progress), for up to 20 s; its
+/// stdout. Panics with the last error after that.
+pub fn etcdctl_until_ok(endpoints: &str, args: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = etcdctl(endpoints, args, None, CTL_TIMEOUT);
+        if out.success() {
+            return out.stdout_str();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "etcdctl {args:?}: {}",
+            out.stderr_str()
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn reader<R: Read + Send + 'static>(mut r: R, buf: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut chunk = [0u8; 8192];

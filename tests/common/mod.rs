@@ -27,7 +27,7 @@ pub mod standalone;
 pub mod status;
 
 #[allow(unused_imports)]
-pub use ctl::{etcdctl, etcdctl_bin, BgProcess, CtlOutput, CTL_TIMEOUT};
+pub use ctl::{etcdctl, etcdctl_bin, etcdctl_until_ok, BgProcess, CtlOutput, CTL_TIMEOUT};
 #[allow(unused_imports)]
 pub use server::{
     etcd_available, etcd_bin, free_port, oxcd_bin, proc_status_kib, require_etcd, Cluster,
