@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "proto/v3electionpb/v3election.proto",
     "proto/oxcdpeer/peer.proto",
     "proto/oxcdstore/auth_state.proto",
+    "proto/oxcdstore/alarm_state.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

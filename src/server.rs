@@ -28,7 +28,7 @@ use crate::actors::auth::Auth;
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{ForwardTimes, Lessor, LessorPeers};
-use crate::actors::mvcc_store::{BatchWriter, MvccReader, MvccWriter};
+use crate::actors::mvcc_store::{BatchWriter, Defragmenter, MvccReader, MvccWriter};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::{RaftNode, Snapshots};
@@ -51,9 +51,12 @@ use crate::storage::{raft_log, DirLock, StorageError, Store, StoreOptions};
 const READER_THREADS: usize = 2;
 /// Threads of a custom auth provider (a slow login leaves one free).
 const AUTH_PROVIDER_THREADS: usize = 2;
-/// LMDB map size beyond the backend quota, so the quota check (not LMDB's
-/// MDB_MAP_FULL) is what users hit first.
-const MAP_HEADROOM_BYTES: u64 = 1 << 30;
+/// LMDB map size beyond twice the backend quota, so the quota (not LMDB's
+/// MDB_MAP_FULL) is what users hit: writes admitted before a NOSPACE alarm
+/// is applied (up to the 5000-entry apply gap of large requests) still fit.
+/// The map is address space only: the file is sparse, pages count on disk
+/// once written.
+const MAP_HEADROOM_BYTES: u64 = 8 << 30;
 /// WAL segments are preallocated with zeros (so a sync never changes the file
 /// size); 16 MiB keeps the zero-fill at boot and per roll short while still
 /// holding tens of thousands of entries.
@@ -117,7 +120,11 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
     let pending_install = snapshots.take_pending_install(&dirs.db)?;
-    let map_size = config.quota_backend_bytes + MAP_HEADROOM_BYTES;
+    crate::storage::mvcc::recover_interrupted(&dirs.db)?;
+    let map_size = config
+        .quota_backend_bytes
+        .saturating_mul(2)
+        .saturating_add(MAP_HEADROOM_BYTES);
     let store = Arc::new(Store::open(
         &dirs.db,
         StoreOptions {
@@ -382,9 +389,16 @@ fn start_actors(
     let gate = Arc::new(gate);
     let writer_store = store.clone();
     let sync_every_entries = config.snapshot_count;
-    let batch_writer = BatchWriter::new(writer_store, tokens, sync_every_entries);
+    let batch_writer = BatchWriter::new(
+        writer_store,
+        tokens,
+        sync_every_entries,
+        config.quota_backend_bytes,
+    );
     let thread_writer = batch_writer.clone();
     let mvcc = SyncArbiter::start(1, move || MvccWriter::new(thread_writer.clone()));
+    let defrag_store = store.clone();
+    let defragmenter = SyncArbiter::start(1, move || Defragmenter::new(defrag_store.clone()));
     let reader_store = store.clone();
     let readers = SyncArbiter::start(READER_THREADS, move || {
         MvccReader::new(reader_store.clone())
@@ -395,7 +409,12 @@ fn start_actors(
         let wal = wal_slot.lock().ok().and_then(|mut slot| slot.take());
         WalWriter::new(wal.unwrap_or_else(unreachable_wal))
     });
-    let quota = Quota::new(config.max_request_bytes as usize).start();
+    let quota = Quota::new(
+        config.max_request_bytes as usize,
+        config.quota_backend_bytes,
+        store.clone(),
+    )
+    .start();
 
     // The applier and the raft node name each other: make the applier's
     // address first, run it once the raft node exists.
@@ -499,6 +518,7 @@ fn start_actors(
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
         quota_backend_bytes: config.quota_backend_bytes,
+        defragmenter,
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
         shutdown,

@@ -124,6 +124,7 @@ impl Applier {
                 }
                 self.listeners.waiters.do_send(Trigger {
                     results: applied.outcomes,
+                    raise_nospace: applied.over_quota,
                 });
                 self.listeners
                     .applied

@@ -17,6 +17,9 @@ pub enum ServerError {
     /// The backend is over `--quota-backend-bytes` (NOSPACE alarm).
     #[error("mvcc: database space exceeded")]
     NoSpace,
+    /// A CORRUPT alarm is active: KV requests are refused.
+    #[error("corrupt cluster")]
+    Corrupt,
     /// This member knows no leader right now.
     #[error("no leader")]
     NoLeader,
@@ -71,6 +74,8 @@ impl From<StorageError> for ServerError {
             StorageError::LeaseNotFound => ServerError::LeaseNotFound,
             StorageError::LeaseExists => ServerError::LeaseExists,
             StorageError::Auth(auth) => ServerError::Auth(auth),
+            StorageError::NoSpace => ServerError::NoSpace,
+            StorageError::AlarmCorrupt => ServerError::Corrupt,
             other => ServerError::Storage(other),
         }
     }

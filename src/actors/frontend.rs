@@ -25,9 +25,9 @@ use super::quota::{CheckQuota, Quota};
 use super::raft_node::{ProposeConfChange, ProposeData, RaftNode, ReadIndex};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
-    request_op, CompactionRequest, DeleteRangeRequest, InternalRaftRequest, LeaseCheckpointRequest,
-    LeaseGrantRequest, LeaseRevokeRequest, PutRequest, RangeRequest, RangeResponse, RequestHeader,
-    TxnRequest,
+    alarm_request::AlarmAction, request_op, AlarmRequest, AlarmType, CompactionRequest,
+    DeleteRangeRequest, InternalRaftRequest, LeaseCheckpointRequest, LeaseGrantRequest,
+    LeaseRevokeRequest, PutRequest, RangeRequest, RangeResponse, RequestHeader, TxnRequest,
 };
 use crate::proto::membershippb::ClusterMemberAttrSetRequest;
 use crate::proto::oxcdpeer::conf_change_context::Change;
@@ -52,6 +52,8 @@ pub enum WriteRequest {
     MemberAttrs(ClusterMemberAttrSetRequest),
     /// An auth request: the raft entry with its one auth field set.
     Auth(Box<InternalRaftRequest>),
+    /// Alarm get / activate / deactivate (etcd sends all three through raft).
+    Alarm(AlarmRequest),
 }
 
 impl WriteRequest {
@@ -77,6 +79,7 @@ impl WriteRequest {
             WriteRequest::LeaseRevoke(r) => request.lease_revoke = Some(r),
             WriteRequest::LeaseCheckpoint(r) => request.lease_checkpoint = Some(r),
             WriteRequest::MemberAttrs(r) => request.cluster_member_attr_set = Some(r),
+            WriteRequest::Alarm(r) => request.alarm = Some(r),
             WriteRequest::Auth(auth) => {
                 return InternalRaftRequest {
                     header: request.header,
@@ -116,6 +119,7 @@ impl WriteRequest {
             | WriteRequest::LeaseRevoke(_)
             | WriteRequest::LeaseCheckpoint(_)
             | WriteRequest::MemberAttrs(_)
+            | WriteRequest::Alarm(_)
             | WriteRequest::Auth(_) => Vec::new(),
         }
     }
@@ -129,6 +133,9 @@ pub struct FrontEnd {
     waiters: HashMap<u64, Waiter>,
     ids: RequestIds,
     request_timeout: Duration,
+    member_id: u64,
+    /// A NOSPACE alarm for this member is being proposed (one at a time).
+    raising_nospace: bool,
 }
 
 impl FrontEnd {
@@ -148,6 +155,8 @@ impl FrontEnd {
             waiters: HashMap::new(),
             ids: RequestIds::new(member_id),
             request_timeout,
+            member_id,
+            raising_nospace: false,
         }
     }
 }
@@ -234,7 +243,9 @@ impl Handler<Propose> for FrontEnd {
             Ok(caller) => caller,
             Err(err) => return Box::pin(async move { Err(err) }),
         };
-        let data = body.into_internal(id, caller).encode_to_vec();
+        let internal = body.into_internal(id, caller);
+        let cost = crate::storage::quota::cost(&internal);
+        let data = internal.encode_to_vec();
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);
@@ -247,13 +258,21 @@ impl Handler<Propose> for FrontEnd {
         );
         let timeout = self.request_timeout;
         let credentials = msg.credentials;
+        let raiser = me.clone();
         Box::pin(async move {
             let outcome = async {
-                quota
+                let admitted = quota
                     .send(CheckQuota {
                         encoded_len: data.len(),
+                        cost,
                     })
-                    .await??;
+                    .await?;
+                if let Err(ServerError::NoSpace) = admitted {
+                    // As etcd's quota alarmer: the alarm is in raft before
+                    // the caller hears, so an `alarm list` after sees it.
+                    raiser.send(RaiseNoSpace).await?;
+                }
+                admitted?;
                 if let Some(access) = access {
                     gate.authorize(&credentials, access).await?;
                 }
@@ -390,7 +409,10 @@ impl Handler<Read> for FrontEnd {
 impl Handler<Trigger> for FrontEnd {
     type Result = ();
 
-    fn handle(&mut self, msg: Trigger, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Trigger, ctx: &mut Context<Self>) {
+        if msg.raise_nospace {
+            ctx.address().do_send(RaiseNoSpace);
+        }
         for (id, result) in msg.results {
             // Ids not registered here came from elsewhere or already timed out.
             if let Some(waiter) = self.waiters.remove(&id) {
@@ -398,6 +420,56 @@ impl Handler<Trigger> for FrontEnd {
             }
         }
         self.publish_pending();
+    }
+}
+
+/// This member's backend is over its quota: propose its NOSPACE alarm
+/// (unless one is already on its way); answers once it is applied.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RaiseNoSpace;
+
+impl Handler<RaiseNoSpace> for FrontEnd {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: RaiseNoSpace, ctx: &mut Context<Self>) -> Self::Result {
+        if self.raising_nospace {
+            return Box::pin(async {});
+        }
+        self.raising_nospace = true;
+        tracing::warn!("message exceeded backend quota; raising alarm");
+        let alarm = AlarmRequest {
+            action: AlarmAction::Activate as i32,
+            member_id: self.member_id,
+            alarm: AlarmType::Nospace as i32,
+        };
+        let proposed = <Self as Handler<Propose>>::handle(
+            self,
+            Propose {
+                body: WriteRequest::Alarm(alarm),
+                credentials: Credentials::internal(),
+            },
+            ctx,
+        );
+        let me = ctx.address();
+        Box::pin(async move {
+            if let Err(err) = proposed.await {
+                tracing::warn!(%err, "raising the NOSPACE alarm failed");
+            }
+            me.do_send(NoSpaceRaised);
+        })
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct NoSpaceRaised;
+
+impl Handler<NoSpaceRaised> for FrontEnd {
+    type Result = ();
+
+    fn handle(&mut self, _: NoSpaceRaised, _: &mut Context<Self>) {
+        self.raising_nospace = false;
     }
 }
 

@@ -9,12 +9,14 @@
 //! writer.
 
 mod auth_tokens;
+mod defragmenter;
 mod op_counts;
 mod readers;
 mod writer;
 
+pub use defragmenter::{Defragment, Defragmenter};
 pub use readers::{
-    BackendStatus, BuildSnapshot, CountLiveKeys, GetBackendStatus, GetMembers, HashKv, MvccReader,
-    ReadRange,
+    BackendStatus, BuildSnapshot, CountLiveKeys, GetBackendStatus, GetMembers, HashBackend, HashKv,
+    MvccReader, ReadRange,
 };
 pub use writer::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};

@@ -8,9 +8,9 @@ use super::auth::Credentials;
 use super::frontend::{FrontEnd, Propose, WriteRequest};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
-    PutResponse, TxnRequest, TxnResponse,
+    AlarmRequest, AlarmResponse, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutRequest, PutResponse, TxnRequest, TxnResponse,
 };
 use crate::storage::apply::ApplyResponse;
 
@@ -52,6 +52,7 @@ proposal!(TxnRequest => TxnResponse, Txn);
 proposal!(CompactionRequest => CompactionResponse, Compaction);
 proposal!(LeaseGrantRequest => LeaseGrantResponse, LeaseGrant);
 proposal!(LeaseRevokeRequest => LeaseRevokeResponse, LeaseRevoke);
+proposal!(AlarmRequest => AlarmResponse, Alarm);
 
 /// Proposes `request` with the caller's credentials; answers its response
 /// once applied.

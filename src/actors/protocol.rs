@@ -68,6 +68,9 @@ impl LeaseChange {
 #[rtype(result = "()")]
 pub struct Trigger {
     pub results: Vec<ApplyOutcome>,
+    /// The batch took this member's backend past its quota with no NOSPACE
+    /// alarm active: the front end raises one (etcd's applier does).
+    pub raise_nospace: bool,
 }
 
 /// From the applier: lease requests applied, in log order.

@@ -1,18 +1,28 @@
 //! The quota actor: admits a request only if its encoded size is within
-//! `--max-request-bytes`. (The backend-size quota and NOSPACE alarm arrive in
-//! a later issue.)
+//! `--max-request-bytes` and, for puts and lease grants, only while the
+//! backend stays under `--quota-backend-bytes` (etcd's quota alarmer; the
+//! front end raises NOSPACE when this refuses).
+
+use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::{ServerError, ServerResult};
+use crate::storage::{quota, Store};
 
 pub struct Quota {
     max_request_bytes: usize,
+    backend_quota: u64,
+    store: Arc<Store>,
 }
 
 impl Quota {
-    pub fn new(max_request_bytes: usize) -> Self {
-        Quota { max_request_bytes }
+    pub fn new(max_request_bytes: usize, backend_quota: u64, store: Arc<Store>) -> Self {
+        Quota {
+            max_request_bytes,
+            backend_quota,
+            store,
+        }
     }
 }
 
@@ -24,11 +34,13 @@ impl Actor for Quota {
     }
 }
 
-/// May a proposal of `encoded_len` bytes go to raft?
+/// May a proposal of `encoded_len` bytes, charged `cost` against the
+/// backend quota (`storage::quota::cost`), go to raft?
 #[derive(Message)]
 #[rtype(result = "ServerResult<()>")]
 pub struct CheckQuota {
     pub encoded_len: usize,
+    pub cost: u64,
 }
 
 impl Handler<CheckQuota> for Quota {
@@ -38,6 +50,9 @@ impl Handler<CheckQuota> for Quota {
         if msg.encoded_len > self.max_request_bytes {
             return Err(ServerError::RequestTooLarge);
         }
+        if msg.cost > 0 && !quota::fits(self.store.backend_size(), msg.cost, self.backend_quota) {
+            return Err(ServerError::NoSpace);
+        }
         Ok(())
     }
 }
@@ -45,16 +60,20 @@ impl Handler<CheckQuota> for Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::StoreOptions;
 
     #[actix_rt::test]
-    async fn rejects_only_requests_over_the_limit() {
-        let quota = Quota::new(100).start();
-        assert!(quota
-            .send(CheckQuota { encoded_len: 100 })
-            .await
-            .unwrap()
-            .is_ok());
-        let over = quota.send(CheckQuota { encoded_len: 101 }).await.unwrap();
+    async fn rejects_only_requests_over_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), StoreOptions { map_size: 1 << 20 }).unwrap());
+        let size = store.backend_size();
+        let quota = Quota::new(100, size + 300, store).start();
+        let check = |encoded_len, cost| quota.send(CheckQuota { encoded_len, cost });
+        assert!(check(100, 0).await.unwrap().is_ok());
+        let over = check(101, 0).await.unwrap();
         assert!(matches!(over, Err(ServerError::RequestTooLarge)));
+        assert!(check(10, 299).await.unwrap().is_ok());
+        let full = check(10, 300).await.unwrap();
+        assert!(matches!(full, Err(ServerError::NoSpace)), "{full:?}");
     }
 }

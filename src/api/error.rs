@@ -89,6 +89,7 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
                 ResourceExhausted,
                 "etcdserver: mvcc: database space exceeded",
             ),
+            ServerError::Corrupt => (DataLoss, "etcdserver: corrupt cluster"),
             ServerError::NoLeader => (Unavailable, "etcdserver: no leader"),
             ServerError::NotLeader => (FailedPrecondition, "etcdserver: not leader"),
             ServerError::BadLeaderTransferee => {

@@ -1,5 +1,5 @@
-//! The Maintenance service: Status, HashKV and MoveLeader are served; the
-//! rest answer Unimplemented until they are built.
+//! The Maintenance service: Status, Alarm, Hash, HashKV and MoveLeader are
+//! served; the rest answer Unimplemented until they are built.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use tonic::{Request, Response, Status};
 use super::ask::ask;
 use super::header::{backend_status, HeaderFiller};
 use super::not_built::{not_built, not_built_rpcs};
-use super::propose::credentials_of;
+use super::propose::{credentials_of, propose};
 use super::ApiError;
 use crate::actors::auth::gate::AuthGate;
-use crate::actors::mvcc_store::{HashKv, MvccReader};
+use crate::actors::frontend::FrontEnd;
+use crate::actors::mvcc_store::{Defragment, Defragmenter, HashBackend, HashKv, MvccReader};
 use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::maintenance_server::Maintenance;
@@ -27,8 +28,10 @@ const LEADER_TRANSFER_POLL: std::time::Duration = std::time::Duration::from_mill
 
 pub struct MaintenanceService {
     gate: Arc<AuthGate>,
+    frontend: Addr<FrontEnd>,
     raft: Addr<RaftNode>,
     readers: Addr<MvccReader>,
+    defragmenter: Addr<Defragmenter>,
     header: HeaderFiller,
     quota_backend_bytes: u64,
 }
@@ -36,15 +39,19 @@ pub struct MaintenanceService {
 impl MaintenanceService {
     pub fn new(
         gate: Arc<AuthGate>,
+        frontend: Addr<FrontEnd>,
         raft: Addr<RaftNode>,
         readers: Addr<MvccReader>,
+        defragmenter: Addr<Defragmenter>,
         header: HeaderFiller,
         quota_backend_bytes: u64,
     ) -> Self {
         MaintenanceService {
             gate,
+            frontend,
             raft,
             readers,
+            defragmenter,
             header,
             quota_backend_bytes,
         }
@@ -67,6 +74,15 @@ pub(super) async fn hash_kv_response(
     })
 }
 
+/// An alarm as etcd lists it in Status.errors: gogo protobuf's compact
+/// text form of the AlarmMember.
+fn alarm_text(alarm: &AlarmMember) -> String {
+    let name = AlarmType::try_from(alarm.alarm)
+        .map(|t| t.as_str_name().to_string())
+        .unwrap_or_else(|_| alarm.alarm.to_string());
+    format!("memberID:{} alarm:{} ", alarm.member_id, name)
+}
+
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -82,6 +98,11 @@ impl Maintenance for MaintenanceService {
             .await
             .map_err(|e| ApiError::from(ServerError::from(e)))?;
         let backend = backend_status(&self.readers).await?;
+        let mut errors = Vec::new();
+        if node.leader == 0 {
+            errors.push("etcdserver: no leader".to_string());
+        }
+        errors.extend(backend.alarms.iter().map(alarm_text));
         Ok(Response::new(StatusResponse {
             header: self.header.with_revision(backend.revision),
             version: crate::version::ETCD_SERVER_VERSION.to_string(),
@@ -92,6 +113,7 @@ impl Maintenance for MaintenanceService {
             raft_term: node.term,
             raft_applied_index: node.applied,
             db_size_quota: self.quota_backend_bytes as i64,
+            errors,
             ..Default::default()
         }))
     }
@@ -153,10 +175,50 @@ impl Maintenance for MaintenanceService {
         not_built("Maintenance.Snapshot")
     }
 
+    /// GET, ACTIVATE and DEACTIVATE all go through raft, as etcd's; the
+    /// header is filled as etcd 3.5 fills it.
+    #[tracing::instrument(name = "maintenance.alarm", skip_all)]
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
+        let credentials = credentials_of(&request);
+        let mut response = propose(&self.frontend, request.into_inner(), credentials).await?;
+        let revision = response.header.as_ref().map_or(0, |h| h.revision);
+        response.header = self.header.with_revision(revision);
+        Ok(Response::new(response))
+    }
+
+    /// The whole backend's CRC-32C (root only while auth is on).
+    #[tracing::instrument(name = "maintenance.hash", skip_all)]
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        self.gate
+            .check_admin(&credentials_of(&request))
+            .await
+            .map_err(ApiError::from)?;
+        let (hash, revision) = ask(&self.readers, HashBackend).await?;
+        Ok(Response::new(HashResponse {
+            header: self.header.with_revision(revision),
+            hash,
+        }))
+    }
+
+    /// Rewrites this member's LMDB file compacted while it goes on serving
+    /// (root only while auth is on). etcd answers with no header.
+    #[tracing::instrument(name = "maintenance.defragment", skip_all)]
+    async fn defragment(
+        &self,
+        request: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        self.gate
+            .check_admin(&credentials_of(&request))
+            .await
+            .map_err(ApiError::from)?;
+        ask(&self.defragmenter, Defragment).await?;
+        Ok(Response::new(DefragmentResponse { header: None }))
+    }
+
     not_built_rpcs! { "Maintenance";
-        alarm(AlarmRequest) -> AlarmResponse;
-        defragment(DefragmentRequest) -> DefragmentResponse;
-        hash(HashRequest) -> HashResponse;
         downgrade(DowngradeRequest) -> DowngradeResponse;
     }
 }

@@ -64,6 +64,8 @@ pub struct ApiContext {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,
+    /// Maintenance.Defragment's thread.
+    pub defragmenter: actix::Addr<crate::actors::mvcc_store::Defragmenter>,
     /// Server pings on idle connections (`--grpc-keepalive-interval`, 0 = never).
     pub keepalive_interval: Option<std::time::Duration>,
     /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
@@ -131,8 +133,10 @@ pub async fn serve(
     .max_encoding_message_size(usize::MAX);
     let maintenance = MaintenanceServer::new(MaintenanceService::new(
         ctx.gate.clone(),
+        ctx.frontend.clone(),
         ctx.raft.clone(),
         ctx.readers.clone(),
+        ctx.defragmenter.clone(),
         ctx.header.clone(),
         ctx.quota_backend_bytes,
     ))

@@ -53,6 +53,9 @@ pub struct DiskMetrics {
     /// oxcd's own: LMDB runs without fsync per commit, and this flush is
     /// what makes committed batches durable (etcd's commit does both).
     pub backend_flush_duration_seconds: Histogram,
+    pub backend_defrag_duration_seconds: Histogram,
+    /// 1 while a defragmentation runs.
+    pub defrag_inflight: IntGauge,
 }
 
 pub struct NetworkMetrics {
@@ -256,6 +259,23 @@ impl Metrics {
                 .buckets(buckets);
                 registered(r, built!(Histogram::with_opts(opts)))
             },
+            backend_defrag_duration_seconds: {
+                // etcd's buckets: 100 ms to about 400 s.
+                let buckets = built!(exponential_buckets(0.1, 2.0, 13));
+                let opts = HistogramOpts::new(
+                    "backend_defrag_duration_seconds",
+                    "The latency distribution of backend defragmentation.",
+                )
+                .namespace("etcd")
+                .subsystem("disk")
+                .buckets(buckets);
+                registered(r, built!(Histogram::with_opts(opts)))
+            },
+            defrag_inflight: gauge(
+                "disk",
+                "defrag_inflight",
+                "Whether or not defrag is active on the member. 1 means active, 0 means not.",
+            ),
         };
 
         let network = NetworkMetrics {

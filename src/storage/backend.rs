@@ -15,6 +15,36 @@ pub type LmdbRead<'e> = heed::RoTxn<'e, WithoutTls>;
 /// The single write transaction; LMDB wants it finished on its own thread.
 pub type LmdbWrite<'e> = heed::RwTxn<'e>;
 
+/// A write transaction that keeps its environment alive by itself, so a
+/// `Store` can swap in a new environment (after a defragmentation) while
+/// this one is still open on the old. Derefs to the LMDB write txn.
+pub struct OwnedWrite {
+    // Declared first: dropped (aborted) before the backend it borrows.
+    txn: LmdbWrite<'static>,
+    _backend: std::sync::Arc<Backend>,
+}
+
+impl OwnedWrite {
+    pub fn commit(self) -> StorageResult<()> {
+        let OwnedWrite { txn, _backend } = self;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for OwnedWrite {
+    type Target = LmdbWrite<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl std::ops::DerefMut for OwnedWrite {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.txn
+    }
+}
+
 /// Handle to one of the two databases (keys and values are raw bytes).
 pub type RawDb = Database<'static, Bytes, Bytes>;
 
@@ -99,9 +129,33 @@ impl Backend {
         Ok(self.env.write_txn()?)
     }
 
+    /// A read snapshot that owns a handle on the environment.
+    pub fn read_owned(&self) -> StorageResult<LmdbRead<'static>> {
+        Ok(self.env.clone().static_read_txn()?)
+    }
+
+    /// A write transaction that holds `backend` alive (see [`OwnedWrite`]).
+    pub fn write_owned(backend: &std::sync::Arc<Backend>) -> StorageResult<OwnedWrite> {
+        let txn = backend.env.write_txn()?;
+        // SAFETY: the txn borrows only `backend.env`, which lives inside the
+        // Arc's heap allocation and so neither moves nor drops while the
+        // `OwnedWrite` holds its clone of the Arc; the txn field is dropped
+        // (or consumed by commit) before that clone.
+        let txn: LmdbWrite<'static> = unsafe { std::mem::transmute(txn) };
+        Ok(OwnedWrite {
+            txn,
+            _backend: backend.clone(),
+        })
+    }
+
     /// The revision-keyed records.
     pub fn kv(&self) -> RawDb {
         self.kv
+    }
+
+    /// Short records keyed by name (revisions, auth, members, alarms).
+    pub fn meta_db(&self) -> RawDb {
+        self.meta
     }
 
     /// Lease records, keyed by big-endian lease id.
@@ -122,6 +176,30 @@ impl Backend {
         Ok(self.meta.put(txn, key.as_bytes(), value)?)
     }
 
+    /// etcd's backend Hash: a CRC-32C over every database in name order
+    /// (its name, then each key and value), leaving out the `meta` keys in
+    /// `ignored_meta` (values that may differ between members holding the
+    /// same data, like the consistent index).
+    pub fn hash(&self, txn: &LmdbRead<'_>, ignored_meta: &[&str]) -> StorageResult<u32> {
+        let mut hash = 0u32;
+        for (name, db) in [
+            (KV_DB, self.kv),
+            (LEASE_DB, self.lease),
+            (META_DB, self.meta),
+        ] {
+            hash = crc32c::crc32c_append(hash, name.as_bytes());
+            for item in db.iter(txn)? {
+                let (key, value) = item?;
+                if name == META_DB && ignored_meta.iter().any(|k| k.as_bytes() == key) {
+                    continue;
+                }
+                hash = crc32c::crc32c_append(hash, key);
+                hash = crc32c::crc32c_append(hash, value);
+            }
+        }
+        Ok(hash)
+    }
+
     /// Flushes everything committed so far to disk (the env runs NO_SYNC).
     pub fn sync(&self) -> StorageResult<()> {
         Ok(self.env.force_sync()?)
@@ -135,6 +213,12 @@ impl Backend {
             .copy_to_path(path, heed::CompactionOption::Enabled)?;
         file.sync_all()?;
         Ok(())
+    }
+
+    /// Bytes up to the last page ever used (without reading any tree).
+    pub fn file_size(&self) -> u64 {
+        let page = u64::from(self.env.unnamed_database_stat().page_size);
+        (self.env.info().last_page_number as u64 + 1).saturating_mul(page)
     }
 
     /// (bytes up to the last page ever used, bytes held by live B-tree

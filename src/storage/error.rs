@@ -19,6 +19,13 @@ pub enum StorageError {
     /// A grant names an id already in use.
     #[error("lease already exists")]
     LeaseExists,
+    /// A NOSPACE alarm is active, or the write would take the backend past
+    /// its quota.
+    #[error("mvcc: database space exceeded")]
+    NoSpace,
+    /// A CORRUPT alarm is active.
+    #[error("corrupt cluster")]
+    AlarmCorrupt,
     /// LMDB failed (map full, readers full, I/O, ...).
     #[error("lmdb: {0}")]
     Lmdb(#[from] heed::Error),

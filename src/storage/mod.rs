@@ -1,5 +1,6 @@
 //! Plain-Rust storage: LMDB backend, MVCC revisions and key index, WAL segments.
 //! Knows nothing of actors or gRPC.
+pub mod alarms;
 pub mod error;
 pub use error::{StorageError, StorageResult};
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod key_index;
 pub mod lease;
 pub mod mvcc;
 pub mod prefix;
+pub mod quota;
 pub mod revision;
 pub use mvcc::{
     RangeOptions, RangeResult, RangeSource, ReadTxn, Store, StoreOptions, TxnOutcome, TxnWrite,

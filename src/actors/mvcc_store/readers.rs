@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
+use crate::proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse};
 use crate::storage::apply;
 use crate::storage::mvcc::KvHash;
 use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
@@ -67,11 +67,13 @@ impl Handler<GetMembers> for MvccReader {
 #[rtype(result = "StorageResult<BackendStatus>")]
 pub struct GetBackendStatus;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BackendStatus {
     pub db_size: u64,
     pub db_size_in_use: u64,
     pub revision: i64,
+    /// The active alarms (every member's), as this member applied them.
+    pub alarms: Vec<AlarmMember>,
 }
 
 impl Handler<GetBackendStatus> for MvccReader {
@@ -83,6 +85,7 @@ impl Handler<GetBackendStatus> for MvccReader {
             db_size,
             db_size_in_use,
             revision: self.store.current_revision(),
+            alarms: self.store.alarms().alarms,
         })
     }
 }
@@ -131,5 +134,20 @@ impl Handler<HashKv> for MvccReader {
     fn handle(&mut self, msg: HashKv, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("mvcc.hash_kv").entered();
         self.store.read()?.hash_kv(msg.revision)
+    }
+}
+
+/// Maintenance.Hash: the whole backend, and the revision it was read at.
+#[derive(Message)]
+#[rtype(result = "StorageResult<(u32, i64)>")]
+pub struct HashBackend;
+
+impl Handler<HashBackend> for MvccReader {
+    type Result = StorageResult<(u32, i64)>;
+
+    fn handle(&mut self, _: HashBackend, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::debug_span!("mvcc.hash").entered();
+        let view = self.store.read()?;
+        Ok((view.hash_backend()?, view.revision()))
     }
 }

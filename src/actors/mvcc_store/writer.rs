@@ -12,7 +12,7 @@ use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::proto::mvccpb::Event;
 use crate::storage::apply::membership::change_members;
 use crate::storage::apply::{self, ApplyResponse};
-use crate::storage::{StorageError, StorageResult, Store};
+use crate::storage::{quota, StorageError, StorageResult, Store};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
 /// flushed this often, or after `--snapshot-count` entries, so the WAL and
@@ -30,6 +30,10 @@ pub struct BatchWriter {
     /// Minted and revoked here, as Authenticate and user changes apply.
     tokens: Arc<Tokens>,
     cadence: Arc<Mutex<SyncCadence>>,
+    /// `--quota-backend-bytes`, checked again at apply as etcd's
+    /// quotaApplierV3 does (a member whose file is larger than the one
+    /// that admitted the request still raises its own NOSPACE alarm).
+    quota_bytes: u64,
 }
 
 struct SyncCadence {
@@ -46,7 +50,12 @@ impl SyncCadence {
 }
 
 impl BatchWriter {
-    pub fn new(store: Arc<Store>, tokens: Arc<Tokens>, sync_every_entries: u64) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        tokens: Arc<Tokens>,
+        sync_every_entries: u64,
+        quota_bytes: u64,
+    ) -> Self {
         let cadence = SyncCadence {
             last_sync: Instant::now(),
             last_sync_index: store.consistent_index(),
@@ -56,6 +65,7 @@ impl BatchWriter {
             store,
             tokens,
             cadence: Arc::new(Mutex::new(cadence)),
+            quota_bytes,
         }
     }
 
@@ -73,6 +83,7 @@ impl BatchWriter {
         let mut all_events = Vec::new();
         let mut lease_changes = Vec::new();
         let mut conf_changes = Vec::new();
+        let mut over_quota = false;
         for item in batch
             .items
             .iter()
@@ -91,6 +102,11 @@ impl BatchWriter {
                 .as_ref()
                 .map(|h| h.id)
                 .unwrap_or_default();
+            let fits = quota::fits(
+                self.store.backend_size(),
+                quota::cost(&item.request),
+                self.quota_bytes,
+            );
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(mut response, events)| {
                     all_events.extend(events);
@@ -107,8 +123,20 @@ impl BatchWriter {
             if result.is_ok() {
                 lease_changes.extend(LeaseChange::of(&item.request));
             }
+            // As etcd: the write stays applied, its caller is told the
+            // space is exceeded, and the member raises NOSPACE.
+            let result = match result {
+                Ok(_) if !fits => {
+                    over_quota = true;
+                    Err(StorageError::NoSpace)
+                }
+                other => other,
+            };
             outcomes.push((id, result));
         }
+        // Raised once: not while a NOSPACE alarm is already active.
+        let over_quota =
+            over_quota && !txn.alarm_active(crate::proto::etcdserverpb::AlarmType::Nospace);
         txn.commit(batch.last_index)?;
         Ok(BatchApplied {
             outcomes,
@@ -116,6 +144,7 @@ impl BatchWriter {
             lease_changes,
             conf_changes,
             durable_index: None,
+            over_quota,
         })
     }
 
@@ -186,6 +215,9 @@ pub struct BatchApplied {
     /// Set when LMDB was flushed to disk: everything up to this raft index is
     /// durable without the WAL.
     pub durable_index: Option<u64>,
+    /// A charged request was applied with the backend at or over its quota:
+    /// this member should raise NOSPACE (if no NOSPACE alarm is active).
+    pub over_quota: bool,
 }
 
 /// Apply `items` and record `last_index` as the consistent index, atomically.
@@ -238,7 +270,7 @@ mod tests {
         let options = StoreOptions { map_size: 64 << 20 };
         let store = Arc::new(Store::open(dir.path(), options).unwrap());
         let tokens = Arc::new(Tokens::simple(Duration::from_secs(300)));
-        let writer = BatchWriter::new(store.clone(), tokens, 3);
+        let writer = BatchWriter::new(store.clone(), tokens, 3, u64::MAX);
 
         // The inline path never flushes, even past the cadence.
         let batch = ApplyBatch {

@@ -1,10 +1,10 @@
 //! `/health` (etcd's JSON verdict) and the `/livez` and `/readyz` probes of
 //! etcd 3.5.11+, with their `?verbose`, `?exclude=` and per-check paths.
 //!
-//! oxcd raises no alarms yet (NOSPACE and CORRUPT come with maintenance),
-//! so the alarm checks always pass; everything else is etcd's logic: no
-//! leader fails a linearizable check, and a one-key read must succeed in
-//! the request timeout.
+//! etcd's logic: an active alarm (not excluded with `?exclude=NOSPACE`)
+//! makes `/health` false and fails `/readyz`'s data_corruption check for
+//! CORRUPT; no leader fails a linearizable check, and a one-key read must
+//! succeed in the request timeout.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ use crate::actors::frontend::Read;
 use crate::actors::ServerError;
 use crate::api::ApiError;
 use crate::metrics::metrics;
-use crate::proto::etcdserverpb::RangeRequest;
+use crate::proto::etcdserverpb::{AlarmType, RangeRequest};
 
 /// `/health`: `{"health":"true","reason":""}`, or 503 with the reason.
 #[tracing::instrument(name = "http.health", skip_all)]
@@ -25,7 +25,10 @@ pub async fn health(State(ctx): State<HttpContext>, method: Method, uri: Uri) ->
         return refused;
     }
     let serializable = query::first(uri.query(), "serializable") == Some("true");
-    let verdict = if !serializable && ctx.board.read().leader == 0 {
+    let excluded = query::values(uri.query(), "exclude");
+    let verdict = if let Some(alarm) = active_alarm(&ctx, |name| !excluded.contains(&name)).await {
+        Err(format!("ALARM {alarm}"))
+    } else if !serializable && ctx.board.read().leader == 0 {
         Err("RAFT NO LEADER".to_string())
     } else {
         read_one_key(&ctx, serializable)
@@ -71,8 +74,10 @@ impl Check {
 
     async fn run(self, ctx: &HttpContext) -> Result<(), String> {
         match self {
-            // No CORRUPT alarm can be raised yet (see the module comment).
-            Check::DataCorruption => Ok(()),
+            Check::DataCorruption => match active_alarm(ctx, |name| name == "CORRUPT").await {
+                Some(alarm) => Err(format!("alarm activated: {alarm}")),
+                None => Ok(()),
+            },
             Check::SerializableRead => read_one_key(ctx, true).await,
             Check::LinearizableRead => read_one_key(ctx, false).await,
         }
@@ -195,6 +200,22 @@ async fn run_checks(
         http::HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// The name of the first active alarm `wanted` picks (`NOSPACE`,
+/// `CORRUPT`, or `UNKNOWN` for another type), as this member applied them.
+async fn active_alarm(ctx: &HttpContext, wanted: impl Fn(&str) -> bool) -> Option<&'static str> {
+    let status = crate::api::header::backend_status(&ctx.readers)
+        .await
+        .ok()?;
+    status.alarms.iter().find_map(|alarm| {
+        let name = match AlarmType::try_from(alarm.alarm) {
+            Ok(AlarmType::Nospace) => "NOSPACE",
+            Ok(AlarmType::Corrupt) => "CORRUPT",
+            _ => "UNKNOWN",
+        };
+        wanted(name).then_some(name)
+    })
 }
 
 /// etcd's health read: one key, keys only, within the request timeout.

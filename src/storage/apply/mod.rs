@@ -2,6 +2,7 @@
 //! semantics: which revision each response reports, how a txn picks its
 //! branch, and which checks happen before anything is written.
 
+pub mod alarm;
 pub mod auth;
 mod compaction;
 mod compare;
@@ -21,9 +22,9 @@ pub use range::range;
 pub use txn::{is_txn_read_only, txn_read_only};
 
 use crate::proto::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, LeaseCheckpointResponse,
-    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse, ResponseHeader,
-    TxnResponse,
+    AlarmResponse, CompactionResponse, DeleteRangeResponse, InternalRaftRequest,
+    LeaseCheckpointResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeResponse,
+    ResponseHeader, TxnResponse,
 };
 use crate::proto::mvccpb::{Event, KeyValue};
 use crate::storage::auth::requests::{self, Caller};
@@ -70,6 +71,8 @@ pub enum ApplyResponse {
     Members(Vec<crate::proto::etcdserverpb::Member>),
     /// An auth request (users, roles, status).
     Auth(auth::AuthApplied),
+    /// An alarm request (get, activate, deactivate).
+    Alarm(AlarmResponse),
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
@@ -88,6 +91,7 @@ pub fn apply_request(
     if batch.auth_enabled() {
         authorize(batch, req)?;
     }
+    alarm::check(batch, req)?;
     if let Some(r) = &req.range {
         return in_txn(batch, |t| range(&*t, r).map(ApplyResponse::Range));
     }
@@ -121,6 +125,9 @@ pub fn apply_request(
         let resp = lease::checkpoint(batch, r)?;
         return Ok((ApplyResponse::LeaseCheckpoint(resp), Vec::new()));
     }
+    if let Some(r) = &req.alarm {
+        return Ok((ApplyResponse::Alarm(alarm::apply(batch, r)?), Vec::new()));
+    }
     if auth::is_auth(req) {
         return Ok((ApplyResponse::Auth(auth::apply(batch, req)?), Vec::new()));
     }
@@ -129,7 +136,7 @@ pub fn apply_request(
         return Ok((ApplyResponse::MemberAttrs, Vec::new()));
     }
     Err(StorageError::InvalidRequest(
-        "not a KV, lease, member or auth request",
+        "not a KV, lease, member, alarm or auth request",
     ))
 }
 
@@ -232,7 +239,7 @@ mod tests {
     fn other_requests_are_rejected_without_changes() {
         let (_dir, store) = open_store();
         let req = InternalRaftRequest {
-            alarm: Some(Default::default()),
+            downgrade_info_set: Some(Default::default()),
             ..Default::default()
         };
         let err = apply(&store, req).unwrap_err();

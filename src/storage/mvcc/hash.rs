@@ -25,6 +25,14 @@ pub struct KvHash {
 }
 
 impl ReadTxn<'_> {
+    /// Maintenance.Hash: the whole backend (keys, leases, users and roles,
+    /// members, alarms, revisions) but the consistent index, which members
+    /// holding the same data may record differently.
+    pub fn hash_backend(&self) -> StorageResult<u32> {
+        self.backend()
+            .hash(self.lmdb(), &[super::META_CONSISTENT_INDEX])
+    }
+
     /// Hashes every record at or below `rev` (0: the current revision).
     pub fn hash_kv(&self, rev: i64) -> StorageResult<KvHash> {
         let current = self.revision();

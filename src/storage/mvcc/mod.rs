@@ -5,6 +5,7 @@
 //! `RwLock`: a [`WriteBatch`] holds it for writing from start to LMDB commit,
 //! so a reader always pairs an index with the LMDB snapshot it describes.
 
+mod defrag;
 mod hash;
 mod range;
 mod read;
@@ -12,18 +13,23 @@ mod restore;
 mod write;
 
 #[cfg(test)]
+mod defrag_tests;
+#[cfg(test)]
 mod tests;
 
-use crate::proto::oxcdstore::AuthState;
+use crate::proto::etcdserverpb::AlarmType;
+use crate::proto::oxcdstore::{AlarmState, AuthState};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::alarms;
 use super::backend::Backend;
 use super::error::StorageResult;
 use super::key_index::TreeIndex;
 use super::lease::LeaseTable;
 
+pub use defrag::{recover_interrupted, DefragReport};
 pub use hash::KvHash;
 pub use range::{RangeOptions, RangeResult, RangeSource};
 pub use read::ReadTxn;
@@ -47,7 +53,14 @@ pub struct StoreOptions {
 
 /// The MVCC store. `Send + Sync`; share it as `Arc<Store>`.
 pub struct Store {
-    backend: Backend,
+    /// Swapped only by a defragmentation, under the index write lock.
+    backend: RwLock<Arc<Backend>>,
+    /// How the backend was opened (a defragmented copy opens the same way).
+    options: StoreOptions,
+    /// The environment's directory (`member/db`).
+    dir: std::path::PathBuf,
+    /// Held by a defragmentation from start to swap.
+    defragging: Mutex<()>,
     index: RwLock<TreeIndex>,
     /// Committed values, changed only while the index write lock is held.
     current_rev: AtomicI64,
@@ -60,21 +73,35 @@ pub struct Store {
     auth: RwLock<AuthState>,
     /// `auth.enabled`, read without the lock on every applied request.
     auth_on: AtomicBool,
+    /// The active alarms as last committed; changed only by write batches.
+    alarms: RwLock<AlarmState>,
+    /// Whether a NOSPACE / CORRUPT alarm is active, read without the lock
+    /// on every applied request.
+    nospace_on: AtomicBool,
+    corrupt_on: AtomicBool,
 }
 
 impl Store {
     /// Opens (creating `dir` if needed) and rebuilds the key index from LMDB.
     pub fn open(dir: &Path, opts: StoreOptions) -> StorageResult<Store> {
         let backend = Backend::open(dir, opts.map_size)?;
+        let opts = opts.clone();
         let restored = restore::restore(&backend)?;
-        let auth = {
+        let (auth, alarms) = {
             let txn = backend.read_txn()?;
-            crate::storage::auth::decode(
+            let auth = crate::storage::auth::decode(
                 backend.get_meta(&txn, crate::storage::auth::AUTH_META_KEY)?,
-            )?
+            )?;
+            let alarms = crate::storage::alarms::decode(
+                backend.get_meta(&txn, crate::storage::alarms::ALARM_META_KEY)?,
+            )?;
+            (auth, alarms)
         };
         Ok(Store {
-            backend,
+            backend: RwLock::new(Arc::new(backend)),
+            options: opts,
+            dir: dir.to_path_buf(),
+            defragging: Mutex::new(()),
             index: RwLock::new(restored.index),
             current_rev: AtomicI64::new(restored.current_rev),
             compacted_rev: AtomicI64::new(restored.compacted_rev),
@@ -82,7 +109,42 @@ impl Store {
             leases: Mutex::new(restored.leases),
             auth_on: AtomicBool::new(auth.enabled),
             auth: RwLock::new(auth),
+            nospace_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Nospace)),
+            corrupt_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Corrupt)),
+            alarms: RwLock::new(alarms),
         })
+    }
+
+    /// The LMDB environment in use now.
+    pub(crate) fn backend(&self) -> Arc<Backend> {
+        self.backend
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The active alarms, as last committed.
+    pub fn alarms(&self) -> AlarmState {
+        self.alarms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether a NOSPACE alarm is active (the cluster is read-only, as etcd's).
+    pub fn nospace_alarm(&self) -> bool {
+        self.nospace_on.load(Ordering::SeqCst)
+    }
+
+    /// Whether a CORRUPT alarm is active (KV requests are refused, as etcd's).
+    pub fn corrupt_alarm(&self) -> bool {
+        self.corrupt_on.load(Ordering::SeqCst)
+    }
+
+    /// Bytes up to the last page LMDB ever used: etcd's backend size, what
+    /// `--quota-backend-bytes` limits. Cheap (reads LMDB's meta page).
+    pub fn backend_size(&self) -> u64 {
+        self.backend().file_size()
     }
 
     /// Whether auth is on, as last committed.
@@ -119,18 +181,19 @@ impl Store {
 
     /// A compacted copy of the LMDB file at `path`, for a raft snapshot.
     pub fn copy_to(&self, path: &Path) -> StorageResult<()> {
-        self.backend.copy_compacted_to(path)
+        self.backend().copy_compacted_to(path)
     }
 
     /// Reads a value written by [`WriteBatch::put_meta`] (committed data only).
     pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
-        let txn = self.backend.read_txn()?;
-        self.backend.get_meta(&txn, key)
+        let backend = self.backend();
+        let txn = backend.read_txn()?;
+        backend.get_meta(&txn, key)
     }
 
     /// (data file bytes, bytes in use by live pages).
     pub fn db_size(&self) -> StorageResult<(u64, u64)> {
-        self.backend.size()
+        self.backend().size()
     }
 
     /// Keys whose latest generation is live.
@@ -145,7 +208,7 @@ impl Store {
     /// durable record until this is called).
     pub fn sync(&self) -> StorageResult<()> {
         let started = std::time::Instant::now();
-        self.backend.sync()?;
+        self.backend().sync()?;
         crate::metrics::metrics()
             .disk
             .backend_flush_duration_seconds
@@ -161,19 +224,23 @@ impl Store {
         // index and the LMDB snapshot opened here all agree.
         let rev = self.current_rev.load(Ordering::SeqCst);
         let compacted = self.compacted_rev.load(Ordering::SeqCst);
-        let txn = self.backend.read_txn()?;
+        let backend = self.backend();
+        let txn = backend.read_owned()?;
         drop(index);
-        Ok(ReadTxn::new(self, txn, rev, compacted))
+        Ok(ReadTxn::new(self, backend, txn, rev, compacted))
     }
 
     /// Starts the one write batch (one LMDB write txn). Must be used, and
     /// committed or dropped, on the thread that began it.
     pub fn begin_batch(&self) -> StorageResult<WriteBatch<'_>> {
         let index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let txn = self.backend.write_txn()?;
+        // Read under the index write lock: no swap can come between.
+        let backend = self.backend();
+        let txn = Backend::write_owned(&backend)?;
         Ok(WriteBatch::new(
             self,
             index,
+            backend,
             txn,
             self.current_rev.load(Ordering::SeqCst),
             self.compacted_rev.load(Ordering::SeqCst),
@@ -190,6 +257,14 @@ impl Store {
     fn publish_auth(&self, state: AuthState) {
         self.auth_on.store(state.enabled, Ordering::SeqCst);
         *self.auth.write().unwrap_or_else(PoisonError::into_inner) = state;
+    }
+
+    fn publish_alarms(&self, state: AlarmState) {
+        self.nospace_on
+            .store(alarms::any_of(&state, AlarmType::Nospace), Ordering::SeqCst);
+        self.corrupt_on
+            .store(alarms::any_of(&state, AlarmType::Corrupt), Ordering::SeqCst);
+        *self.alarms.write().unwrap_or_else(PoisonError::into_inner) = state;
     }
 
     fn publish(&self, _index: &RwLockWriteGuard<'_, TreeIndex>, rev: i64, compacted: i64, ci: u64) {

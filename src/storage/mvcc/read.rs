@@ -4,7 +4,9 @@ use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
 use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
-use crate::storage::backend::LmdbRead;
+use std::sync::Arc;
+
+use crate::storage::backend::{Backend, LmdbRead};
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::key_index::ByteBounds;
 use crate::storage::revision::{main_prefix, Revision};
@@ -16,15 +18,25 @@ use super::Store;
 /// may be open at once, alongside a write batch.
 pub struct ReadTxn<'s> {
     store: &'s Store,
-    txn: LmdbRead<'s>,
+    /// The environment this view reads (a defragmentation may have swapped
+    /// the store's since); the txn holds it open.
+    backend: Arc<Backend>,
+    txn: LmdbRead<'static>,
     rev: i64,
     compacted: i64,
 }
 
 impl<'s> ReadTxn<'s> {
-    pub(super) fn new(store: &'s Store, txn: LmdbRead<'s>, rev: i64, compacted: i64) -> Self {
+    pub(super) fn new(
+        store: &'s Store,
+        backend: Arc<Backend>,
+        txn: LmdbRead<'static>,
+        rev: i64,
+        compacted: i64,
+    ) -> Self {
         ReadTxn {
             store,
+            backend,
             txn,
             rev,
             compacted,
@@ -45,6 +57,14 @@ impl<'s> ReadTxn<'s> {
         self.store
     }
 
+    pub(super) fn lmdb(&self) -> &LmdbRead<'static> {
+        &self.txn
+    }
+
+    pub(super) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
     /// The compacted revision, -1 if never compacted.
     pub(super) fn raw_compacted_revision(&self) -> i64 {
         self.compacted
@@ -54,7 +74,7 @@ impl<'s> ReadTxn<'s> {
     pub(super) fn kv_records(
         &self,
     ) -> StorageResult<heed::RoIter<'_, heed::types::Bytes, heed::types::Bytes>> {
-        Ok(self.store.backend.kv().iter(&self.txn)?)
+        Ok(self.backend.kv().iter(&self.txn)?)
     }
 
     /// Every change with `from_rev <= main revision <= to_rev` (capped at
@@ -86,7 +106,7 @@ impl<'s> ReadTxn<'s> {
         let bounds: ByteBounds<'_> = (Bound::Included(&lo), Bound::Excluded(&hi));
         let mut events = Vec::new();
         let mut bytes = 0usize;
-        for item in self.store.backend.kv().range(&self.txn, &bounds)? {
+        for item in self.backend.kv().range(&self.txn, &bounds)? {
             let (key, value) = item?;
             let (rev, tombstone) = Revision::from_key(key)?;
             if bytes >= max_bytes && events.last().map(event_main_rev) != Some(rev.main) {
@@ -128,7 +148,7 @@ impl RangeSource for ReadTxn<'_> {
             plan(&index, key, end, opts, self.rev, compacted)?
         };
         // The snapshot still holds every revision the plan names.
-        fetch(self.store.backend.kv(), &self.txn, planned)
+        fetch(self.backend.kv(), &self.txn, planned)
     }
 
     fn rev(&self) -> i64 {

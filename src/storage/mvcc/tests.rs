@@ -82,9 +82,10 @@ fn p(k: &str, v: &str) -> (String, String) {
 
 /// Every (revision, tombstone) record in LMDB.
 fn records(s: &Store) -> Vec<(Revision, bool)> {
-    let txn = s.backend.read_txn().unwrap();
+    let backend = s.backend();
+    let txn = backend.read_txn().unwrap();
     let mut out = Vec::new();
-    for item in s.backend.kv().iter(&txn).unwrap() {
+    for item in backend.kv().iter(&txn).unwrap() {
         let (k, _) = item.unwrap();
         out.push(Revision::from_key(k).unwrap());
     }

@@ -7,8 +7,10 @@ use std::sync::RwLockWriteGuard;
 use prost::Message;
 
 use crate::proto::mvccpb::{event::EventType, Event, KeyValue};
-use crate::proto::oxcdstore::AuthState;
-use crate::storage::backend::LmdbWrite;
+use crate::proto::oxcdstore::{AlarmState, AuthState};
+use std::sync::Arc;
+
+use crate::storage::backend::{Backend, LmdbWrite, OwnedWrite};
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::key_index::{ByteBounds, IndexChange, TreeIndex};
 use crate::storage::lease::{lease_key, LeaseRecord};
@@ -26,7 +28,10 @@ pub struct WriteBatch<'s> {
     store: &'s Store,
     index: RwLockWriteGuard<'s, TreeIndex>,
     /// `None` only once commit has handed it to LMDB.
-    txn: Option<LmdbWrite<'s>>,
+    txn: Option<OwnedWrite>,
+    /// The environment `txn` writes (the store's, fixed while the index
+    /// write lock is held).
+    backend: Arc<Backend>,
     /// Index changes to revert, oldest first, if the batch is abandoned.
     undo: Vec<IndexChange>,
     /// Current revision as of the txns ended so far in this batch.
@@ -40,13 +45,16 @@ pub struct WriteBatch<'s> {
     failed: bool,
     /// The auth record as this batch changed it, published on commit.
     pending_auth: Option<AuthState>,
+    /// The alarms as this batch changed them, published on commit.
+    pending_alarms: Option<AlarmState>,
 }
 
 impl<'s> WriteBatch<'s> {
     pub(super) fn new(
         store: &'s Store,
         index: RwLockWriteGuard<'s, TreeIndex>,
-        txn: LmdbWrite<'s>,
+        backend: Arc<Backend>,
+        txn: OwnedWrite,
         rev: i64,
         compacted: i64,
     ) -> Self {
@@ -54,12 +62,14 @@ impl<'s> WriteBatch<'s> {
             store,
             index,
             txn: Some(txn),
+            backend,
             undo: Vec::new(),
             rev,
             compacted,
             pending_compact: None,
             failed: false,
             pending_auth: None,
+            pending_alarms: None,
         }
     }
 
@@ -89,12 +99,12 @@ impl<'s> WriteBatch<'s> {
         self.compacted.max(0)
     }
 
-    fn txn_mut(&mut self) -> StorageResult<&mut LmdbWrite<'s>> {
-        self.txn.as_mut().ok_or_else(finished)
+    fn txn_mut(&mut self) -> StorageResult<&mut LmdbWrite<'static>> {
+        self.txn.as_deref_mut().ok_or_else(finished)
     }
 
-    fn txn_ref(&self) -> StorageResult<&LmdbWrite<'s>> {
-        self.txn.as_ref().ok_or_else(finished)
+    fn txn_ref(&self) -> StorageResult<&LmdbWrite<'static>> {
+        self.txn.as_deref().ok_or_else(finished)
     }
 
     /// Compaction: purges from LMDB every revision <= `rev` that is not the
@@ -117,7 +127,7 @@ impl<'s> WriteBatch<'s> {
     /// Deletes the records a compaction at `rev` no longer needs.
     fn purge(&mut self, rev: i64) -> StorageResult<()> {
         let keep: HashSet<Revision> = self.index.keep(rev);
-        let db = self.store.backend.kv();
+        let db = self.backend.kv();
         let upper = main_prefix(rev.saturating_add(1));
         let bounds: ByteBounds<'_> = (Bound::Unbounded, Bound::Excluded(&upper));
         let txn = self.txn_mut()?;
@@ -137,7 +147,7 @@ impl<'s> WriteBatch<'s> {
 
     /// Creates or updates a lease record (LMDB and the lease table).
     pub fn put_lease(&mut self, id: i64, record: LeaseRecord) -> StorageResult<()> {
-        let db = self.store.backend.lease();
+        let db = self.backend.lease();
         db.put(self.txn_mut()?, &lease_key(id), &record.encode())?;
         self.store.leases().insert(id, record);
         Ok(())
@@ -146,14 +156,14 @@ impl<'s> WriteBatch<'s> {
     /// Removes a lease record; its keys stay, unattached (revoke deletes
     /// them first).
     pub fn delete_lease(&mut self, id: i64) -> StorageResult<()> {
-        let db = self.store.backend.lease();
+        let db = self.backend.lease();
         db.delete(self.txn_mut()?, &lease_key(id))?;
         self.store.leases().remove(id);
         Ok(())
     }
 
     pub fn put_meta(&mut self, key: &str, value: &[u8]) -> StorageResult<()> {
-        let backend = &self.store.backend;
+        let backend = &self.backend;
         let txn = self.txn.as_mut().ok_or_else(finished)?;
         // no index involved: LMDB alone keeps itself consistent on failure
         backend.put_meta(txn, key, value)
@@ -185,9 +195,39 @@ impl<'s> WriteBatch<'s> {
         }
     }
 
+    /// Records the alarm list (in `meta`, and for readers once committed).
+    pub fn put_alarms(&mut self, state: AlarmState) -> StorageResult<()> {
+        self.put_meta(
+            crate::storage::alarms::ALARM_META_KEY,
+            &crate::storage::alarms::encode(&state),
+        )?;
+        self.pending_alarms = Some(state);
+        Ok(())
+    }
+
+    /// The alarms as of this batch's own changes.
+    pub fn alarms(&self) -> AlarmState {
+        match &self.pending_alarms {
+            Some(state) => state.clone(),
+            None => self.store.alarms(),
+        }
+    }
+
+    /// Whether an alarm of `kind` is active as of this batch's own changes.
+    pub fn alarm_active(&self, kind: crate::proto::etcdserverpb::AlarmType) -> bool {
+        match &self.pending_alarms {
+            Some(state) => crate::storage::alarms::any_of(state, kind),
+            None => match kind {
+                crate::proto::etcdserverpb::AlarmType::Nospace => self.store.nospace_alarm(),
+                crate::proto::etcdserverpb::AlarmType::Corrupt => self.store.corrupt_alarm(),
+                crate::proto::etcdserverpb::AlarmType::None => false,
+            },
+        }
+    }
+
     /// Reads a meta value including this batch's own `put_meta` writes.
     pub fn get_meta(&self, key: &str) -> StorageResult<Option<Vec<u8>>> {
-        self.store.backend.get_meta_w(self.txn_ref()?, key)
+        self.backend.get_meta_w(self.txn_ref()?, key)
     }
 
     /// Writes consistent_index (and current/compacted revision) in the same
@@ -198,7 +238,7 @@ impl<'s> WriteBatch<'s> {
                 "write batch had a failed write; drop it instead of committing".into(),
             ));
         }
-        let backend = &self.store.backend;
+        let backend = &self.backend;
         let mut txn = self.txn.take().ok_or_else(finished)?;
         backend.put_meta(&mut txn, META_CURRENT_REV, &encode_i64(self.rev))?;
         if self.compacted != NEVER_COMPACTED {
@@ -224,6 +264,9 @@ impl<'s> WriteBatch<'s> {
             .publish(&self.index, self.rev, self.compacted, consistent_index);
         if let Some(state) = self.pending_auth.take() {
             self.store.publish_auth(state);
+        }
+        if let Some(state) = self.pending_alarms.take() {
+            self.store.publish_alarms(state);
         }
         Ok(())
     }
@@ -287,7 +330,7 @@ impl TxnWrite<'_, '_> {
             value: value.to_vec(),
             lease,
         };
-        let db = self.batch.store.backend.kv();
+        let db = self.batch.backend.kv();
         db.put(
             self.batch.txn_mut()?,
             &rev.to_key(false),
@@ -323,7 +366,7 @@ impl TxnWrite<'_, '_> {
             key: key.to_vec(),
             ..Default::default()
         };
-        let db = self.batch.store.backend.kv();
+        let db = self.batch.backend.kv();
         db.put(
             self.batch.txn_mut()?,
             &rev.to_key(true),
@@ -385,11 +428,7 @@ impl RangeSource for TxnWrite<'_, '_> {
             self.rev(),
             self.batch.compacted,
         )?;
-        fetch(
-            self.batch.store.backend.kv(),
-            self.batch.txn_ref()?,
-            planned,
-        )
+        fetch(self.batch.backend.kv(), self.batch.txn_ref()?, planned)
     }
 
     fn rev(&self) -> i64 {
