@@ -26,11 +26,24 @@ pub struct KvHash {
 
 impl ReadTxn<'_> {
     /// Maintenance.Hash: the whole backend (keys, leases, users and roles,
-    /// members, alarms, revisions) but the consistent index, which members
-    /// holding the same data may record differently.
+    /// members, alarms, revisions) but what members holding the same data
+    /// record differently: the consistent index, and the member list's
+    /// header (which names the member itself); the list is hashed without it.
     pub fn hash_backend(&self) -> StorageResult<u32> {
-        self.backend()
-            .hash(self.lmdb(), &[super::META_CONSISTENT_INDEX])
+        use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+        use prost::Message as _;
+        let backend = self.backend();
+        let ignored = [super::META_CONSISTENT_INDEX, MEMBERSHIP_META_KEY];
+        let mut hash = backend.hash(self.lmdb(), &ignored)?;
+        if let Some(bytes) = backend.get_meta(self.lmdb(), MEMBERSHIP_META_KEY)? {
+            let mut members = decode_members(&bytes)?.members;
+            members.sort_by_key(|m| m.id);
+            hash = crc32c::crc32c_append(hash, MEMBERSHIP_META_KEY.as_bytes());
+            for member in members {
+                hash = crc32c::crc32c_append(hash, &member.encode_to_vec());
+            }
+        }
+        Ok(hash)
     }
 
     /// Hashes every record at or below `rev` (0: the current revision).
