@@ -291,3 +291,71 @@ async fn defrag_under_writes_fails_nothing_and_survives_kill9() {
     }
     assert!(hashes(&cluster).await.windows(2).all(|w| w[0] == w[1]));
 }
+
+async fn downgrade(
+    cluster: &Cluster,
+    i: usize,
+    action: oxcd::proto::etcdserverpb::downgrade_request::DowngradeAction,
+    version: &str,
+) -> Result<String, (tonic::Code, String)> {
+    let mut m = maintenance_of(cluster, i).await;
+    let request = DowngradeRequest {
+        action: action as i32,
+        version: version.into(),
+    };
+    match m.downgrade(request).await {
+        Ok(resp) => {
+            let resp = resp.into_inner();
+            assert!(resp
+                .header
+                .is_some_and(|h| h.cluster_id != 0 && h.revision > 0));
+            Ok(resp.version)
+        }
+        Err(status) => Err((status.code(), status.message().to_string())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downgrade_jobs_answer_as_etcd_3_5() {
+    use oxcd::proto::etcdserverpb::downgrade_request::DowngradeAction::*;
+    use tonic::Code::{FailedPrecondition, InvalidArgument};
+    let mut cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
+    let refused = |code, msg: &str| Err((code, format!("etcdserver: {msg}")));
+    assert_eq!(
+        downgrade(&cluster, 0, Validate, "3.4").await,
+        Ok("3.5.0".into())
+    );
+    assert_eq!(
+        downgrade(&cluster, 0, Validate, "3.4.9").await,
+        Ok("3.5.0".into())
+    );
+    let wrong_format = refused(InvalidArgument, "wrong downgrade target version format");
+    assert_eq!(downgrade(&cluster, 0, Validate, "v3.4").await, wrong_format);
+    assert_eq!(downgrade(&cluster, 0, Enable, "3").await, wrong_format);
+    let invalid = refused(InvalidArgument, "invalid downgrade target version");
+    assert_eq!(downgrade(&cluster, 1, Validate, "3.3").await, invalid);
+    assert_eq!(downgrade(&cluster, 1, Enable, "3.5").await, invalid);
+    let no_job = refused(FailedPrecondition, "no inflight downgrade job");
+    assert_eq!(downgrade(&cluster, 2, Cancel, "").await, no_job);
+
+    assert_eq!(
+        downgrade(&cluster, 0, Enable, "3.4").await,
+        Ok("3.5.0".into())
+    );
+    let in_progress = refused(
+        FailedPrecondition,
+        "cluster has a downgrade job in progress",
+    );
+    assert_eq!(downgrade(&cluster, 1, Enable, "3.4").await, in_progress);
+    assert_eq!(downgrade(&cluster, 2, Validate, "3.4").await, in_progress);
+    // The job is raft state: it survives every member's kill -9.
+    cluster.kill_all();
+    cluster.restart_all().expect("restart");
+    assert_eq!(downgrade(&cluster, 2, Validate, "3.4").await, in_progress);
+    assert_eq!(downgrade(&cluster, 1, Cancel, "").await, Ok("3.5.0".into()));
+    assert_eq!(downgrade(&cluster, 0, Cancel, "").await, no_job);
+    assert_eq!(
+        downgrade(&cluster, 0, Validate, "3.4").await,
+        Ok("3.5.0".into())
+    );
+}

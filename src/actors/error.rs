@@ -20,6 +20,19 @@ pub enum ServerError {
     /// A CORRUPT alarm is active: KV requests are refused.
     #[error("corrupt cluster")]
     Corrupt,
+    /// Downgrade: the target is not a version.
+    #[error("wrong downgrade target version format")]
+    WrongDowngradeVersionFormat,
+    /// Downgrade: not one minor version below the cluster's.
+    #[error("invalid downgrade target version")]
+    InvalidDowngradeTarget,
+    #[error("cluster has a downgrade job in progress")]
+    DowngradeInProcess,
+    #[error("no inflight downgrade job")]
+    NoInflightDowngrade,
+    /// A request naming an action etcd does not know.
+    #[error("unknown method")]
+    UnknownMethod,
     /// This member knows no leader right now.
     #[error("no leader")]
     NoLeader,

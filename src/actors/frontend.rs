@@ -5,8 +5,10 @@
 //! serializable) a ReadIndex round, then a reader.
 
 mod authenticate;
+mod downgrade;
 
 pub use authenticate::Authenticate;
+pub use downgrade::Downgrade;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -54,6 +56,8 @@ pub enum WriteRequest {
     Auth(Box<InternalRaftRequest>),
     /// Alarm get / activate / deactivate (etcd sends all three through raft).
     Alarm(AlarmRequest),
+    /// A downgrade job enabled or cancelled.
+    Downgrade(crate::proto::membershippb::DowngradeInfoSetRequest),
 }
 
 impl WriteRequest {
@@ -80,6 +84,7 @@ impl WriteRequest {
             WriteRequest::LeaseCheckpoint(r) => request.lease_checkpoint = Some(r),
             WriteRequest::MemberAttrs(r) => request.cluster_member_attr_set = Some(r),
             WriteRequest::Alarm(r) => request.alarm = Some(r),
+            WriteRequest::Downgrade(r) => request.downgrade_info_set = Some(r),
             WriteRequest::Auth(auth) => {
                 return InternalRaftRequest {
                     header: request.header,
@@ -120,6 +125,7 @@ impl WriteRequest {
             | WriteRequest::LeaseCheckpoint(_)
             | WriteRequest::MemberAttrs(_)
             | WriteRequest::Alarm(_)
+            | WriteRequest::Downgrade(_)
             | WriteRequest::Auth(_) => Vec::new(),
         }
     }

@@ -90,6 +90,22 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
                 "etcdserver: mvcc: database space exceeded",
             ),
             ServerError::Corrupt => (DataLoss, "etcdserver: corrupt cluster"),
+            ServerError::WrongDowngradeVersionFormat => (
+                InvalidArgument,
+                "etcdserver: wrong downgrade target version format",
+            ),
+            ServerError::InvalidDowngradeTarget => (
+                InvalidArgument,
+                "etcdserver: invalid downgrade target version",
+            ),
+            ServerError::DowngradeInProcess => (
+                FailedPrecondition,
+                "etcdserver: cluster has a downgrade job in progress",
+            ),
+            ServerError::NoInflightDowngrade => {
+                (FailedPrecondition, "etcdserver: no inflight downgrade job")
+            }
+            ServerError::UnknownMethod => (Unknown, "etcdserver: unknown method"),
             ServerError::NoLeader => (Unavailable, "etcdserver: no leader"),
             ServerError::NotLeader => (FailedPrecondition, "etcdserver: not leader"),
             ServerError::BadLeaderTransferee => {

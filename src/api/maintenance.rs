@@ -1,5 +1,5 @@
-//! The Maintenance service: Status, Alarm, Hash, HashKV and MoveLeader are
-//! served; the rest answer Unimplemented until they are built.
+//! The Maintenance service: Status, Alarm, Defragment, Hash, HashKV,
+//! MoveLeader and Downgrade; Snapshot answers Unimplemented until built.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status};
 
 use super::ask::ask;
 use super::header::{backend_status, HeaderFiller};
-use super::not_built::{not_built, not_built_rpcs};
+use super::not_built::not_built;
 use super::propose::{credentials_of, propose};
 use super::ApiError;
 use crate::actors::auth::gate::AuthGate;
-use crate::actors::frontend::FrontEnd;
+use crate::actors::frontend::{Downgrade, FrontEnd};
 use crate::actors::mvcc_store::{Defragment, Defragmenter, HashBackend, HashKv, MvccReader};
 use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
 use crate::actors::ServerError;
@@ -218,7 +218,33 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(DefragmentResponse { header: None }))
     }
 
-    not_built_rpcs! { "Maintenance";
-        downgrade(DowngradeRequest) -> DowngradeResponse;
+    /// etcd 3.5's downgrade job (VALIDATE, ENABLE, CANCEL). Root only
+    /// while auth is on, as etcd from 3.5.28 (earlier 3.5 releases let any
+    /// caller start a downgrade).
+    #[tracing::instrument(name = "maintenance.downgrade", skip_all)]
+    async fn downgrade(
+        &self,
+        request: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
+        let credentials = credentials_of(&request);
+        self.gate
+            .check_admin(&credentials)
+            .await
+            .map_err(ApiError::from)?;
+        let request = request.into_inner();
+        let version = ask(
+            &self.frontend,
+            Downgrade {
+                action: request.action,
+                version: request.version,
+                credentials,
+            },
+        )
+        .await?;
+        let revision = backend_status(&self.readers).await?.revision;
+        Ok(Response::new(DowngradeResponse {
+            header: self.header.with_revision(revision),
+            version,
+        }))
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse};
+use crate::proto::membershippb::DowngradeInfoSetRequest;
 use crate::storage::apply;
 use crate::storage::mvcc::KvHash;
 use crate::storage::snapshot::{BuiltSnapshot, SnapshotDir};
@@ -149,5 +150,18 @@ impl Handler<HashBackend> for MvccReader {
         let _span = tracing::debug_span!("mvcc.hash").entered();
         let view = self.store.read()?;
         Ok((view.hash_backend()?, view.revision()))
+    }
+}
+
+/// The downgrade job as last applied.
+#[derive(Message)]
+#[rtype(result = "StorageResult<DowngradeInfoSetRequest>")]
+pub struct GetDowngrade;
+
+impl Handler<GetDowngrade> for MvccReader {
+    type Result = StorageResult<DowngradeInfoSetRequest>;
+
+    fn handle(&mut self, _: GetDowngrade, _: &mut Self::Context) -> Self::Result {
+        apply::downgrade::current(&self.store)
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 mod compaction;
 mod compare;
 mod delete;
+pub mod downgrade;
 mod lease;
 pub mod membership;
 mod put;
@@ -73,6 +74,8 @@ pub enum ApplyResponse {
     Auth(auth::AuthApplied),
     /// An alarm request (get, activate, deactivate).
     Alarm(AlarmResponse),
+    /// A downgrade job was enabled or cancelled (etcd answers nothing).
+    Downgrade,
 }
 
 /// Applies one raft-committed request inside the batch's LMDB txn. Errors
@@ -128,6 +131,10 @@ pub fn apply_request(
     if let Some(r) = &req.alarm {
         return Ok((ApplyResponse::Alarm(alarm::apply(batch, r)?), Vec::new()));
     }
+    if let Some(r) = &req.downgrade_info_set {
+        downgrade::apply(batch, r)?;
+        return Ok((ApplyResponse::Downgrade, Vec::new()));
+    }
     if auth::is_auth(req) {
         return Ok((ApplyResponse::Auth(auth::apply(batch, req)?), Vec::new()));
     }
@@ -136,7 +143,7 @@ pub fn apply_request(
         return Ok((ApplyResponse::MemberAttrs, Vec::new()));
     }
     Err(StorageError::InvalidRequest(
-        "not a KV, lease, member, alarm or auth request",
+        "not a KV, lease, member, alarm, downgrade or auth request",
     ))
 }
 
@@ -239,7 +246,7 @@ mod tests {
     fn other_requests_are_rejected_without_changes() {
         let (_dir, store) = open_store();
         let req = InternalRaftRequest {
-            downgrade_info_set: Some(Default::default()),
+            cluster_version_set: Some(Default::default()),
             ..Default::default()
         };
         let err = apply(&store, req).unwrap_err();
