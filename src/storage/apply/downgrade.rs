@@ -48,7 +48,7 @@ mod tests {
             ..Default::default()
         };
         let mut batch = store.begin_batch().unwrap();
-        super::super::apply_request(&mut batch, &req, &NoLeases).unwrap();
+        super::super::apply_request(&mut batch, &req, &super::super::NoLeases).unwrap();
         batch.commit(store.consistent_index() + 1).unwrap();
     }
 
