@@ -3,6 +3,7 @@
 //! until SIGINT or SIGTERM (see `shutdown`).
 
 mod corrupt_check;
+mod corrupt_monitor;
 mod listeners;
 mod membership;
 mod shutdown;
@@ -236,6 +237,20 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
         system.block_on(async move {
             corrupt_check::initial_corrupt_check(&readers, local_id, peers, timeout).await
         })?;
+    }
+    if let Some(period) = config.corrupt_check_time {
+        let monitor = corrupt_monitor::Monitor {
+            period,
+            local_id: api_ctx.local_id,
+            board: api_ctx.header.board.clone(),
+            readers: api_ctx.readers.clone(),
+            raft: api_ctx.raft.clone(),
+            frontend: api_ctx.frontend.clone(),
+            timeout: config.request_timeout(),
+        };
+        system.block_on(async move {
+            actix::spawn(monitor.run());
+        });
     }
     let listeners = zip(
         listeners,

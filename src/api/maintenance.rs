@@ -75,12 +75,19 @@ pub(super) async fn hash_kv_response(
 }
 
 /// An alarm as etcd lists it in Status.errors: gogo protobuf's compact
-/// text form of the AlarmMember.
+/// text form of the AlarmMember (zero-valued fields left out).
 fn alarm_text(alarm: &AlarmMember) -> String {
-    let name = AlarmType::try_from(alarm.alarm)
-        .map(|t| t.as_str_name().to_string())
-        .unwrap_or_else(|_| alarm.alarm.to_string());
-    format!("memberID:{} alarm:{} ", alarm.member_id, name)
+    let mut text = String::new();
+    if alarm.member_id != 0 {
+        text.push_str(&format!("memberID:{} ", alarm.member_id));
+    }
+    if alarm.alarm != 0 {
+        let name = AlarmType::try_from(alarm.alarm)
+            .map(|t| t.as_str_name().to_string())
+            .unwrap_or_else(|_| alarm.alarm.to_string());
+        text.push_str(&format!("alarm:{name} "));
+    }
+    text
 }
 
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send>>;

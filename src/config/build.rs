@@ -323,6 +323,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         client_tls,
         peer_tls,
         initial_corrupt_check: s.bool("experimental-initial-corrupt-check")?,
+        corrupt_check_time: Some(s.duration("experimental-corrupt-check-time")?)
+            .filter(|t| !t.is_zero()),
         max_concurrent_streams: max_concurrent_streams(s)?,
         cipher_suites: tls::cipher_suites(s),
         self_signed_cert_validity: tls::self_signed_cert_validity(s)?,

@@ -62,6 +62,9 @@ pub struct Config {
     /// `--experimental-initial-corrupt-check`: compare hashes with the peers
     /// before serving.
     pub initial_corrupt_check: bool,
+    /// `--experimental-corrupt-check-time`: the leader compares hashes with
+    /// every member this often (None: never).
+    pub corrupt_check_time: Option<std::time::Duration>,
     /// `--cipher-suites` in Go's names (empty: rustls' defaults).
     pub cipher_suites: Vec<String>,
     /// `--self-signed-cert-validity`, in years.
@@ -144,6 +147,7 @@ impl Default for Config {
             client_tls: crate::tls::TlsOptions::default(),
             peer_tls: crate::tls::TlsOptions::default(),
             initial_corrupt_check: false,
+            corrupt_check_time: None,
             max_concurrent_streams: None,
             cipher_suites: Vec::new(),
             self_signed_cert_validity: 1,

@@ -310,7 +310,7 @@ pub const FLAGS: &[FlagSpec] = &[
     // Experimental.
     flag("experimental-initial-corrupt-check", "false", K::Bool, S::Honoured, G::Experimental,
         "Compare data with the other members before serving."),
-    flag("experimental-corrupt-check-time", "0s", K::Duration, S::NotBuiltYet, G::Experimental,
+    flag("experimental-corrupt-check-time", "0s", K::Duration, S::Honoured, G::Experimental,
         "Period of the cluster-wide corruption check (0: off)."),
     flag("experimental-enable-v2v3", "", K::Text, S::NotBuiltYet, G::Experimental,
         "Serve the v2 API from the v3 store under this key prefix."),

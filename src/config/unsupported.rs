@@ -110,7 +110,7 @@ mod tests {
             ("enable-v2", "F"),
             ("initial-election-tick-advance", "true"),
             ("experimental-watch-progress-notify-interval", "600s"),
-            ("experimental-corrupt-check-time", "0"),
+            ("experimental-backend-bbolt-freelist-type", "array"),
             ("cors", "*,*"),
             ("proxy", "off"),
         ] {
@@ -131,7 +131,7 @@ mod tests {
             ("enable-pprof", "true"),
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
-            ("experimental-corrupt-check-time", "1m"),
+            ("experimental-enable-v2v3", "/v2"),
             ("force-new-cluster", "true"),
         ] {
             let err = check(&with(&[(name, value)])).err().map(|e| e.to_string());

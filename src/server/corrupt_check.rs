@@ -105,7 +105,7 @@ pub(super) async fn initial_corrupt_check(
 }
 
 /// The peer's hash at `revision`, from the first of its URLs that answers.
-async fn peer_hash(urls: &[String], revision: i64) -> Result<HashKvResponse, String> {
+pub(super) async fn peer_hash(urls: &[String], revision: i64) -> Result<HashKvResponse, String> {
     let mut last = "no peer URL".to_string();
     for url in urls {
         let endpoint = match tonic::transport::Endpoint::from_shared(url.clone()) {
