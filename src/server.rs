@@ -419,15 +419,17 @@ fn start_actors(
         MvccReader::new(reader_store.clone())
     });
     let wal_slot = std::sync::Mutex::new(Some(wal));
+    let wal_board = board.clone();
     let wal_writer = SyncArbiter::start(1, move || {
         // SyncArbiter asks its factory once per thread; there is one thread.
         let wal = wal_slot.lock().ok().and_then(|mut slot| slot.take());
-        WalWriter::new(wal.unwrap_or_else(unreachable_wal))
+        WalWriter::new(wal.unwrap_or_else(unreachable_wal), wal_board.clone())
     });
     let quota = Quota::new(
         config.max_request_bytes as usize,
         config.quota_backend_bytes,
         store.clone(),
+        board.clone(),
     )
     .start();
 
@@ -507,7 +509,7 @@ fn start_actors(
         applied: raft.clone().recipient(),
         durable: raft.clone().recipient(),
     };
-    applier_ctx.run(Applier::new(batch_writer, mvcc, listeners));
+    applier_ctx.run(Applier::new(batch_writer, mvcc, listeners, board.clone()));
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
     }

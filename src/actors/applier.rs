@@ -5,6 +5,8 @@
 //! how far it has applied. It knows its listeners only as `Recipient`s of
 //! the messages in `protocol`, so it imports no actor above it.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use prost::Message as _;
 use raft::eraftpb::{Entry, EntryType};
@@ -13,6 +15,7 @@ use super::mvcc_store::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWr
 use super::protocol::{
     Applied, ApplyConfChanges, ConfChangeItem, Durable, LeasesApplied, Notify, Trigger, UpdatePeers,
 };
+use super::status::RaftStatusBoard;
 use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::proto::oxcdpeer::conf_change_context::Change;
 use crate::proto::oxcdpeer::ConfChangeContext;
@@ -41,24 +44,47 @@ pub struct ApplyListeners {
     pub durable: Recipient<Durable>,
 }
 
+/// How long to wait before applying again after LMDB found no disk space.
+const NO_SPACE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct Applier {
     inline: BatchWriter,
     mvcc: Addr<MvccWriter>,
     listeners: ApplyListeners,
+    board: Arc<RaftStatusBoard>,
     queue: Vec<Entry>,
-    /// A batch is being applied; entries arriving meanwhile form the next one.
+    /// A batch is being applied, or a retry after a full disk is scheduled;
+    /// entries arriving meanwhile wait in the queue.
     busy: bool,
 }
 
 impl Applier {
-    pub fn new(inline: BatchWriter, mvcc: Addr<MvccWriter>, listeners: ApplyListeners) -> Self {
+    pub fn new(
+        inline: BatchWriter,
+        mvcc: Addr<MvccWriter>,
+        listeners: ApplyListeners,
+        board: Arc<RaftStatusBoard>,
+    ) -> Self {
         Applier {
             inline,
             mvcc,
             listeners,
+            board,
             queue: Vec::new(),
             busy: false,
         }
+    }
+
+    /// A batch found no disk space and changed nothing: its entries go back
+    /// to the head of the queue and are tried again shortly.
+    fn retry_later(&mut self, entries: Vec<Entry>, ctx: &mut Context<Self>) {
+        self.board.set_disk_full(true, "backend (LMDB)");
+        self.queue.splice(0..0, entries);
+        self.busy = true;
+        ctx.run_later(NO_SPACE_RETRY, |applier, ctx| {
+            applier.busy = false;
+            applier.apply_queued(ctx);
+        });
     }
 
     fn apply_queued(&mut self, ctx: &mut Context<Self>) {
@@ -74,6 +100,9 @@ impl Applier {
         let started = std::time::Instant::now();
         if is_small(&batch) && !self.inline.flush_due(last_index) {
             let result = self.inline.apply(batch);
+            if matches!(&result, Err(err) if err.is_no_space()) {
+                return self.retry_later(entries, ctx);
+            }
             note_slow_apply(started, last_index);
             self.finish(last_index, result);
             return self.apply_queued(ctx);
@@ -84,6 +113,9 @@ impl Applier {
             .into_actor(self)
             .map(move |result, applier, ctx| {
                 let result = result.unwrap_or_else(|err| fatal(&format!("MVCC store gone: {err}")));
+                if matches!(&result, Err(err) if err.is_no_space()) {
+                    return applier.retry_later(entries, ctx);
+                }
                 note_slow_apply(started, last_index);
                 applier.finish(last_index, result);
                 applier.busy = false;
@@ -97,6 +129,7 @@ impl Applier {
     fn finish(&self, last_index: u64, result: StorageResult<BatchApplied>) {
         match result {
             Ok(applied) => {
+                self.board.set_disk_full(false, "backend (LMDB)");
                 // Batches are finished one at a time, in log order, so the
                 // hub sees revisions in order.
                 if !applied.events.is_empty() {

@@ -17,6 +17,10 @@ pub enum ServerError {
     /// The backend is over `--quota-backend-bytes` (NOSPACE alarm).
     #[error("mvcc: database space exceeded")]
     NoSpace,
+    /// The WAL or LMDB found no disk space; writes are refused until a
+    /// retry succeeds (reported to clients as etcd's space error).
+    #[error("mvcc: database space exceeded (no space left on device)")]
+    DiskFull,
     /// A CORRUPT alarm is active: KV requests are refused.
     #[error("corrupt cluster")]
     Corrupt,

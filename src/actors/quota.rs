@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::status::RaftStatusBoard;
 use super::{ServerError, ServerResult};
 use crate::storage::{quota, Store};
 
@@ -14,14 +15,22 @@ pub struct Quota {
     max_request_bytes: usize,
     backend_quota: u64,
     store: Arc<Store>,
+    /// Says when the WAL or LMDB is out of disk space.
+    board: Arc<RaftStatusBoard>,
 }
 
 impl Quota {
-    pub fn new(max_request_bytes: usize, backend_quota: u64, store: Arc<Store>) -> Self {
+    pub fn new(
+        max_request_bytes: usize,
+        backend_quota: u64,
+        store: Arc<Store>,
+        board: Arc<RaftStatusBoard>,
+    ) -> Self {
         Quota {
             max_request_bytes,
             backend_quota,
             store,
+            board,
         }
     }
 }
@@ -53,6 +62,12 @@ impl Handler<CheckQuota> for Quota {
         if msg.cost > 0 && !quota::fits(self.store.backend_size(), msg.cost, self.backend_quota) {
             return Err(ServerError::NoSpace);
         }
+        // Out of disk: earlier writes are waiting for space; do not queue
+        // more behind them (the answer is etcd's space error, the alarm
+        // is not raised: the quota was not reached).
+        if msg.cost > 0 && self.board.disk_full() {
+            return Err(ServerError::DiskFull);
+        }
         Ok(())
     }
 }
@@ -67,7 +82,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), StoreOptions { map_size: 1 << 20 }).unwrap());
         let size = store.backend_size();
-        let quota = Quota::new(100, size + 300, store).start();
+        let board = Arc::new(RaftStatusBoard::default());
+        let quota = Quota::new(100, size + 300, store, board.clone()).start();
         let check = |encoded_len, cost| quota.send(CheckQuota { encoded_len, cost });
         assert!(check(100, 0).await.unwrap().is_ok());
         let over = check(101, 0).await.unwrap();
@@ -75,5 +91,9 @@ mod tests {
         assert!(check(10, 299).await.unwrap().is_ok());
         let full = check(10, 300).await.unwrap();
         assert!(matches!(full, Err(ServerError::NoSpace)), "{full:?}");
+        board.set_disk_full(true, "test");
+        let disk = check(10, 1).await.unwrap();
+        assert!(matches!(disk, Err(ServerError::DiskFull)), "{disk:?}");
+        assert!(check(10, 0).await.unwrap().is_ok(), "deletes still go");
     }
 }

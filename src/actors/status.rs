@@ -12,6 +12,9 @@ pub struct RaftStatusBoard {
     leader: AtomicU64,
     committed: AtomicU64,
     applied: AtomicU64,
+    /// The WAL or LMDB could not get disk space (ENOSPC); writes wait and
+    /// new ones are refused with NOSPACE until a retry succeeds.
+    disk_full: std::sync::atomic::AtomicBool,
 }
 
 /// One consistent-enough reading of the board.
@@ -30,6 +33,24 @@ impl RaftStatusBoard {
             leader: self.leader.load(Ordering::Acquire),
             committed: self.committed.load(Ordering::Acquire),
             applied: self.applied.load(Ordering::Acquire),
+        }
+    }
+
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Acquire)
+    }
+
+    /// Records whether the last disk write had the space it needed; logs
+    /// the change.
+    pub(crate) fn set_disk_full(&self, full: bool, what: &str) {
+        if self.disk_full.swap(full, Ordering::AcqRel) != full {
+            if full {
+                tracing::error!(
+                    "no space left on device for the {what}; writes wait and new ones are refused until space returns"
+                );
+            } else {
+                tracing::warn!("disk space is back for the {what}; writes go on");
+            }
         }
     }
 

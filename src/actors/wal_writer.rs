@@ -7,16 +7,23 @@
 use actix::{Actor, Handler, Message, SyncContext};
 use raft::eraftpb::{Entry, HardState, SnapshotMetadata};
 
+use std::sync::Arc;
+
+use super::status::RaftStatusBoard;
 use crate::storage::wal::Wal;
 use crate::storage::StorageResult;
 
+/// How long to wait before trying a write again on a full disk.
+const NO_SPACE_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct WalWriter {
     wal: Wal,
+    board: Arc<RaftStatusBoard>,
 }
 
 impl WalWriter {
-    pub fn new(wal: Wal) -> Self {
-        WalWriter { wal }
+    pub fn new(wal: Wal, board: Arc<RaftStatusBoard>) -> Self {
+        WalWriter { wal, board }
     }
 }
 
@@ -37,7 +44,22 @@ impl Handler<Persist> for WalWriter {
 
     fn handle(&mut self, msg: Persist, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("wal.persist", entries = msg.entries.len()).entered();
-        self.wal.append(&msg.entries, msg.hard_state.as_ref())?;
+        // A full disk refuses an append before writing anything: wait for
+        // space (raft waits for this reply; nothing is acknowledged) rather
+        // than stop the member.
+        loop {
+            match self.wal.append(&msg.entries, msg.hard_state.as_ref()) {
+                Err(err) if err.is_no_space() => {
+                    self.board.set_disk_full(true, "WAL");
+                    std::thread::sleep(NO_SPACE_RETRY);
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        self.board.set_disk_full(false, "WAL");
         self.wal.sync()
     }
 }

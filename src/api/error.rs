@@ -85,7 +85,7 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
             ServerError::TooManyRequests => (ResourceExhausted, "etcdserver: too many requests"),
             ServerError::Timeout => (Unavailable, "etcdserver: request timed out"),
             ServerError::RequestTooLarge => (InvalidArgument, "etcdserver: request is too large"),
-            ServerError::NoSpace => (
+            ServerError::NoSpace | ServerError::DiskFull => (
                 ResourceExhausted,
                 "etcdserver: mvcc: database space exceeded",
             ),

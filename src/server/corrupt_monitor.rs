@@ -212,7 +212,7 @@ mod tests {
             .into_iter()
             .map(|(m, _)| m)
             .collect();
-        assert_eq!(flagged, [2, 3, 4, 4]);
+        assert_eq!(flagged, [2, 3, 4]);
         let changed_under_us = hash(8, 10, 4);
         assert_eq!(judge(&leader, &changed_under_us, &[])[0].0, 0);
     }

@@ -56,12 +56,20 @@ const MAX_READERS: u32 = 1024;
 /// LMDB needs the map size to be a multiple of the OS page size; 64 KiB is
 /// a multiple of every common page size.
 const MAP_ALIGN: usize = 64 * 1024;
+/// Disk blocks claimed past what the next write needs, so most batches
+/// find their room already there.
+const CLAIM_SLACK: u64 = 16 << 20;
 /// LMDB's two meta pages, always in use.
 const META_PAGES: u64 = 2;
 
 /// The opened environment and its databases.
 pub struct Backend {
     env: Env<WithoutTls>,
+    /// The data file, for claiming disk blocks ahead of the map's writes
+    /// (`None` for read-only copies).
+    data_file: Option<std::fs::File>,
+    /// Bytes of the data file known to have disk blocks.
+    claimed: std::sync::atomic::AtomicU64,
     kv: RawDb,
     meta: RawDb,
     lease: RawDb,
@@ -84,7 +92,14 @@ impl Backend {
             let lease = dbo.create_database::<Bytes, Bytes>(wtxn, Some(LEASE_DB))?;
             Ok::<_, StorageError>(CommitOrAbort::<_, ()>::Commit((kv, meta, lease)))
         })?;
-        Backend::with_databases(env, opened.commit(), "could not create databases")
+        let mut backend =
+            Backend::with_databases(env, opened.commit(), "could not create databases")?;
+        backend.data_file = Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("data.mdb"))?,
+        );
+        Ok(backend)
     }
 
     /// Opens an existing environment (a snapshot copy) read-only, leaving
@@ -115,6 +130,8 @@ impl Backend {
         };
         Ok(Backend {
             env,
+            data_file: None,
+            claimed: std::sync::atomic::AtomicU64::new(0),
             kv,
             meta,
             lease,
@@ -213,6 +230,41 @@ impl Backend {
             .copy_to_path(path, heed::CompactionOption::Enabled)?;
         file.sync_all()?;
         Ok(())
+    }
+
+    /// Makes sure the data file has disk blocks for `extra` bytes past the
+    /// last page used (and some slack), before a write txn may touch them.
+    /// The environment writes through a shared map, where a page the file
+    /// system cannot back is a SIGBUS; here, running out is an ENOSPC error
+    /// ([`StorageError::is_no_space`]) and nothing has changed.
+    pub fn claim_room(&self, extra: u64) -> StorageResult<()> {
+        use std::sync::atomic::Ordering;
+        let Some(file) = &self.data_file else {
+            return Ok(());
+        };
+        let map = self.env.info().map_size as u64;
+        let need = self.file_size().saturating_add(extra).min(map);
+        if need <= self.claimed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let target = need.saturating_add(CLAIM_SLACK).min(map);
+        let len = libc::off_t::try_from(target).unwrap_or(libc::off_t::MAX);
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a valid open descriptor of our own file; the call only
+        // allocates blocks inside the file's current length (the map's size).
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        match rc {
+            0 => {
+                self.claimed.fetch_max(target, Ordering::AcqRel);
+                Ok(())
+            }
+            // File systems without fallocate: nothing to claim with.
+            libc::EOPNOTSUPP | libc::EINVAL => {
+                self.claimed.store(map, Ordering::Release);
+                Ok(())
+            }
+            err => Err(std::io::Error::from_raw_os_error(err).into()),
+        }
     }
 
     /// Bytes up to the last page ever used (without reading any tree).

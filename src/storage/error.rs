@@ -62,6 +62,24 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// The file system is full (ENOSPC): nothing was changed, and the same
+    /// write may succeed once space returns.
+    pub fn is_no_space(&self) -> bool {
+        let enospc = |e: &std::io::Error| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
+        };
+        match self {
+            StorageError::Io(e) => enospc(e),
+            StorageError::Lmdb(heed::Error::Io(e)) => enospc(e),
+            StorageError::Lmdb(heed::Error::Mdb(heed::MdbError::Other(code))) => {
+                *code == libc::ENOSPC
+            }
+            _ => false,
+        }
+    }
+}
+
 fn holder_text(holder: Option<u32>) -> String {
     holder
         .map(|pid| format!(" (pid {pid})"))

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use prost::Message as _;
 
 use crate::actors::auth::tokens::Tokens;
 use crate::actors::protocol::{ApplyOutcome, ConfChangeItem, LeaseChange};
@@ -78,6 +79,10 @@ impl BatchWriter {
         if batch.last_index <= already_applied {
             return Ok(BatchApplied::default());
         }
+        // Disk blocks for what this batch may add, claimed before LMDB
+        // writes through its map: a full disk fails here, changing nothing.
+        self.store
+            .claim_room(room_for(&batch, self.store.backend_size()))?;
         let mut txn = self.store.begin_batch()?;
         let mut outcomes = Vec::with_capacity(batch.items.len());
         let mut all_events = Vec::new();
@@ -176,6 +181,19 @@ impl BatchWriter {
             .lock()
             .map_err(|_| StorageError::Corrupt("LMDB sync cadence lock poisoned".into()))
     }
+}
+
+/// Disk room a batch may need: twice its requests (LMDB copies the pages
+/// it changes), and an eighth of the file for a compaction (it rewrites
+/// many pages).
+fn room_for(batch: &ApplyBatch, file_size: u64) -> u64 {
+    let mut bytes: u64 = 0;
+    let mut compacts = false;
+    for item in &batch.items {
+        bytes += item.request.encoded_len() as u64;
+        compacts |= item.request.compaction.is_some();
+    }
+    2 * bytes + if compacts { file_size / 8 } else { 0 }
 }
 
 /// The thread for large batches, compactions and every LMDB flush, which

@@ -45,6 +45,9 @@ const SMALL_ROUND: usize = 1_000;
 /// ...or this many have run (a write rate the copy cannot outrun).
 const MAX_ROUNDS: u32 = 20;
 
+/// Disk claimed beyond the live file's size for the copy's catch-up.
+const CATCH_UP_RESERVE: u64 = 64 << 20;
+
 /// What a defragmentation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefragReport {
@@ -85,7 +88,12 @@ impl Store {
     }
 
     fn defragment_into(&self, live: &Arc<Backend>, work: &Path) -> StorageResult<(u32, Duration)> {
-        live.copy_compacted_to(&work.join("data.mdb"))?;
+        let file = work.join("data.mdb");
+        live.copy_compacted_to(&file)?;
+        // The copy is written through a shared map: a page the file system
+        // cannot back would be a SIGBUS, not an error. Claim the blocks the
+        // catch-up may write now, while running out is still an error.
+        reserve(&file, live.file_size().saturating_add(CATCH_UP_RESERVE))?;
         let copy = Arc::new(Backend::open(work, self.options.map_size)?);
         let mut rounds = 0;
         loop {
@@ -181,6 +189,19 @@ fn mirror(
         dst.delete(w, key)?;
     }
     Ok(changed + gone.len())
+}
+
+/// Allocates the file's blocks up to `len` bytes (ENOSPC is an error here).
+fn reserve(file: &Path, len: u64) -> StorageResult<()> {
+    use std::os::unix::io::AsRawFd;
+    let f = fs::OpenOptions::new().write(true).open(file)?;
+    let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+    // SAFETY: a valid open descriptor; the call only allocates blocks.
+    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc).into());
+    }
+    Ok(())
 }
 
 /// A fresh work directory beside `db`.

@@ -141,6 +141,11 @@ impl Store {
         self.corrupt_on.load(Ordering::SeqCst)
     }
 
+    /// Claims disk blocks for `extra` more bytes (see `Backend::claim_room`).
+    pub fn claim_room(&self, extra: u64) -> StorageResult<()> {
+        self.backend().claim_room(extra)
+    }
+
     /// Bytes up to the last page LMDB ever used: etcd's backend size, what
     /// `--quota-backend-bytes` limits. Cheap (reads LMDB's meta page).
     pub fn backend_size(&self) -> u64 {

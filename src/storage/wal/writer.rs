@@ -16,6 +16,9 @@ use super::terms::TermRuns;
 use super::{WalContents, WalOptions};
 use crate::storage::{StorageError, StorageResult};
 
+/// Framing and header room per record, at most (for the roll estimate).
+const RECORD_ROOM: u64 = 64;
+
 /// An open write-ahead log. Single writer: one `Wal` per directory.
 #[derive(Debug)]
 pub struct Wal {
@@ -35,6 +38,9 @@ pub struct Wal {
     seg_has_records: bool,
     /// Zero-fills the next segment in the background.
     preparer: Preparer,
+    /// The next segment, taken from the preparer before a write that will
+    /// need it (so a full disk fails the write before anything is written).
+    next: Option<File>,
     hard_state: Option<HardState>,
     cut: Option<SnapshotMetadata>,
     last_index: u64,
@@ -100,6 +106,7 @@ impl Wal {
             buf: Vec::new(),
             seg_has_records: writable.has_records,
             preparer,
+            next: None,
             hard_state: state.hard_state.clone(),
             cut: state.cut.clone(),
             last_index,
@@ -129,6 +136,10 @@ impl Wal {
     ) -> StorageResult<()> {
         self.check_usable()?;
         self.check_entries(entries)?;
+        // The only write that needs new disk space is the next segment's
+        // preallocation: done first, a full disk refuses the append whole
+        // and leaves the log usable (the caller may retry).
+        self.ready_next_segment(entries, hard_state)?;
         let result = self.write_records(entries, hard_state);
         self.failed |= result.is_err();
         result
@@ -200,6 +211,28 @@ impl Wal {
                 "entries {} and {} are not consecutive",
                 pair[0].index, pair[1].index
             )));
+        }
+        Ok(())
+    }
+
+    /// Takes the prepared next segment now if these records may not fit in
+    /// the current one.
+    fn ready_next_segment(
+        &mut self,
+        entries: &[Entry],
+        hs: Option<&HardState>,
+    ) -> StorageResult<()> {
+        if self.next.is_some() {
+            return Ok(());
+        }
+        let records: u64 = entries
+            .iter()
+            .map(|e| (e.data.len() + e.context.len()) as u64 + RECORD_ROOM)
+            .sum::<u64>()
+            + hs.map_or(0, |_| RECORD_ROOM);
+        let end = self.offset + self.buf.len() as u64 + records;
+        if end > self.opts.segment_bytes {
+            self.next = Some(self.preparer.take()?);
         }
         Ok(())
     }
@@ -284,7 +317,10 @@ impl Wal {
             hard_state: self.hard_state.clone(),
             cut: self.cut.clone(),
         };
-        let file = self.preparer.take()?;
+        let file = match self.next.take() {
+            Some(file) => file,
+            None => self.preparer.take()?,
+        };
         let created = segment::install(&self.dir, self.preparer.path(), seq, header.first_index)?;
         self.dir_dirty = true;
         self.preparer.start();
