@@ -101,12 +101,16 @@ run_one() { # kind binary
   echo "== $kind: after" >&2
   after=$(bench after "$phase")
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  python3 - "$kind" "$size_filled" "$size_before" "$size_after" "$t0" "$t1" "$before" "$during" "$after" >>"$json" <<'PY'
+  # oxcd logs how long writes were held for the swap.
+  server_says=$(grep -i "finished defragmenting" "$work/$kind.log" | tail -1 | cut -c1-400 || true)
+  echo "$server_says" >&2
+  python3 - "$kind" "$size_filled" "$size_before" "$size_after" "$t0" "$t1" "$before" "$during" "$after" "$server_says" >>"$json" <<'PY'
 import json, sys
 kind, filled, sb, sa, t0, t1 = sys.argv[1:7]
 phases = [json.loads(a) for a in sys.argv[7:10]]
 print(json.dumps({"server": kind, "db_size_filled": int(filled), "db_size_before_defrag": int(sb),
                   "db_size_after_defrag": int(sa), "defrag_seconds": float(t1) - float(t0),
+                  "server_log": sys.argv[10],
                   "phases": dict(zip(["before", "during", "after"], phases))}))
 PY
 }
