@@ -359,3 +359,86 @@ async fn downgrade_jobs_answer_as_etcd_3_5() {
         Ok("3.5.0".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_during_a_defrag_loses_nothing_and_the_data_opens() {
+    let mut cluster = Cluster::builder(ServerKind::Oxcd).members(1).start();
+    let mut kv = kv_of(&cluster, 0).await;
+    // About 60 MB with free pages, so a defrag takes a while to copy.
+    for round in 0..2u8 {
+        for k in 0..1500 {
+            kv.put(put_req(&format!("seed/{k}"), &[round; 20_000]))
+                .await
+                .expect("seed");
+        }
+    }
+    let rev = kv
+        .put(put_req("seed/last", b"x"))
+        .await
+        .unwrap()
+        .into_inner()
+        .header
+        .unwrap()
+        .revision;
+    kv.compact(CompactionRequest {
+        revision: rev,
+        physical: true,
+    })
+    .await
+    .unwrap();
+
+    let mut acked = BTreeSet::new();
+    for (round, delay_ms) in [5u64, 40, 120, 300].into_iter().enumerate() {
+        let writer = {
+            let mut kv = kv_of(&cluster, 0).await;
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for n in 0.. {
+                    let key = format!("live/{round}/{n}");
+                    if kv.put(put_req(&key, b"v")).await.is_err() {
+                        break;
+                    }
+                    acked.push(key);
+                }
+                acked
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut m = maintenance_of(&cluster, 0).await;
+        let defrag = tokio::spawn(async move { m.defragment(DefragmentRequest {}).await });
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        cluster.kill9(0);
+        let _ = defrag.await;
+        acked.extend(writer.await.expect("writer"));
+        cluster
+            .start_member(0)
+            .expect("the member opens its data again");
+        let member_dir = cluster.member(0).data_dir.join("member");
+        let leftovers: Vec<_> = std::fs::read_dir(&member_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("db.defrag-"))
+            .collect();
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
+        let present = keys_on(&cluster, 0, "live/").await;
+        let missing: Vec<_> = acked.difference(&present).collect();
+        assert!(missing.is_empty(), "round {round}: lost {missing:?}");
+        assert_eq!(
+            keys_on(&cluster, 0, "seed/").await.len(),
+            1501,
+            "round {round}"
+        );
+    }
+    // Defragmentations one after another, and two at once, still work.
+    let (mut a, mut b) = (
+        maintenance_of(&cluster, 0).await,
+        maintenance_of(&cluster, 0).await,
+    );
+    let (ra, rb) = tokio::join!(
+        a.defragment(DefragmentRequest {}),
+        b.defragment(DefragmentRequest {})
+    );
+    ra.expect("first of two concurrent defrags");
+    rb.expect("second of two concurrent defrags");
+    assert_eq!(keys_on(&cluster, 0, "seed/").await.len(), 1501);
+}

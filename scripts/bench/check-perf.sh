@@ -53,7 +53,7 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
 # One verdict: the PASS/FAIL lines joined, or the error.
 verdict() {
-  grep -E "^(PASS|FAIL)|Error|Approximate|exceeded" "$1" | grep -v "^PASS$\|^FAIL$" | tr '\n' ';' | sed 's/;$//'
+  grep -E "^(PASS|FAIL)|too long|too high|Error|Approximate|exceeded" "$1" | grep -v "^PASS$\|^FAIL$" | tr '\n' ';' | sed 's/;$//'
 }
 
 {

@@ -121,7 +121,14 @@ impl Maintenance for MaintenanceService {
             raft_applied_index: node.applied,
             db_size_quota: self.quota_backend_bytes as i64,
             errors,
-            ..Default::default()
+            is_learner: node.is_learner,
+            // etcd 3.6 reports its backend schema version here; oxcd's data
+            // is what a 3.5 cluster holds.
+            storage_version: crate::version::ETCD_CLUSTER_VERSION.to_string(),
+            downgrade_info: Some(DowngradeInfo {
+                enabled: backend.downgrade.enabled,
+                target_version: backend.downgrade.ver.clone(),
+            }),
         }))
     }
 

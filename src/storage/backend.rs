@@ -248,22 +248,17 @@ impl Backend {
             return Ok(());
         }
         let target = need.saturating_add(CLAIM_SLACK).min(map);
-        let len = libc::off_t::try_from(target).unwrap_or(libc::off_t::MAX);
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: a valid open descriptor of our own file; the call only
-        // allocates blocks inside the file's current length (the map's size).
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-        match rc {
-            0 => {
+        match allocate(file, target) {
+            Ok(()) => {
                 self.claimed.fetch_max(target, Ordering::AcqRel);
                 Ok(())
             }
             // File systems without fallocate: nothing to claim with.
-            libc::EOPNOTSUPP | libc::EINVAL => {
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => {
                 self.claimed.store(map, Ordering::Release);
                 Ok(())
             }
-            err => Err(std::io::Error::from_raw_os_error(err).into()),
+            Err(err) => Err(err.into()),
         }
     }
 
@@ -287,6 +282,18 @@ impl Backend {
         }
         let in_use = pages.saturating_mul(page);
         Ok((file, in_use.min(file)))
+    }
+}
+
+/// Gives `file` disk blocks for its first `len` bytes (`posix_fallocate`),
+/// growing it if shorter; a full disk is ENOSPC here, not later.
+pub(crate) fn allocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+    // SAFETY: a valid open descriptor; the call only allocates blocks.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        err => Err(std::io::Error::from_raw_os_error(err)),
     }
 }
 

@@ -260,6 +260,12 @@ impl Normalizer {
         }
         let mut out = Vec::new();
         for raw in split_lines(bytes) {
+            // A line redrawn with carriage returns (etcdctl's progress bars)
+            // is compared as a terminal shows it: after the last \r.
+            let raw = match raw.iter().rposition(|&b| b == b'\r') {
+                Some(at) if at + 1 < raw.len() => raw[at + 1..].to_vec(),
+                _ => raw,
+            };
             let line = escape_bytes(&raw);
             let t = line.trim();
             if (t.starts_with('{') || t.starts_with('[')) && std::str::from_utf8(&raw).is_ok() {

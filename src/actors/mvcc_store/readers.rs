@@ -75,6 +75,8 @@ pub struct BackendStatus {
     pub revision: i64,
     /// The active alarms (every member's), as this member applied them.
     pub alarms: Vec<AlarmMember>,
+    /// The downgrade job, as applied.
+    pub downgrade: DowngradeInfoSetRequest,
 }
 
 impl Handler<GetBackendStatus> for MvccReader {
@@ -87,6 +89,7 @@ impl Handler<GetBackendStatus> for MvccReader {
             db_size_in_use,
             revision: self.store.current_revision(),
             alarms: self.store.alarms().alarms,
+            downgrade: apply::downgrade::current(&self.store)?,
         })
     }
 }

@@ -85,6 +85,8 @@ impl BatchWriter {
             .claim_room(room_for(&batch, self.store.backend_size()))?;
         let mut txn = self.store.begin_batch()?;
         let mut outcomes = Vec::with_capacity(batch.items.len());
+        // etcd checks the size per request; within one batch it barely moves.
+        let size = self.store.backend_size();
         let mut all_events = Vec::new();
         let mut lease_changes = Vec::new();
         let mut conf_changes = Vec::new();
@@ -107,11 +109,7 @@ impl BatchWriter {
                 .as_ref()
                 .map(|h| h.id)
                 .unwrap_or_default();
-            let fits = quota::fits(
-                self.store.backend_size(),
-                quota::cost(&item.request),
-                self.quota_bytes,
-            );
+            let fits = quota::fits(size, quota::cost(&item.request), self.quota_bytes);
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(mut response, events)| {
                     all_events.extend(events);

@@ -114,6 +114,7 @@ impl Store {
         copy.sync()?;
         exchange(work, &self.dir)?;
         *self.backend.write().unwrap_or_else(PoisonError::into_inner) = copy;
+        self.refresh_size();
         Ok((rounds, started.elapsed()))
     }
 }
@@ -193,15 +194,8 @@ fn mirror(
 
 /// Allocates the file's blocks up to `len` bytes (ENOSPC is an error here).
 fn reserve(file: &Path, len: u64) -> StorageResult<()> {
-    use std::os::unix::io::AsRawFd;
     let f = fs::OpenOptions::new().write(true).open(file)?;
-    let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
-    // SAFETY: a valid open descriptor; the call only allocates blocks.
-    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, len) };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc).into());
-    }
-    Ok(())
+    Ok(crate::storage::backend::allocate(&f, len)?)
 }
 
 /// A fresh work directory beside `db`.

@@ -61,6 +61,9 @@ pub struct Store {
     dir: std::path::PathBuf,
     /// Held by a defragmentation from start to swap.
     defragging: Mutex<()>,
+    /// The backend size as of the last commit (or swap): read per request
+    /// by the quota checks without touching LMDB.
+    size: AtomicU64,
     index: RwLock<TreeIndex>,
     /// Committed values, changed only while the index write lock is held.
     current_rev: AtomicI64,
@@ -97,11 +100,12 @@ impl Store {
             )?;
             (auth, alarms)
         };
-        Ok(Store {
+        let store = Store {
             backend: RwLock::new(Arc::new(backend)),
             options: opts,
             dir: dir.to_path_buf(),
             defragging: Mutex::new(()),
+            size: AtomicU64::new(0),
             index: RwLock::new(restored.index),
             current_rev: AtomicI64::new(restored.current_rev),
             compacted_rev: AtomicI64::new(restored.compacted_rev),
@@ -112,7 +116,9 @@ impl Store {
             nospace_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Nospace)),
             corrupt_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Corrupt)),
             alarms: RwLock::new(alarms),
-        })
+        };
+        store.refresh_size();
+        Ok(store)
     }
 
     /// The LMDB environment in use now.
@@ -147,9 +153,15 @@ impl Store {
     }
 
     /// Bytes up to the last page LMDB ever used: etcd's backend size, what
-    /// `--quota-backend-bytes` limits. Cheap (reads LMDB's meta page).
+    /// `--quota-backend-bytes` limits; as of the last commit (one atomic load).
     pub fn backend_size(&self) -> u64 {
-        self.backend().file_size()
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Reads the backend size from LMDB again (after a commit or a swap).
+    fn refresh_size(&self) {
+        self.size
+            .store(self.backend().file_size(), Ordering::Release);
     }
 
     /// Whether auth is on, as last committed.
@@ -273,6 +285,7 @@ impl Store {
     }
 
     fn publish(&self, _index: &RwLockWriteGuard<'_, TreeIndex>, rev: i64, compacted: i64, ci: u64) {
+        self.refresh_size();
         self.current_rev.store(rev, Ordering::SeqCst);
         self.compacted_rev.store(compacted, Ordering::SeqCst);
         self.consistent_index.store(ci, Ordering::SeqCst);
