@@ -14,6 +14,8 @@ pub fn apply(batch: &mut WriteBatch<'_>, req: &AlarmRequest) -> StorageResult<Al
     let mut state = batch.alarms();
     let alarms = match AlarmAction::try_from(req.action) {
         Ok(AlarmAction::Get) => alarms::get(&state, req.alarm),
+        // etcd 3.5 ignores an activation of "no alarm".
+        Ok(AlarmAction::Activate) if req.alarm == AlarmType::None as i32 => Vec::new(),
         Ok(AlarmAction::Activate) => {
             let changed = alarms::activate(&mut state, req.member_id, req.alarm);
             if let Some(alarm) = &changed {
@@ -133,6 +135,10 @@ mod tests {
         let (r, _) =
             support::apply(&store, alarm(AlarmAction::Get, 0, AlarmType::Corrupt)).unwrap();
         assert!(answered(r).is_empty());
+        let (r, _) =
+            support::apply(&store, alarm(AlarmAction::Activate, 7, AlarmType::None)).unwrap();
+        assert!(answered(r).is_empty(), "NONE is not an alarm");
+        assert_eq!(store.alarms().alarms.len(), 1);
         let (r, _) = support::apply(
             &store,
             alarm(AlarmAction::Deactivate, 9, AlarmType::Nospace),
