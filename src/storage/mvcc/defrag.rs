@@ -76,9 +76,11 @@ impl Store {
         // After the exchange `work` holds the old file; otherwise a partial
         // copy. Either way it goes (readers still on the old file keep it
         // mapped until they end).
-        let cleanup = fs::remove_dir_all(&work);
+        if let Err(err) = fs::remove_dir_all(&work) {
+            // The next boot removes it (`recover_interrupted`).
+            tracing::warn!(dir = %work.display(), %err, "could not remove the defragmentation's work dir");
+        }
         let (rounds, paused) = outcome?;
-        cleanup?;
         Ok(DefragReport {
             size_before,
             size_after: self.backend().file_size(),
@@ -93,7 +95,8 @@ impl Store {
         // The copy is written through a shared map: a page the file system
         // cannot back would be a SIGBUS, not an error. Claim the blocks the
         // catch-up may write now, while running out is still an error.
-        reserve(&file, live.file_size().saturating_add(CATCH_UP_RESERVE))?;
+        let copied = fs::metadata(&file)?.len();
+        reserve(&file, copied.saturating_add(CATCH_UP_RESERVE))?;
         let copy = Arc::new(Backend::open(work, self.options.map_size)?);
         let mut rounds = 0;
         loop {
@@ -122,6 +125,7 @@ impl Store {
 /// Brings `copy` to the state `view` (a snapshot of `live`) shows; returns
 /// how many records it changed.
 fn catch_up(live: &Backend, view: &LmdbRead<'_>, copy: &Backend) -> StorageResult<usize> {
+    copy.claim_room(CATCH_UP_RESERVE)?;
     let mut w = copy.write_txn()?;
     let mut moved = 0;
     // New revisions: everything past the copy's last record.
