@@ -536,6 +536,7 @@ fn start_actors(
         max_txn_ops: config.max_txn_ops as usize,
         quota_backend_bytes: config.quota_backend_bytes,
         defragmenter,
+        snap_dir: DataDirs::of(config).snap,
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
         shutdown,

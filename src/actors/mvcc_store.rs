@@ -16,7 +16,7 @@ mod writer;
 
 pub use defragmenter::{Defragment, Defragmenter};
 pub use readers::{
-    BackendStatus, BuildSnapshot, CountLiveKeys, GetBackendStatus, GetDowngrade, GetMembers,
-    HashBackend, HashKv, MvccReader, ReadRange,
+    BackendStatus, BuildSnapshot, CountLiveKeys, ExportEtcdSnapshot, GetBackendStatus,
+    GetDowngrade, GetMembers, HashBackend, HashKv, MvccReader, ReadRange,
 };
 pub use writer::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};

@@ -1,5 +1,5 @@
 //! The Maintenance service: Status, Alarm, Defragment, Hash, HashKV,
-//! MoveLeader and Downgrade; Snapshot answers Unimplemented until built.
+//! MoveLeader, Downgrade and Snapshot (in etcd's backend format).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tonic::{Request, Response, Status};
 
 use super::ask::ask;
 use super::header::{backend_status, HeaderFiller};
-use super::not_built::not_built;
 use super::propose::{credentials_of, propose};
+use super::snapshot_stream::stream_snapshot;
 use super::ApiError;
 use crate::actors::auth::gate::AuthGate;
 use crate::actors::frontend::{Downgrade, FrontEnd};
@@ -32,28 +32,23 @@ pub struct MaintenanceService {
     raft: Addr<RaftNode>,
     readers: Addr<MvccReader>,
     defragmenter: Addr<Defragmenter>,
+    snap_dir: std::path::PathBuf,
     header: HeaderFiller,
     quota_backend_bytes: u64,
 }
 
 impl MaintenanceService {
-    pub fn new(
-        gate: Arc<AuthGate>,
-        frontend: Addr<FrontEnd>,
-        raft: Addr<RaftNode>,
-        readers: Addr<MvccReader>,
-        defragmenter: Addr<Defragmenter>,
-        header: HeaderFiller,
-        quota_backend_bytes: u64,
-    ) -> Self {
+    /// Everything it needs is in the server's API context.
+    pub fn new(ctx: &super::server::ApiContext) -> Self {
         MaintenanceService {
-            gate,
-            frontend,
-            raft,
-            readers,
-            defragmenter,
-            header,
-            quota_backend_bytes,
+            gate: ctx.gate.clone(),
+            frontend: ctx.frontend.clone(),
+            raft: ctx.raft.clone(),
+            readers: ctx.readers.clone(),
+            defragmenter: ctx.defragmenter.clone(),
+            snap_dir: ctx.snap_dir.clone(),
+            header: ctx.header.clone(),
+            quota_backend_bytes: ctx.quota_backend_bytes,
         }
     }
 }
@@ -182,11 +177,21 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = SnapshotStream;
 
+    /// The store as etcd's backend file, streamed as etcd streams it
+    /// (root only while auth is on).
+    #[tracing::instrument(name = "maintenance.snapshot", skip_all)]
     async fn snapshot(
         &self,
-        _request: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        not_built("Maintenance.Snapshot")
+        self.gate
+            .check_admin(&credentials_of(&request))
+            .await
+            .map_err(ApiError::from)?;
+        let rx = stream_snapshot(&self.readers, self.snap_dir.clone()).await?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     /// GET, ACTIVATE and DEACTIVATE all go through raft, as etcd's; the

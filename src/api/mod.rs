@@ -23,6 +23,7 @@ pub mod propose;
 pub mod require_leader;
 pub mod server;
 pub mod shutdown;
+pub mod snapshot_stream;
 pub use error::{ApiError, ApiResult};
 pub mod validate;
 pub mod watch;

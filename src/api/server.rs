@@ -66,6 +66,8 @@ pub struct ApiContext {
     pub quota_backend_bytes: u64,
     /// Maintenance.Defragment's thread.
     pub defragmenter: actix::Addr<crate::actors::mvcc_store::Defragmenter>,
+    /// Where Maintenance.Snapshot builds the file it streams (`member/snap`).
+    pub snap_dir: std::path::PathBuf,
     /// Server pings on idle connections (`--grpc-keepalive-interval`, 0 = never).
     pub keepalive_interval: Option<std::time::Duration>,
     /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
@@ -131,17 +133,9 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
-    let maintenance = MaintenanceServer::new(MaintenanceService::new(
-        ctx.gate.clone(),
-        ctx.frontend.clone(),
-        ctx.raft.clone(),
-        ctx.readers.clone(),
-        ctx.defragmenter.clone(),
-        ctx.header.clone(),
-        ctx.quota_backend_bytes,
-    ))
-    .max_decoding_message_size(max_decode)
-    .max_encoding_message_size(usize::MAX);
+    let maintenance = MaintenanceServer::new(MaintenanceService::new(&ctx))
+        .max_decoding_message_size(max_decode)
+        .max_encoding_message_size(usize::MAX);
     let cluster = ClusterServer::new(ClusterService::new(
         ctx.frontend.clone(),
         ctx.gate.clone(),

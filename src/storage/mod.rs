@@ -5,6 +5,7 @@ pub mod error;
 pub use error::{StorageError, StorageResult};
 pub mod auth;
 pub mod backend;
+pub mod bbolt;
 pub mod dir_lock;
 pub use dir_lock::DirLock;
 pub mod key_index;

@@ -168,3 +168,20 @@ impl Handler<GetDowngrade> for MvccReader {
         apply::downgrade::current(&self.store)
     }
 }
+
+/// Maintenance.Snapshot: the store as etcd's backend file at `path`; its
+/// size and revision.
+#[derive(Message)]
+#[rtype(result = "StorageResult<(u64, i64)>")]
+pub struct ExportEtcdSnapshot {
+    pub path: std::path::PathBuf,
+}
+
+impl Handler<ExportEtcdSnapshot> for MvccReader {
+    type Result = StorageResult<(u64, i64)>;
+
+    fn handle(&mut self, msg: ExportEtcdSnapshot, _: &mut Self::Context) -> Self::Result {
+        let _span = tracing::info_span!("mvcc.export_etcd_snapshot").entered();
+        crate::storage::bbolt::export_etcd(&self.store, &msg.path)
+    }
+}

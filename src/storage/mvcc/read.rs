@@ -57,11 +57,11 @@ impl<'s> ReadTxn<'s> {
         self.store
     }
 
-    pub(super) fn lmdb(&self) -> &LmdbRead<'static> {
+    pub(crate) fn lmdb(&self) -> &LmdbRead<'static> {
         &self.txn
     }
 
-    pub(super) fn backend(&self) -> &Backend {
+    pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
 

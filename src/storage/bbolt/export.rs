@@ -1,0 +1,172 @@
+//! oxcd's store as etcd's backend file (what `etcdctl snapshot save`
+//! receives, and `snapshot status` / `restore` and etcd read): the ten
+//! buckets etcd 3.4/3.5 write, from one read snapshot.
+//!
+//! `key` is a straight copy (oxcd keys revisions and stores KeyValues as
+//! etcd does); `lease` values become `leasepb.Lease`; `meta` carries the
+//! consistent index and the compaction revisions; `auth`, `authUsers`,
+//! `authRoles` the auth record; `members` the member list as etcd's JSON;
+//! `cluster` the cluster version (and a downgrade job); `alarm` the alarms.
+//! Not written yet: 3.5's `meta/term` and `meta/confState`.
+
+use std::path::Path;
+
+use prost::Message;
+use serde::Serialize;
+
+use super::writer::{BoltWriter, BucketRoot};
+use crate::proto::membershippb::DowngradeInfoSetRequest;
+use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
+use crate::storage::lease::LeaseRecord;
+use crate::storage::revision::main_prefix;
+use crate::storage::{StorageError, StorageResult, Store};
+
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Writes the store's current state to `path` as an etcd backend file;
+/// returns its size and the revision it holds.
+pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let view = store.read()?;
+    let backend = view.backend();
+    let txn = view.lmdb();
+    let mut w = BoltWriter::create(path)?;
+    // `key`: streamed straight from LMDB (the one bucket that can be large).
+    let records = backend.kv().iter(txn)?.map(|item| {
+        item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    let root = w.bucket(records)?;
+    let mut buckets: Vec<(Vec<u8>, BucketRoot)> = vec![(b"key".to_vec(), root)];
+    let mut add = |w: &mut BoltWriter, name: &str, entries: Entries| -> StorageResult<()> {
+        let root = w.bucket(entries.into_iter().map(Ok))?;
+        buckets.push((name.as_bytes().to_vec(), root));
+        Ok(())
+    };
+
+    let mut leases = Entries::new();
+    for item in backend.lease().iter(txn)? {
+        let (key, value) = item?;
+        let record = LeaseRecord::decode(value)?;
+        let id = crate::storage::lease::decode_lease_key(key)?;
+        leases.push((key.to_vec(), lease_pb(id, &record)));
+    }
+    add(&mut w, "lease", leases)?;
+
+    let mut meta = vec![(
+        b"consistent_index".to_vec(),
+        store.consistent_index().to_be_bytes().to_vec(),
+    )];
+    let compacted = view.compacted_revision();
+    if compacted > 0 {
+        let rev = revision_bytes(compacted);
+        meta.push((b"finishedCompactRev".to_vec(), rev.clone()));
+        meta.push((b"scheduledCompactRev".to_vec(), rev));
+    }
+    meta.sort();
+    add(&mut w, "meta", meta)?;
+
+    let auth =
+        crate::storage::auth::decode(backend.get_meta(txn, crate::storage::auth::AUTH_META_KEY)?)?;
+    add(
+        &mut w,
+        "auth",
+        vec![
+            (b"authEnabled".to_vec(), vec![u8::from(auth.enabled)]),
+            (
+                b"authRevision".to_vec(),
+                auth.revision.to_be_bytes().to_vec(),
+            ),
+        ],
+    )?;
+    let mut users: Entries = auth
+        .users
+        .iter()
+        .map(|u| (u.name.clone(), u.encode_to_vec()))
+        .collect();
+    users.sort();
+    add(&mut w, "authUsers", users)?;
+    let mut roles: Entries = auth
+        .roles
+        .iter()
+        .map(|r| (r.name.clone(), r.encode_to_vec()))
+        .collect();
+    roles.sort();
+    add(&mut w, "authRoles", roles)?;
+
+    let mut members = Entries::new();
+    if let Some(bytes) = backend.get_meta(txn, MEMBERSHIP_META_KEY)? {
+        for m in decode_members(&bytes)?.members {
+            let json = serde_json::to_vec(&EtcdMember {
+                id: m.id,
+                peer_urls: &m.peer_ur_ls,
+                is_learner: m.is_learner,
+                name: &m.name,
+                client_urls: &m.client_ur_ls,
+            })
+            .map_err(|e| StorageError::Corrupt(format!("member as JSON: {e}")))?;
+            members.push((format!("{:x}", m.id).into_bytes(), json));
+        }
+    }
+    members.sort();
+    add(&mut w, "members", members)?;
+    add(&mut w, "members_removed", Entries::new())?;
+
+    let mut cluster = vec![(
+        b"clusterVersion".to_vec(),
+        crate::version::ETCD_CLUSTER_VERSION.as_bytes().to_vec(),
+    )];
+    let job: DowngradeInfoSetRequest = crate::storage::apply::downgrade::current(store)?;
+    if job.enabled {
+        let json = format!(r#"{{"target-version":"{}","enabled":true}}"#, job.ver);
+        cluster.push((b"downgrade".to_vec(), json.into_bytes()));
+    }
+    add(&mut w, "cluster", cluster)?;
+
+    let mut alarms: Entries = store
+        .alarms()
+        .alarms
+        .iter()
+        .map(|a| (a.encode_to_vec(), Vec::new()))
+        .collect();
+    alarms.sort();
+    add(&mut w, "alarm", alarms)?;
+
+    let size = w.finish(buckets)?;
+    Ok((size, view.revision()))
+}
+
+/// etcd's membership JSON: `id` a number, empty fields left out.
+#[derive(Serialize)]
+struct EtcdMember<'a> {
+    id: u64,
+    #[serde(rename = "peerURLs")]
+    peer_urls: &'a [String],
+    #[serde(rename = "isLearner", skip_serializing_if = "std::ops::Not::not")]
+    is_learner: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(rename = "clientURLs", skip_serializing_if = "<[String]>::is_empty")]
+    client_urls: &'a [String],
+}
+
+/// `leasepb.Lease{ID = 1, TTL = 2, RemainingTTL = 3}` (zero fields left out).
+fn lease_pb(id: i64, record: &LeaseRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (tag, value) in [(1u32, id), (2, record.ttl), (3, record.remaining_ttl)] {
+        if value != 0 {
+            prost::encoding::int64::encode(tag, &value, &mut out);
+        }
+    }
+    out
+}
+
+/// etcd's revision key for a main revision (sub 0): 8 bytes, '_', 8 bytes.
+fn revision_bytes(main: i64) -> Vec<u8> {
+    let mut out = main_prefix(main).to_vec();
+    out.push(b'_');
+    out.extend_from_slice(&0i64.to_be_bytes());
+    out
+}
