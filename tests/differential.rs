@@ -74,6 +74,18 @@ mod harness {
     }
 
     #[test]
+    fn progress_bars_are_left_out() {
+        use super::common::normalize::strip_progress_bar;
+        assert_eq!(strip_progress_bar(b"  60 / 60  100.00% 1m0s"), b"");
+        assert_eq!(
+            strip_progress_bar(b" 59 / 60   98.33%Compacting with revision 8"),
+            b"Compacting with revision 8"
+        );
+        assert_eq!(strip_progress_bar(b" 1 / 60    1.67% 00m59s"), b"");
+        assert_eq!(strip_progress_bar(b"PASS: 100% fine"), b"PASS: 100% fine");
+    }
+
+    #[test]
     fn words_quotes_escapes_and_expansions() {
         let s = parse("put \"a b\" 'c\\x' d\\ e \"\\x01\\xff\\n\" \"\" k${V}z ${repeat 3 ab}\n")
             .unwrap();

@@ -27,30 +27,14 @@ const LEADER_TRANSFER_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 const LEADER_TRANSFER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub struct MaintenanceService {
-    gate: Arc<AuthGate>,
-    frontend: Addr<FrontEnd>,
-    raft: Addr<RaftNode>,
-    readers: Addr<MvccReader>,
-    defragmenter: Addr<Defragmenter>,
-    snap_dir: std::path::PathBuf,
-    header: HeaderFiller,
-    quota_backend_bytes: u64,
-}
-
-impl MaintenanceService {
-    /// Everything it needs is in the server's API context.
-    pub fn new(ctx: &super::server::ApiContext) -> Self {
-        MaintenanceService {
-            gate: ctx.gate.clone(),
-            frontend: ctx.frontend.clone(),
-            raft: ctx.raft.clone(),
-            readers: ctx.readers.clone(),
-            defragmenter: ctx.defragmenter.clone(),
-            snap_dir: ctx.snap_dir.clone(),
-            header: ctx.header.clone(),
-            quota_backend_bytes: ctx.quota_backend_bytes,
-        }
-    }
+    pub(super) gate: Arc<AuthGate>,
+    pub(super) frontend: Addr<FrontEnd>,
+    pub(super) raft: Addr<RaftNode>,
+    pub(super) readers: Addr<MvccReader>,
+    pub(super) defragmenter: Addr<Defragmenter>,
+    pub(super) snap_dir: std::path::PathBuf,
+    pub(super) header: HeaderFiller,
+    pub(super) quota_backend_bytes: u64,
 }
 
 /// HashKV's answer, for clients (Maintenance) and for peers checking their

@@ -133,9 +133,18 @@ pub async fn serve(
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);
-    let maintenance = MaintenanceServer::new(MaintenanceService::new(&ctx))
-        .max_decoding_message_size(max_decode)
-        .max_encoding_message_size(usize::MAX);
+    let maintenance = MaintenanceServer::new(MaintenanceService {
+        gate: ctx.gate.clone(),
+        frontend: ctx.frontend.clone(),
+        raft: ctx.raft.clone(),
+        readers: ctx.readers.clone(),
+        defragmenter: ctx.defragmenter.clone(),
+        snap_dir: ctx.snap_dir.clone(),
+        header: ctx.header.clone(),
+        quota_backend_bytes: ctx.quota_backend_bytes,
+    })
+    .max_decoding_message_size(max_decode)
+    .max_encoding_message_size(usize::MAX);
     let cluster = ClusterServer::new(ClusterService::new(
         ctx.frontend.clone(),
         ctx.gate.clone(),

@@ -260,12 +260,17 @@ impl Normalizer {
         }
         let mut out = Vec::new();
         for raw in split_lines(bytes) {
-            // A line redrawn with carriage returns (etcdctl's progress bars)
-            // is compared as a terminal shows it: after the last \r.
+            // etcdctl's progress bars (`check perf`) are redrawn with \r
+            // and race with the lines printed after them: compared without
+            // the bar, and a line that is only a bar is left out.
             let raw = match raw.iter().rposition(|&b| b == b'\r') {
                 Some(at) if at + 1 < raw.len() => raw[at + 1..].to_vec(),
                 _ => raw,
             };
+            let raw = strip_progress_bar(&raw);
+            if raw.is_empty() {
+                continue;
+            }
             let line = escape_bytes(&raw);
             let t = line.trim();
             if (t.starts_with('{') || t.starts_with('[')) && std::str::from_utf8(&raw).is_ok() {
@@ -578,6 +583,36 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Split into lines on `\n`, dropping the final empty piece.
+/// `raw` without a leading progress bar (`  59 / 60   98.33% 00m01s`).
+pub fn strip_progress_bar(raw: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return raw.to_vec();
+    };
+    let Some(pct) = text.find('%') else {
+        return raw.to_vec();
+    };
+    let number = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let head: Vec<&str> = text[..pct].split_whitespace().collect();
+    let is_bar = matches!(head.as_slice(), [done, "/", total, percent]
+        if number(done) && number(total) && number(percent));
+    if !is_bar {
+        return raw.to_vec();
+    }
+    let rest = text[pct + 1..].trim_start();
+    let is_time = |w: &str| {
+        w.ends_with('s')
+            && w.contains('m')
+            && w.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'm' || b == b's')
+    };
+    let rest = match rest.split_once(char::is_whitespace) {
+        Some((word, after)) if is_time(word) => after,
+        None if is_time(rest) => "",
+        _ => rest,
+    };
+    rest.trim_start().as_bytes().to_vec()
+}
+
 fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(|l| l.to_vec()).collect();
     if v.last().map(|l| l.is_empty()).unwrap_or(false) {
