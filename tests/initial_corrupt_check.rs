@@ -41,6 +41,32 @@ fn corrupt_value(data_dir: &std::path::Path, key: &[u8]) {
     backend.sync().expect("sync");
 }
 
+/// Five writes of `k`, waited for until every member has applied them.
+fn write_everywhere(cluster: &Cluster) {
+    for i in 0..5 {
+        let put = cluster.ctl(&["put", "k", &format!("v{i}")]);
+        assert!(put.success(), "{put:?}");
+    }
+    for i in 0..3 {
+        let got = common::etcdctl(
+            &cluster.member(i).endpoint(),
+            &["get", "k", "--print-value-only", "--consistency=s"],
+            None,
+            common::CTL_TIMEOUT,
+        );
+        assert_eq!(got.stdout_str().trim(), "v4", "member {i}");
+    }
+}
+
+/// Stops member `i` and changes `k`'s stored values in its LMDB file.
+fn stop_and_tamper(cluster: &mut Cluster, i: usize) {
+    cluster.signal(i, "TERM");
+    cluster
+        .wait_exit(i, Duration::from_secs(10))
+        .expect("the member stops");
+    corrupt_value(&cluster.member(i).data_dir, b"k");
+}
+
 #[test]
 fn a_member_whose_data_differs_from_its_peers_refuses_to_start() {
     let check = "--experimental-initial-corrupt-check";
@@ -48,10 +74,7 @@ fn a_member_whose_data_differs_from_its_peers_refuses_to_start() {
         .members(3)
         .args(&[check])
         .start();
-    for i in 0..5 {
-        let put = cluster.ctl(&["put", "k", &format!("v{i}")]);
-        assert!(put.success(), "{put:?}");
-    }
+    write_everywhere(&cluster);
     for i in 0..3 {
         assert!(
             cluster
@@ -62,21 +85,7 @@ fn a_member_whose_data_differs_from_its_peers_refuses_to_start() {
             cluster.member(i).log_tail(40)
         );
     }
-    // Every member has applied the writes before member 2 stops.
-    for i in 0..3 {
-        let got = common::etcdctl(
-            &cluster.member(i).endpoint(),
-            &["get", "k", "--print-value-only", "--consistency=s"],
-            None,
-            common::CTL_TIMEOUT,
-        );
-        assert_eq!(got.stdout_str().trim(), "v4", "member {i}");
-    }
-    cluster.signal(2, "TERM");
-    cluster
-        .wait_exit(2, Duration::from_secs(10))
-        .expect("member 2 stops");
-    corrupt_value(&cluster.member(2).data_dir, b"k");
+    stop_and_tamper(&mut cluster, 2);
 
     cluster.spawn(2).expect("spawn");
     let status = cluster
@@ -97,25 +106,9 @@ fn the_periodic_check_raises_corrupt_and_writes_stop() {
         .members(3)
         .args(&["--experimental-corrupt-check-time=1s"])
         .start();
-    for i in 0..5 {
-        let put = cluster.ctl(&["put", "k", &format!("v{i}")]);
-        assert!(put.success(), "{put:?}");
-    }
-    for i in 0..3 {
-        let got = common::etcdctl(
-            &cluster.member(i).endpoint(),
-            &["get", "k", "--print-value-only", "--consistency=s"],
-            None,
-            common::CTL_TIMEOUT,
-        );
-        assert_eq!(got.stdout_str().trim(), "v4", "member {i}");
-    }
+    write_everywhere(&cluster);
     assert!(cluster.ctl(&["alarm", "list"]).stdout_str().is_empty());
-    cluster.signal(2, "TERM");
-    cluster
-        .wait_exit(2, Duration::from_secs(10))
-        .expect("member 2 stops");
-    corrupt_value(&cluster.member(2).data_dir, b"k");
+    stop_and_tamper(&mut cluster, 2);
     cluster.spawn(2).expect("spawn");
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::grpc::keys_in;
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::alarm_request::AlarmAction;
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
@@ -43,17 +44,10 @@ fn put_req(key: &str, value: &[u8]) -> PutRequest {
 
 /// Every key under `prefix`, as member `i` sees it (linearizable).
 async fn keys_on(cluster: &Cluster, i: usize, prefix: &str) -> BTreeSet<String> {
-    let mut kv = kv_of(cluster, i).await;
-    let request = RangeRequest {
-        key: prefix.into(),
-        range_end: format!("{prefix}\u{7f}").into(),
-        keys_only: true,
-        ..Default::default()
-    };
-    let resp = kv.range(request).await.expect("range").into_inner();
-    resp.kvs
+    let end = format!("{prefix}\u{7f}");
+    keys_in(&cluster.member(i).client_url(), prefix, &end)
+        .await
         .into_iter()
-        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
         .collect()
 }
 
@@ -201,6 +195,27 @@ async fn three_members_fill_to_nospace_and_recover() {
     nospace_round_trip(3).await;
 }
 
+/// History with free pages for a defrag: `rounds` writes of `keys` keys
+/// (`seed/N`, values of `size` bytes), a last key, then a compaction.
+async fn seed_and_compact(cluster: &Cluster, rounds: u8, keys: usize, size: usize) {
+    let mut kv = kv_of(cluster, 0).await;
+    for round in 0..rounds {
+        for k in 0..keys {
+            kv.put(put_req(&format!("seed/{k}"), &vec![round; size]))
+                .await
+                .expect("seed");
+        }
+    }
+    let put = kv.put(put_req("seed/last", b"x")).await.expect("seed");
+    let revision = put.into_inner().header.expect("header").revision;
+    kv.compact(CompactionRequest {
+        revision,
+        physical: true,
+    })
+    .await
+    .expect("compact");
+}
+
 /// Hash (the whole backend) of every member, once they agree on a revision.
 async fn hashes(cluster: &Cluster) -> Vec<(u32, i64)> {
     let mut out = Vec::new();
@@ -215,29 +230,8 @@ async fn hashes(cluster: &Cluster) -> Vec<(u32, i64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defrag_under_writes_fails_nothing_and_survives_kill9() {
     let mut cluster = Cluster::builder(ServerKind::Oxcd).members(3).start();
-    let mut kv = kv_of(&cluster, 0).await;
     // Some history to defragment: overwritten values, then a compaction.
-    for round in 0..4u8 {
-        for k in 0..300 {
-            kv.put(put_req(&format!("seed/{k}"), &[round; 2048]))
-                .await
-                .expect("seed");
-        }
-    }
-    let rev = kv
-        .put(put_req("seed/last", b"x"))
-        .await
-        .unwrap()
-        .into_inner()
-        .header
-        .unwrap()
-        .revision;
-    kv.compact(CompactionRequest {
-        revision: rev,
-        physical: true,
-    })
-    .await
-    .unwrap();
+    seed_and_compact(&cluster, 4, 300, 2048).await;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -363,29 +357,8 @@ async fn downgrade_jobs_answer_as_etcd_3_5() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_during_a_defrag_loses_nothing_and_the_data_opens() {
     let mut cluster = Cluster::builder(ServerKind::Oxcd).members(1).start();
-    let mut kv = kv_of(&cluster, 0).await;
     // About 60 MB with free pages, so a defrag takes a while to copy.
-    for round in 0..2u8 {
-        for k in 0..1500 {
-            kv.put(put_req(&format!("seed/{k}"), &[round; 20_000]))
-                .await
-                .expect("seed");
-        }
-    }
-    let rev = kv
-        .put(put_req("seed/last", b"x"))
-        .await
-        .unwrap()
-        .into_inner()
-        .header
-        .unwrap()
-        .revision;
-    kv.compact(CompactionRequest {
-        revision: rev,
-        physical: true,
-    })
-    .await
-    .unwrap();
+    seed_and_compact(&cluster, 2, 1500, 20_000).await;
 
     let mut acked = BTreeSet::new();
     for (round, delay_ms) in [5u64, 40, 120, 300].into_iter().enumerate() {
