@@ -65,31 +65,21 @@ verdict() {
   echo "| --- | --- | --- | --- |"
 } >"$out"
 
-for load in $loads; do
-  row="| perf | $load"
+# One row: `etcdctl check CHECK --load=LOAD` on a fresh etcd, then on a fresh oxcd.
+check_row() { # check load
+  local row="| $1 | $2"
   for kind in etcd oxcd; do
     bin=$etcd_bin; [ "$kind" = oxcd ] && bin=$oxcd_bin
     start "$kind" "$bin"
-    echo "== check perf --load=$load on $kind" >&2
-    etcdctl --endpoints=127.0.0.1:$port check perf --load="$load" >"$work/out" 2>&1 || true
-    cat "$work/out" | tail -5 >&2
+    echo "== check $1 --load=$2 on $kind" >&2
+    etcdctl --endpoints=127.0.0.1:$port check "$1" --load="$2" >"$work/out" 2>&1 || true
+    tail -5 "$work/out" >&2
     row="$row | $(verdict "$work/out")"
     stop
   done
   echo "$row |" >>"$out"
-done
+}
 
-for load in $scale_loads; do
-  row="| datascale | $load"
-  for kind in etcd oxcd; do
-    bin=$etcd_bin; [ "$kind" = oxcd ] && bin=$oxcd_bin
-    start "$kind" "$bin"
-    echo "== check datascale --load=$load on $kind" >&2
-    etcdctl --endpoints=127.0.0.1:$port check datascale --load="$load" >"$work/out" 2>&1 || true
-    cat "$work/out" | tail -5 >&2
-    row="$row | $(verdict "$work/out")"
-    stop
-  done
-  echo "$row |" >>"$out"
-done
+for load in $loads; do check_row perf "$load"; done
+for load in $scale_loads; do check_row datascale "$load"; done
 cat "$out"

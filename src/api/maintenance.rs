@@ -14,6 +14,7 @@ use super::propose::{credentials_of, propose};
 use super::snapshot_stream::stream_snapshot;
 use super::ApiError;
 use crate::actors::auth::gate::AuthGate;
+use crate::actors::auth::Credentials;
 use crate::actors::frontend::{Downgrade, FrontEnd};
 use crate::actors::mvcc_store::{Defragment, Defragmenter, HashBackend, HashKv, MvccReader};
 use crate::actors::raft_node::{GetNodeStatus, RaftNode, TransferLeader};
@@ -35,6 +36,16 @@ pub struct MaintenanceService {
     pub(super) snap_dir: std::path::PathBuf,
     pub(super) header: HeaderFiller,
     pub(super) quota_backend_bytes: u64,
+}
+
+impl MaintenanceService {
+    /// Root only while auth is on (etcd's admin-only maintenance RPCs).
+    async fn require_admin(&self, credentials: &Credentials) -> Result<(), ApiError> {
+        self.gate
+            .check_admin(credentials)
+            .await
+            .map_err(ApiError::from)
+    }
 }
 
 /// HashKV's answer, for clients (Maintenance) and for peers checking their
@@ -149,10 +160,7 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<HashKvResponse>, Status> {
         // Root only while auth is on, as etcd's (also Hash, Defragment and
         // Snapshot once built).
-        self.gate
-            .check_admin(&credentials_of(&request))
-            .await
-            .map_err(ApiError::from)?;
+        self.require_admin(&credentials_of(&request)).await?;
         let revision = request.into_inner().revision;
         Ok(Response::new(
             hash_kv_response(&self.readers, &self.header, revision).await?,
@@ -168,10 +176,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
-        self.gate
-            .check_admin(&credentials_of(&request))
-            .await
-            .map_err(ApiError::from)?;
+        self.require_admin(&credentials_of(&request)).await?;
         let rx = stream_snapshot(&self.readers, self.snap_dir.clone()).await?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -195,10 +200,7 @@ impl Maintenance for MaintenanceService {
     /// The whole backend's CRC-32C (root only while auth is on).
     #[tracing::instrument(name = "maintenance.hash", skip_all)]
     async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        self.gate
-            .check_admin(&credentials_of(&request))
-            .await
-            .map_err(ApiError::from)?;
+        self.require_admin(&credentials_of(&request)).await?;
         let (hash, revision) = ask(&self.readers, HashBackend).await?;
         Ok(Response::new(HashResponse {
             header: self.header.with_revision(revision),
@@ -213,10 +215,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        self.gate
-            .check_admin(&credentials_of(&request))
-            .await
-            .map_err(ApiError::from)?;
+        self.require_admin(&credentials_of(&request)).await?;
         ask(&self.defragmenter, Defragment).await?;
         Ok(Response::new(DefragmentResponse { header: None }))
     }
@@ -230,10 +229,7 @@ impl Maintenance for MaintenanceService {
         request: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
         let credentials = credentials_of(&request);
-        self.gate
-            .check_admin(&credentials)
-            .await
-            .map_err(ApiError::from)?;
+        self.require_admin(&credentials).await?;
         let request = request.into_inner();
         let version = ask(
             &self.frontend,
