@@ -16,6 +16,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if crate::snapshot_cli::is_snapshot_command(&args) {
+        return crate::snapshot_cli::run(args);
+    }
     let config = match config::load_from_args(args) {
         Ok(config) => config,
         Err(err) => return report_config_error(&err),

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod peer_dial;
 pub mod proto;
 pub mod server;
+mod snapshot_cli;
 pub mod storage;
 pub mod tls;
 pub mod version;

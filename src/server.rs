@@ -4,12 +4,14 @@
 
 mod corrupt_check;
 mod corrupt_monitor;
+mod etcd_data_dir;
 mod listeners;
 mod membership;
 mod shutdown;
 mod tls;
 
 use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_metrics, serve_peers};
+pub(crate) use membership::store_restored_membership;
 use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
 use shutdown::{stop_on_signal, StopSignals, Stopping};
 
@@ -117,15 +119,13 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
     std::mem::forget(lock_dirs(&config)?);
     let client_tls = tls::client_tls(&config)?;
     let peer_tls = tls::peer_tls(&config)?;
+    etcd_data_dir::adopt_restored_etcd_dir(&dirs, &config)?;
     let snapshots = SnapshotDir::new(dirs.snap.clone());
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
     let pending_install = snapshots.take_pending_install(&dirs.db)?;
     crate::storage::mvcc::recover_interrupted(&dirs.db)?;
-    let map_size = config
-        .quota_backend_bytes
-        .saturating_mul(2)
-        .saturating_add(MAP_HEADROOM_BYTES);
+    let map_size = map_size_for(config.quota_backend_bytes);
     let store = Arc::new(Store::open(
         &dirs.db,
         StoreOptions {
@@ -155,7 +155,9 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
         )),
     });
 
+    let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
     let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
+    let (wal, contents) = cut_restored_log(&dirs, wal, contents, store.consistent_index(), &conf)?;
     if pending_install.is_some() {
         snapshots.finish_install()?;
         tracing::info!(
@@ -163,7 +165,6 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
             "installed the leader's snapshot"
         );
     }
-    let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
     let peers = other_members(&membership);
     let storage = raft_log::restore(contents, &conf)?;
     let applied = store.consistent_index();
@@ -269,6 +270,13 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
     Ok(())
 }
 
+/// LMDB's map for a backend quota (see [`MAP_HEADROOM_BYTES`]).
+pub(crate) fn map_size_for(quota_backend_bytes: u64) -> u64 {
+    quota_backend_bytes
+        .saturating_mul(2)
+        .saturating_add(MAP_HEADROOM_BYTES)
+}
+
 /// Every other member's id and peer URLs.
 fn other_members(membership: &Membership) -> Vec<(u64, Vec<String>)> {
     membership
@@ -334,6 +342,43 @@ fn open_wal(
     wal.compact_to(meta)?;
     drop(wal);
     Ok(Wal::open(&dirs.wal, options())?)
+}
+
+/// A store restored from a snapshot holds state up to its consistent index
+/// with no log behind it (nothing else has an empty WAL and applied
+/// entries): the log starts after a cut there, as etcd's restore writes a
+/// snapshot record, so raft sends a member added later a snapshot of the
+/// restored data instead of an empty log.
+fn cut_restored_log(
+    dirs: &DataDirs,
+    mut wal: Wal,
+    contents: WalContents,
+    applied: u64,
+    conf: &raft::eraftpb::ConfState,
+) -> Result<(Wal, WalContents), BootError> {
+    let empty =
+        contents.hard_state.is_none() && contents.entries.is_empty() && contents.snapshot.is_none();
+    if !empty || applied == 0 {
+        return Ok((wal, contents));
+    }
+    let meta = raft::eraftpb::SnapshotMetadata {
+        index: applied,
+        term: 1,
+        conf_state: Some(conf.clone()).into(),
+        ..Default::default()
+    };
+    wal.compact_to(&meta)?;
+    drop(wal);
+    tracing::info!(
+        index = applied,
+        "a restored member's log starts after its snapshot"
+    );
+    Ok(Wal::open(
+        &dirs.wal,
+        WalOptions {
+            segment_bytes: WAL_SEGMENT_BYTES,
+        },
+    )?)
 }
 
 /// LMDB may hold entries applied after the last persisted hard state (the

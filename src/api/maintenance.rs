@@ -177,7 +177,8 @@ impl Maintenance for MaintenanceService {
         request: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotStream>, Status> {
         self.require_admin(&credentials_of(&request)).await?;
-        let rx = stream_snapshot(&self.readers, self.snap_dir.clone()).await?;
+        let term = self.header.board.term();
+        let rx = stream_snapshot(&self.readers, self.snap_dir.clone(), term).await?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))

@@ -24,13 +24,21 @@ const CHUNK: usize = 32 * 1024;
 pub(super) async fn stream_snapshot(
     readers: &Addr<MvccReader>,
     snap_dir: PathBuf,
+    term: u64,
 ) -> Result<mpsc::Receiver<Result<SnapshotResponse, Status>>, ApiError> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let path = snap_dir.join(format!("etcd-snapshot-{nanos}.db.part"));
-    let (size, revision) = ask(readers, ExportEtcdSnapshot { path: path.clone() }).await?;
+    let (size, revision) = ask(
+        readers,
+        ExportEtcdSnapshot {
+            path: path.clone(),
+            term,
+        },
+    )
+    .await?;
     tracing::info!(size, revision, "sending a database snapshot to a client");
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {

@@ -79,7 +79,8 @@ pub(super) fn adopt_snapshot_membership(
     Ok(())
 }
 
-fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootError> {
+/// Records `membership` as this member's list (first boot, or a restore).
+pub(crate) fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootError> {
     let record = MemberListResponse {
         header: Some(ResponseHeader {
             cluster_id: membership.cluster_id,
@@ -91,6 +92,21 @@ fn store_membership(store: &Store, membership: &Membership) -> Result<(), BootEr
     let mut batch = store.begin_batch()?;
     batch.put_meta(MEMBERSHIP_META_KEY, &record.encode_to_vec())?;
     batch.commit(store.consistent_index())?;
+    store.sync()?;
+    Ok(())
+}
+
+/// A restored store's member list, recorded as applied at raft index
+/// `members.len()` (etcd's restore counts one log entry per member added):
+/// the member's log then starts after a cut there (see `cut_restored_log`),
+/// so a member added later is sent a snapshot holding the restored data.
+pub(crate) fn store_restored_membership(
+    store: &Store,
+    membership: &Membership,
+) -> Result<(), BootError> {
+    store_membership(store, membership)?;
+    let batch = store.begin_batch()?;
+    batch.commit(membership.members.len() as u64)?;
     store.sync()?;
     Ok(())
 }

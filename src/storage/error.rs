@@ -47,6 +47,11 @@ pub enum StorageError {
     /// (a bug in the caller); nothing was written.
     #[error("wal: invalid append: {0}")]
     InvalidAppend(String),
+    /// An etcd snapshot oxcd cannot take in as it is: not a bbolt file,
+    /// cut short or damaged, an unknown bucket, a record that does not
+    /// decode.
+    #[error("{0}")]
+    Snapshot(String),
     /// An auth change etcd refuses (unknown user, duplicate role, ...).
     #[error(transparent)]
     Auth(#[from] super::auth::AuthError),

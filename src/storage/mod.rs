@@ -2,6 +2,7 @@
 //! Knows nothing of actors or gRPC.
 pub mod alarms;
 pub mod error;
+pub mod etcd_wal;
 pub use error::{StorageError, StorageResult};
 pub mod auth;
 pub mod backend;

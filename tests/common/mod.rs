@@ -23,6 +23,7 @@ pub mod pki;
 pub mod proxy;
 pub mod scenario;
 pub mod server;
+pub mod snapshot_history;
 pub mod standalone;
 pub mod status;
 

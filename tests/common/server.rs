@@ -385,7 +385,8 @@ impl Cluster {
         }
     }
 
-    fn initial_cluster(&self) -> String {
+    /// `--initial-cluster` naming every member.
+    pub fn initial_cluster(&self) -> String {
         (0..self.members.len())
             .map(|i| format!("{}={}", self.members[i].name, self.advertised_peer_url(i)))
             .collect::<Vec<_>>()

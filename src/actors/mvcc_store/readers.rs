@@ -175,6 +175,9 @@ impl Handler<GetDowngrade> for MvccReader {
 #[rtype(result = "StorageResult<(u64, i64)>")]
 pub struct ExportEtcdSnapshot {
     pub path: std::path::PathBuf,
+    /// The raft term now (etcd 3.5 records the applied entry's term; a
+    /// restore replaces it, 3.6 needs it present).
+    pub term: u64,
 }
 
 impl Handler<ExportEtcdSnapshot> for MvccReader {
@@ -182,6 +185,6 @@ impl Handler<ExportEtcdSnapshot> for MvccReader {
 
     fn handle(&mut self, msg: ExportEtcdSnapshot, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::info_span!("mvcc.export_etcd_snapshot").entered();
-        crate::storage::bbolt::export_etcd(&self.store, &msg.path)
+        crate::storage::bbolt::export_etcd(&self.store, &msg.path, msg.term)
     }
 }

@@ -7,25 +7,28 @@
 //! consistent index and the compaction revisions; `auth`, `authUsers`,
 //! `authRoles` the auth record; `members` the member list as etcd's JSON;
 //! `cluster` the cluster version (and a downgrade job); `alarm` the alarms.
-//! Not written yet: 3.5's `meta/term` and `meta/confState`.
+//! `meta` also has 3.5's `term` and `confState`, which etcd 3.6 needs.
 
 use std::path::Path;
 
 use prost::Message;
 use serde::Serialize;
 
+use super::etcd_records::{
+    revision_bytes, LeasePb, META_CONF_STATE, META_CONSISTENT_INDEX, META_FINISHED_COMPACT,
+    META_SCHEDULED_COMPACT, META_TERM,
+};
 use super::writer::{BoltWriter, BucketRoot};
 use crate::proto::membershippb::DowngradeInfoSetRequest;
 use crate::storage::apply::membership::{decode_members, MEMBERSHIP_META_KEY};
 use crate::storage::lease::LeaseRecord;
-use crate::storage::revision::main_prefix;
 use crate::storage::{StorageError, StorageResult, Store};
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Writes the store's current state to `path` as an etcd backend file;
 /// returns its size and the revision it holds.
-pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
+pub fn export_etcd(store: &Store, path: &Path, term: u64) -> StorageResult<(u64, i64)> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -55,18 +58,19 @@ pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
     }
     add(&mut w, "lease", leases)?;
 
-    let mut meta = vec![(
-        b"consistent_index".to_vec(),
-        store.consistent_index().to_be_bytes().to_vec(),
-    )];
+    let mut meta = vec![
+        (
+            META_CONSISTENT_INDEX.to_vec(),
+            store.consistent_index().to_be_bytes().to_vec(),
+        ),
+        (META_TERM.to_vec(), term.to_be_bytes().to_vec()),
+    ];
     let compacted = view.compacted_revision();
     if compacted > 0 {
         let rev = revision_bytes(compacted);
-        meta.push((b"finishedCompactRev".to_vec(), rev.clone()));
-        meta.push((b"scheduledCompactRev".to_vec(), rev));
+        meta.push((META_FINISHED_COMPACT.to_vec(), rev.clone()));
+        meta.push((META_SCHEDULED_COMPACT.to_vec(), rev));
     }
-    meta.sort();
-    add(&mut w, "meta", meta)?;
 
     let auth =
         crate::storage::auth::decode(backend.get_meta(txn, crate::storage::auth::AUTH_META_KEY)?)?;
@@ -97,8 +101,14 @@ pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
     add(&mut w, "authRoles", roles)?;
 
     let mut members = Entries::new();
+    let mut conf = ConfStateJson::default();
     if let Some(bytes) = backend.get_meta(txn, MEMBERSHIP_META_KEY)? {
         for m in decode_members(&bytes)?.members {
+            if m.is_learner {
+                conf.learners.push(m.id);
+            } else {
+                conf.voters.push(m.id);
+            }
             let json = serde_json::to_vec(&EtcdMember {
                 id: m.id,
                 peer_urls: &m.peer_ur_ls,
@@ -112,6 +122,13 @@ pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
     }
     members.sort();
     add(&mut w, "members", members)?;
+    conf.voters.sort_unstable();
+    conf.learners.sort_unstable();
+    let conf = serde_json::to_vec(&conf)
+        .map_err(|e| StorageError::Corrupt(format!("conf state as JSON: {e}")))?;
+    meta.push((META_CONF_STATE.to_vec(), conf));
+    meta.sort();
+    add(&mut w, "meta", meta)?;
     add(&mut w, "members_removed", Entries::new())?;
 
     let mut cluster = vec![(
@@ -138,6 +155,17 @@ pub fn export_etcd(store: &Store, path: &Path) -> StorageResult<(u64, i64)> {
     Ok((size, view.revision()))
 }
 
+/// raft's ConfState as etcd 3.5 stores it (`meta/confState`; 3.6 refuses
+/// a 3.5 file without it).
+#[derive(Serialize, Default)]
+struct ConfStateJson {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    voters: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    learners: Vec<u64>,
+    auto_leave: bool,
+}
+
 /// etcd's membership JSON: `id` a number, empty fields left out.
 #[derive(Serialize)]
 struct EtcdMember<'a> {
@@ -152,21 +180,12 @@ struct EtcdMember<'a> {
     client_urls: &'a [String],
 }
 
-/// `leasepb.Lease{ID = 1, TTL = 2, RemainingTTL = 3}` (zero fields left out).
+/// `leasepb.Lease` (zero fields left out, as proto3 does).
 fn lease_pb(id: i64, record: &LeaseRecord) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (tag, value) in [(1u32, id), (2, record.ttl), (3, record.remaining_ttl)] {
-        if value != 0 {
-            prost::encoding::int64::encode(tag, &value, &mut out);
-        }
+    LeasePb {
+        id,
+        ttl: record.ttl,
+        remaining_ttl: record.remaining_ttl,
     }
-    out
-}
-
-/// etcd's revision key for a main revision (sub 0): 8 bytes, '_', 8 bytes.
-fn revision_bytes(main: i64) -> Vec<u8> {
-    let mut out = main_prefix(main).to_vec();
-    out.push(b'_');
-    out.extend_from_slice(&0i64.to_be_bytes());
-    out
+    .encode_to_vec()
 }

@@ -12,19 +12,10 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// etcd's (and the usual OS) page size.
-pub const PAGE_SIZE: usize = 4096;
-const PAGE_HEADER: usize = 16;
-const ELEMENT: usize = 16;
-const META_MAGIC: u32 = 0xED0C_DAED;
-const META_VERSION: u32 = 2;
-const FLAG_BRANCH: u16 = 0x01;
-const FLAG_LEAF: u16 = 0x02;
-const FLAG_META: u16 = 0x04;
-const FLAG_FREELIST: u16 = 0x10;
-/// A leaf element that is a bucket.
-const BUCKET_ELEMENT: u32 = 0x01;
-const FREELIST_PAGE: u64 = 2;
+use super::format::{
+    fnv1a64, BUCKET_ELEMENT, ELEMENT, FLAG_BRANCH, FLAG_FREELIST, FLAG_LEAF, FLAG_META,
+    FREELIST_PAGE, META_MAGIC, META_VERSION, PAGE_HEADER, PAGE_SIZE,
+};
 
 /// Where a finished bucket lives: a root page, or inline (empty).
 #[derive(Debug, Clone, Copy)]
@@ -222,21 +213,9 @@ fn meta_page(id: u64, root: u64, pages: u64, txid: u64) -> Vec<u8> {
     page
 }
 
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv_matches_the_reference_values() {
-        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
-    }
 
     #[test]
     fn pages_are_laid_out_without_gaps() {

@@ -305,6 +305,21 @@ pub(crate) fn stored_consistent_index(
         .map_or(0, |v| v as u64))
 }
 
+/// The current and compacted revision of a store written record by record
+/// (a restored snapshot), before it is first opened.
+pub(crate) fn put_imported_revisions(
+    backend: &Backend,
+    txn: &mut crate::storage::backend::LmdbWrite<'_>,
+    current: i64,
+    compacted: i64,
+) -> StorageResult<()> {
+    backend.put_meta(txn, META_CURRENT_REV, &encode_i64(current))?;
+    if compacted > 0 {
+        backend.put_meta(txn, META_COMPACTED_REV, &encode_i64(compacted))?;
+    }
+    Ok(())
+}
+
 fn encode_i64(v: i64) -> [u8; 8] {
     v.to_be_bytes()
 }
