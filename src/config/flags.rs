@@ -19,7 +19,12 @@ Settings are read from, lowest precedence first: built-in defaults, ETCD_<FLAG>
 environment variables (OXCD_<FLAG> for oxcd's own flags), the --config-file TOML
 file, then the command line. Unlike etcd, a config file does not disable flags
 and environment variables. Flags marked [not built yet] accept only their etcd
-default. See docs/configuration.md for details.";
+default. See docs/configuration.md for details.
+
+Snapshots (etcdctl's snapshot commands, for etcd's backend files):
+  oxcd snapshot restore FILE [--data-dir D --name N --initial-cluster C ...]
+  oxcd snapshot status FILE [-w simple|table|json|fields]
+See oxcd snapshot --help and docs/migration.md.";
 
 /// Subcommands of etcd that oxcd does not have.
 const ETCD_SUBCOMMANDS: &[&str] = &["gateway", "grpc-proxy"];

@@ -1,7 +1,7 @@
 //! How etcd 3.4/3.5 name and encode what they keep in their backend: the
 //! buckets, the `meta` keys, and the lease record (`leasepb.Lease`).
 
-/// The buckets etcd 3.4 and 3.5 create, in bbolt's (byte) order.
+/// The buckets etcd 3.4, 3.5 and 3.6 create, in bbolt's (byte) order.
 pub const BUCKETS: [&str; 10] = [
     "alarm",
     "auth",

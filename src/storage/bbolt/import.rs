@@ -62,7 +62,7 @@ pub fn import_etcd(
             .any(|known| known.as_bytes() == name.as_slice())
         {
             return Err(StorageError::Snapshot(format!(
-                "the snapshot has a bucket {:?} that etcd 3.4/3.5 do not write (a snapshot of a newer etcd?); oxcd cannot restore what it does not know",
+                "the snapshot has a bucket {:?} that etcd 3.4 to 3.6 do not write (a snapshot of a newer etcd?); oxcd cannot restore what it does not know",
                 String::from_utf8_lossy(name)
             )));
         }
