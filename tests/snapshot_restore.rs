@@ -53,20 +53,26 @@ fn etcd_snapshot(dir: &Path) -> (PathBuf, (Value, String, String, String), u64) 
     (file, served(&etcd.endpoint()), hashkv(&etcd.endpoint()))
 }
 
-fn restore_member(cluster: &Cluster, i: usize, file: &Path) {
+/// etcdctl's restore flags for member `i` of `cluster`.
+fn restore_flags(cluster: &Cluster, i: usize) -> Vec<String> {
     let m = cluster.member(i);
-    let _ = std::fs::remove_dir_all(&m.data_dir);
-    let out = oxcd_snapshot(&[
-        "restore",
-        file.to_str().unwrap(),
-        &format!("--data-dir={}", m.data_dir.display()),
-        &format!("--name={}", m.name),
-        &format!("--initial-cluster={}", cluster.initial_cluster()),
-        &format!(
+    vec![
+        format!("--data-dir={}", m.data_dir.display()),
+        format!("--name={}", m.name),
+        format!("--initial-cluster={}", cluster.initial_cluster()),
+        format!(
             "--initial-advertise-peer-urls={}",
             cluster.advertised_peer_url(i)
         ),
-    ]);
+    ]
+}
+
+fn restore_member(cluster: &Cluster, i: usize, file: &Path) {
+    let _ = std::fs::remove_dir_all(&cluster.member(i).data_dir);
+    let mut args = vec!["restore".to_string(), file.display().to_string()];
+    args.extend(restore_flags(cluster, i));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = oxcd_snapshot(&args);
     assert!(out.success(), "{out:?}");
     assert!(out.stdout_str().contains("restored snapshot"), "{out:?}");
 }
@@ -181,22 +187,17 @@ fn oxcd_takes_over_a_dir_etcdctl_restored() {
     let (file, expected, expected_hash) = etcd_snapshot(dir.path());
     let mut cluster = Cluster::builder(ServerKind::Oxcd).start();
     cluster.kill_all();
-    let m = cluster.member(0);
-    let _ = std::fs::remove_dir_all(&m.data_dir);
-    let out = offline_ctl(&[
-        "snapshot",
-        "restore",
-        file.to_str().unwrap(),
-        &format!("--data-dir={}", m.data_dir.display()),
-        &format!("--name={}", m.name),
-        &format!("--initial-cluster={}", cluster.initial_cluster()),
-        &format!(
-            "--initial-advertise-peer-urls={}",
-            cluster.advertised_peer_url(0)
-        ),
-    ]);
+    let data_dir = cluster.member(0).data_dir.clone();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut args = vec![
+        "snapshot".to_string(),
+        "restore".into(),
+        file.display().to_string(),
+    ];
+    args.extend(restore_flags(&cluster, 0));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = offline_ctl(&args);
     assert!(out.success(), "{out:?}");
-    let data_dir = m.data_dir.clone();
     cluster
         .restart_all()
         .expect("oxcd starts on etcd's restored dir");

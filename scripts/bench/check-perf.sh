@@ -27,29 +27,11 @@ done
 command -v etcdctl >/dev/null || { echo "etcdctl is needed (apt-get install etcd-client)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/oxcd-check-perf.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+. "$here/scripts/bench/member.sh"
 mkdir -p "$(dirname "$out")"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start() { # kind binary
-  port=$(free_port); peer=$(free_port)
-  rm -rf "$work/data"
-  "$2" --name=bench --data-dir="$work/data" \
-    --listen-client-urls=http://127.0.0.1:$port --advertise-client-urls=http://127.0.0.1:$port \
-    --listen-peer-urls=http://127.0.0.1:$peer --initial-advertise-peer-urls=http://127.0.0.1:$peer \
-    --initial-cluster=bench=http://127.0.0.1:$peer >"$work/$1.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do
-    etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "$1 did not start" >&2; exit 1
-}
-
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+start() { start_member "$1" "$2"; }
+stop() { stop_member; }
 
 # One verdict: the PASS/FAIL lines joined, or the error.
 verdict() {

@@ -41,28 +41,8 @@ work=$(mktemp -d /tmp/oxcd-snapshot-bench.XXXXXX)
 mkdir -p "$(dirname "$out")"
 json=$out.json
 : > "$json"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start() { # kind binary
-  local kind=$1 bin=$2
-  port=$(free_port); peer=$(free_port)
-  rm -rf "$work/$kind"
-  "$bin" --name=bench --data-dir="$work/$kind" \
-    --listen-client-urls=http://127.0.0.1:$port --advertise-client-urls=http://127.0.0.1:$port \
-    --listen-peer-urls=http://127.0.0.1:$peer --initial-advertise-peer-urls=http://127.0.0.1:$peer \
-    --initial-cluster=bench=http://127.0.0.1:$peer --quota-backend-bytes=$((8 * 1024 * 1024 * 1024)) \
-    >"$work/$kind.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do
-    etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  echo "$kind did not start" >&2; tail "$work/$kind.log" >&2; exit 1
-}
+. "$here/scripts/bench/member.sh"
+start() { start_member "$1" "$2" --quota-backend-bytes=$((8 * 1024 * 1024 * 1024)); }
 
 bench() { # duration
   "$bench_bin" --endpoints=127.0.0.1:$port --conns=100 --clients="$clients" --no-progress --json \
@@ -97,7 +77,7 @@ run_one() { # kind binary
   loaded=$(save "$work/loaded.db")
   wait "$bench_pid"
   during=$(cat "$work/during.json")
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  stop_member
   python3 - "$kind" "$idle" "$loaded" "$before" "$during" >>"$json" <<'PY'
 import json, sys
 kind = sys.argv[1]

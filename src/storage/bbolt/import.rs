@@ -18,7 +18,6 @@ use super::etcd_records::{
     META_FINISHED_COMPACT, META_SCHEDULED_COMPACT,
 };
 use super::reader::{BoltReader, BucketRef};
-use crate::proto::authpb::{Role, User};
 use crate::proto::etcdserverpb::AlarmMember;
 use crate::proto::mvccpb::KeyValue;
 use crate::proto::oxcdstore::AlarmState;
@@ -306,37 +305,36 @@ fn auth_of(
             .map_err(from_bolt)?;
     }
     if let Some(users) = users {
-        reader
-            .for_each(&users, &mut |key, value| {
-                let user = User::decode(value).map_err(|e| {
-                    snapshot_error(format!(
-                        "user {:?} does not decode: {e}",
-                        String::from_utf8_lossy(key)
-                    ))
-                })?;
-                state.users.push(user);
-                Ok(())
-            })
-            .map_err(from_bolt)?;
+        state.users = decode_values(reader, &users, "user")?;
     }
     if let Some(roles) = roles {
-        reader
-            .for_each(&roles, &mut |key, value| {
-                let role = Role::decode(value).map_err(|e| {
-                    snapshot_error(format!(
-                        "role {:?} does not decode: {e}",
-                        String::from_utf8_lossy(key)
-                    ))
-                })?;
-                state.roles.push(role);
-                Ok(())
-            })
-            .map_err(from_bolt)?;
+        state.roles = decode_values(reader, &roles, "role")?;
     }
     // oxcd looks users and roles up by binary search on the name.
     state.users.sort_by(|a, b| a.name.cmp(&b.name));
     state.roles.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(state)
+}
+
+/// Every value of `bucket` decoded as `T` (a `what` keyed by its name).
+fn decode_values<T: Message + Default>(
+    reader: &BoltReader,
+    bucket: &BucketRef,
+    what: &str,
+) -> StorageResult<Vec<T>> {
+    let mut out = Vec::new();
+    reader
+        .for_each(bucket, &mut |key, value| {
+            out.push(T::decode(value).map_err(|e| {
+                snapshot_error(format!(
+                    "{what} {:?} does not decode: {e}",
+                    String::from_utf8_lossy(key)
+                ))
+            })?);
+            Ok(())
+        })
+        .map_err(from_bolt)?;
+    Ok(out)
 }
 
 fn alarms_of(reader: &BoltReader, alarm: Option<BucketRef>) -> StorageResult<AlarmState> {
