@@ -7,7 +7,16 @@ mod common;
 
 use common::scenario::{run_area, run_other_areas};
 
-const AREAS: &[&str] = &["kv", "watch", "lease", "auth", "cluster", "maintenance"];
+const AREAS: &[&str] = &[
+    "kv",
+    "watch",
+    "lease",
+    "auth",
+    "cluster",
+    "maintenance",
+    "lock",
+    "election",
+];
 
 #[test]
 fn kv() {
@@ -37,6 +46,16 @@ fn cluster() {
 #[test]
 fn maintenance() {
     run_area("maintenance");
+}
+
+#[test]
+fn lock() {
+    run_area("lock");
+}
+
+#[test]
+fn election() {
+    run_area("election");
 }
 
 /// Areas without a test function of their own.

@@ -91,7 +91,7 @@ impl AuthService {
 
 /// RPCs whose request goes through raft as the client sent it. Written in
 /// the shape `#[async_trait]` gives its methods, because macro output inside
-/// an impl is not seen by that attribute (as `not_built_rpcs`).
+/// an impl is not seen by that attribute.
 macro_rules! forwarded_rpcs {
     ($($method:ident($req:ty) -> $resp:ty;)*) => {
         $(

@@ -38,6 +38,21 @@ pub enum ApiError {
     TooManyLearners,
     #[error("unhealthy cluster")]
     Unhealthy,
+    /// Proclaim on a key that is no longer the leader's (v3election).
+    #[error("election: not leader")]
+    ElectionNotLeader,
+    /// Leader of an election nobody holds.
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    /// Proclaim or Resign without the leader key.
+    #[error("\"leader\" field must be provided")]
+    MissingLeaderKey,
+    /// A lock or campaign wait whose watch ended (the server stopping).
+    #[error("lost watcher waiting for delete")]
+    LostWatcher,
+    /// The caller went away while a lock or campaign waited.
+    #[error("context canceled")]
+    Canceled,
     /// bcrypt could not hash a password (etcd passes bcrypt's text on).
     #[error("{0}")]
     PasswordHash(String),
@@ -77,6 +92,13 @@ pub fn status_parts(err: &ApiError) -> (Code, String) {
         ),
         ApiError::Unhealthy => (Unavailable, "etcdserver: unhealthy cluster"),
         ApiError::PasswordHash(text) => return (Unknown, text.clone()),
+        // etcd's concurrency errors are plain Go errors: grpc-go sends them
+        // as Unknown with their text.
+        ApiError::ElectionNotLeader => (Unknown, "election: not leader"),
+        ApiError::ElectionNoLeader => (Unknown, "election: no leader"),
+        ApiError::MissingLeaderKey => (Unknown, "\"leader\" field must be provided"),
+        ApiError::LostWatcher => (Unknown, "lost watcher waiting for delete"),
+        ApiError::Canceled => (Cancelled, "context canceled"),
         ApiError::TooManyLearners => (
             FailedPrecondition,
             "etcdserver: too many learner members in cluster",
@@ -192,6 +214,19 @@ fn auth_status(err: &AuthError) -> (Code, &'static str) {
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         let (code, msg) = status_parts(&err);
+        Status::new(code, msg)
+    }
+}
+
+/// The status of an error met by the Lock and Election services. etcd runs
+/// them over its Go client, which turns etcd's own errors into plain Go
+/// errors: they reach the caller as `Unknown` with etcd's text (e.g.
+/// "etcdserver: requested lease not found"); other errors keep their code.
+pub fn via_etcd_client(err: ApiError) -> Status {
+    let (code, msg) = status_parts(&err);
+    if msg.starts_with("etcdserver: ") {
+        Status::new(Code::Unknown, msg)
+    } else {
         Status::new(code, msg)
     }
 }

@@ -12,12 +12,13 @@ use tonic::transport::Server;
 use super::auth::AuthService;
 use super::cluster::ClusterService;
 use super::connections::incoming;
+use super::election::ElectionService;
 use super::grpc_metrics::GrpcMetricsLayer;
 use super::header::HeaderFiller;
 use super::http::{self, HttpContext};
 use super::kv::KvService;
-use super::later_services::NotBuilt;
 use super::lease::LeaseService;
+use super::lock::LockService;
 use super::maintenance::MaintenanceService;
 use super::require_leader::RequireLeader;
 use super::shutdown::Shutdown;
@@ -195,8 +196,22 @@ pub async fn serve(
             ))
             .max_decoding_message_size(max_decode),
         )
-        .add_service(LockServer::new(NotBuilt).max_decoding_message_size(max_decode))
-        .add_service(ElectionServer::new(NotBuilt).max_decoding_message_size(max_decode))
+        .add_service(
+            LockServer::new(LockService::new(
+                ctx.frontend.clone(),
+                ctx.watch_hub.clone(),
+                ctx.header.clone(),
+            ))
+            .max_decoding_message_size(max_decode),
+        )
+        .add_service(
+            ElectionServer::new(ElectionService::new(
+                ctx.frontend.clone(),
+                ctx.watch_hub.clone(),
+                ctx.header.clone(),
+            ))
+            .max_decoding_message_size(max_decode),
+        )
         .clone()
         .routes();
     let routes = Routes::from(http::with_not_found(
