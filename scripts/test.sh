@@ -24,7 +24,7 @@ fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 
-APT_PACKAGES=(etcd-server etcd-client golang-etcd-server-dev protobuf-compiler)
+APT_PACKAGES=(etcd-server etcd-client golang-etcd-server-dev protobuf-compiler curl)
 
 declare -a STEP_NAMES=()
 declare -a STEP_RESULTS=()

@@ -589,6 +589,7 @@ fn start_actors(
         extensive_metrics: config.extensive_metrics,
         max_concurrent_streams: config.max_concurrent_streams,
         bcrypt_cost: config.bcrypt_cost,
+        enable_grpc_gateway: config.enable_grpc_gateway,
     }
 }
 

@@ -83,6 +83,8 @@ pub struct ApiContext {
     pub max_concurrent_streams: Option<u32>,
     /// `--bcrypt-cost`.
     pub bcrypt_cost: u32,
+    /// `--enable-grpc-gateway`: etcd's JSON API under `/v3/`.
+    pub enable_grpc_gateway: bool,
 }
 
 impl ApiContext {
@@ -214,9 +216,12 @@ pub async fn serve(
         )
         .clone()
         .routes();
+    let mut router = grpc.clone().into_axum_router();
+    if ctx.enable_grpc_gateway {
+        router = router.merge(http::gateway::routes(grpc, ctx.max_concurrent_streams));
+    }
     let routes = Routes::from(http::with_not_found(
-        grpc.into_axum_router()
-            .merge(http::client_routes(ctx.http())),
+        router.merge(http::client_routes(ctx.http())),
     ));
     Server::builder()
         .accept_http1(true)

@@ -342,6 +342,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         max_snapshots: s.uint("max-snapshots")?,
         max_wals: s.uint("max-wals")?,
         strict_reconfig_check: s.bool("strict-reconfig-check")?,
+        enable_grpc_gateway: s.bool("enable-grpc-gateway")?,
         pre_vote: s.bool("pre-vote")?,
         auto_compaction,
         watch_progress_notify_interval,

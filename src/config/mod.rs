@@ -97,6 +97,8 @@ pub struct Config {
     pub max_wals: u64,
     /// `--strict-reconfig-check`.
     pub strict_reconfig_check: bool,
+    /// `--enable-grpc-gateway`: the JSON gateway on the client port.
+    pub enable_grpc_gateway: bool,
     /// `--pre-vote`.
     pub pre_vote: bool,
     /// `--experimental-watch-progress-notify-interval` (0 already replaced by 10 min,
@@ -165,6 +167,7 @@ impl Default for Config {
             max_snapshots: 5,
             max_wals: 5,
             strict_reconfig_check: true,
+            enable_grpc_gateway: true,
             pre_vote: false,
             auto_compaction: None,
             lease_checkpoint_interval: Duration::from_secs(300),
