@@ -115,6 +115,25 @@ pub enum Command {
     LeaseKeepalive(LeaseKeepaliveArgs),
     /// Authenticate with --user on every request (the cost of logins: bcrypt).
     Authenticate,
+    /// Lock then Unlock (v3lock) per request, each client with its own lease.
+    Lock(LockArgs),
+    /// Puts through the JSON gateway (POST /v3/kv/put over HTTP/1.1).
+    GatewayPut,
+    /// Ranges of KEY through the JSON gateway (POST /v3/kv/range over HTTP/1.1).
+    GatewayRange(GatewayRangeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LockArgs {
+    /// Distinct lock names; client i takes lock i mod NAMES (1: all contend).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub names: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GatewayRangeArgs {
+    /// The key read.
+    pub key: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -19,7 +19,9 @@ use args::{Cli, Command, GlobalArgs, LeaseKeepaliveArgs, WatchLatencyArgs, DEFAU
 use clap::Parser;
 use keys::{KeySpace, Values};
 use loads::authenticate::AuthenticateLoad;
+use loads::gateway::{GatewayLoad, GatewayOp};
 use loads::lease_keepalive;
+use loads::lock::LockLoad;
 use loads::mixed::MixedLoad;
 use loads::put::PutLoad;
 use loads::range::RangeLoad;
@@ -109,6 +111,15 @@ async fn bench(cli: Cli) -> Result<(), String> {
             let credentials = g.user.as_deref().ok_or("authenticate needs --user")?;
             let (user, password) = loads::authenticate::split_user(credentials)?;
             run(AuthenticateLoad::new(user, password), &channels, &plan).await?
+        }
+        Command::Lock(a) => run(LockLoad::new(a.names), &channels, &plan).await?,
+        Command::GatewayPut => {
+            let load = GatewayLoad::new(&g.endpoints, GatewayOp::Put(kv_data(g)?));
+            run(load, &channels, &plan).await?
+        }
+        Command::GatewayRange(a) => {
+            let op = GatewayOp::Range(a.key.clone().into_bytes());
+            run(GatewayLoad::new(&g.endpoints, op), &channels, &plan).await?
         }
     };
     let info = RunInfo {

@@ -11,7 +11,9 @@
 //! (several keep-alives in flight per stream) but the request loads' statistics and report.
 
 pub mod authenticate;
+pub mod gateway;
 pub mod lease_keepalive;
+pub mod lock;
 pub mod mixed;
 pub mod put;
 pub mod range;
