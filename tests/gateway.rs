@@ -267,3 +267,36 @@ fn the_gateway_can_be_turned_off() {
     c.post("/v3/kv/range", r#"{"key":"Zm9v"}"#);
     assert!(c.transcript[0].contains("404"), "{}", c.transcript[0]);
 }
+
+#[test]
+fn a_watch_closed_mid_stream_frees_its_slot() {
+    // One gateway call at a time: a watch holds the only slot while open.
+    let oxcd = Cluster::start_with_args(ServerKind::Oxcd, &["--max-concurrent-streams=1"]);
+    let url = format!("http://{}/v3/watch", oxcd.endpoint());
+    let mut watch = Command::new("curl")
+        .args(["-sN", "-X", "POST", &url, "-d", r#"{"create_request":{"key":"Zm9v"}}"#])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("curl");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut c = Curl {
+        endpoint: oxcd.endpoint(),
+        token: None,
+        lease: String::new(),
+        transcript: Vec::new(),
+    };
+    c.send("POST", "/v3/kv/range", r#"{"key":"Zm9v"}"#, Some(1));
+    assert!(
+        !c.transcript[0].contains("200 OK"),
+        "the open watch holds the only slot: {}",
+        c.transcript[0]
+    );
+    // The client goes away mid-stream: the slot and the watch are freed.
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.post("/v3/kv/put", r#"{"key":"Zm9v","value":"YmFy"}"#);
+    c.post("/v3/kv/range", r#"{"key":"Zm9v"}"#);
+    assert!(c.transcript[1].contains("200 OK"), "{}", c.transcript[1]);
+    assert!(c.transcript[2].contains("YmFy"), "{}", c.transcript[2]);
+}
