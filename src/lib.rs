@@ -8,6 +8,7 @@ pub mod logging;
 pub mod membership;
 pub mod metrics;
 pub mod peer_dial;
+pub mod prefix;
 pub mod proto;
 pub mod server;
 mod snapshot_cli;

@@ -274,7 +274,14 @@ fn a_watch_closed_mid_stream_frees_its_slot() {
     let oxcd = Cluster::start_with_args(ServerKind::Oxcd, &["--max-concurrent-streams=1"]);
     let url = format!("http://{}/v3/watch", oxcd.endpoint());
     let mut watch = Command::new("curl")
-        .args(["-sN", "-X", "POST", &url, "-d", r#"{"create_request":{"key":"Zm9v"}}"#])
+        .args([
+            "-sN",
+            "-X",
+            "POST",
+            &url,
+            "-d",
+            r#"{"create_request":{"key":"Zm9v"}}"#,
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("curl");

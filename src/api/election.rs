@@ -13,19 +13,17 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use super::concurrency::{
-    create_or_get, create_revision_is, key_prefix, prefix_end, session_key, KeyWatch, Recipes,
+    create_or_get, if_created_at, key_prefix, prefix_end, session_key, KeyWatch, RecipeSource,
+    Recipes,
 };
 use super::error::via_etcd_client;
 use super::header::HeaderFiller;
 use super::lock::first_kv_of;
-use super::propose::credentials_of;
 use super::ApiError;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::watch_hub::WatchHub;
 use crate::actors::ServerError;
-use crate::proto::etcdserverpb::{
-    request_op, DeleteRangeRequest, PutRequest, RequestOp, ResponseHeader, TxnRequest,
-};
+use crate::proto::etcdserverpb::{request_op, DeleteRangeRequest, PutRequest, ResponseHeader};
 use crate::proto::mvccpb::event::EventType;
 use crate::proto::mvccpb::KeyValue;
 use crate::proto::v3electionpb::election_server::Election;
@@ -37,26 +35,17 @@ use crate::proto::v3electionpb::{
 type ObserveStream = Pin<Box<dyn Stream<Item = Result<LeaderResponse, Status>> + Send>>;
 
 pub struct ElectionService {
-    frontend: Addr<FrontEnd>,
-    hub: Addr<WatchHub>,
-    header: HeaderFiller,
+    source: RecipeSource,
 }
 
 impl ElectionService {
     pub fn new(frontend: Addr<FrontEnd>, hub: Addr<WatchHub>, header: HeaderFiller) -> Self {
         ElectionService {
-            frontend,
-            hub,
-            header,
-        }
-    }
-
-    fn recipes<T>(&self, request: &Request<T>) -> Recipes {
-        Recipes {
-            frontend: self.frontend.clone(),
-            hub: self.hub.clone(),
-            header: self.header.clone(),
-            credentials: credentials_of(request),
+            source: RecipeSource {
+                frontend,
+                hub,
+                header,
+            },
         }
     }
 }
@@ -70,7 +59,7 @@ impl Election for ElectionService {
         &self,
         request: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let (_gone_on_drop, gone) = oneshot::channel::<()>();
         let elected = tokio::spawn(campaign(recipes, request.into_inner(), gone))
             .await
@@ -84,7 +73,7 @@ impl Election for ElectionService {
         &self,
         request: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let ProclaimRequest { leader, value } = request.into_inner();
         let mut leader = leader
             .ok_or(ApiError::MissingLeaderKey)
@@ -104,7 +93,7 @@ impl Election for ElectionService {
         &self,
         request: Request<LeaderRequest>,
     ) -> Result<Response<LeaderResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let prefix = key_prefix(&request.into_inner().name);
         let found = recipes
             .first_created(&prefix)
@@ -127,7 +116,7 @@ impl Election for ElectionService {
         &self,
         request: Request<LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let prefix = key_prefix(&request.into_inner().name);
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
@@ -146,7 +135,7 @@ impl Election for ElectionService {
         &self,
         request: Request<ResignRequest>,
     ) -> Result<Response<ResignResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let mut leader = request
             .into_inner()
             .leader
@@ -212,20 +201,14 @@ async fn proclaim(
     leader: &LeaderKey,
     value: &[u8],
 ) -> Result<Option<ResponseHeader>, ApiError> {
-    let put = RequestOp {
-        request: Some(request_op::Request::RequestPut(PutRequest {
-            key: leader.key.clone(),
-            value: value.to_vec(),
-            lease: leader.lease,
-            ..Default::default()
-        })),
-    };
+    let put = request_op::Request::RequestPut(PutRequest {
+        key: leader.key.clone(),
+        value: value.to_vec(),
+        lease: leader.lease,
+        ..Default::default()
+    });
     let response = recipes
-        .txn(TxnRequest {
-            compare: vec![create_revision_is(&leader.key, leader.rev)],
-            success: vec![put],
-            failure: Vec::new(),
-        })
+        .txn(if_created_at(&leader.key, leader.rev, put))
         .await?;
     if !response.succeeded {
         return Err(ApiError::ElectionNotLeader);
@@ -235,20 +218,12 @@ async fn proclaim(
 
 /// Deletes the leader's key if it is still the one it created.
 async fn resign(recipes: &Recipes, leader: &LeaderKey) -> Result<Option<ResponseHeader>, ApiError> {
-    let delete = RequestOp {
-        request: Some(request_op::Request::RequestDeleteRange(
-            DeleteRangeRequest {
-                key: leader.key.clone(),
-                ..Default::default()
-            },
-        )),
-    };
+    let delete = request_op::Request::RequestDeleteRange(DeleteRangeRequest {
+        key: leader.key.clone(),
+        ..Default::default()
+    });
     let response = recipes
-        .txn(TxnRequest {
-            compare: vec![create_revision_is(&leader.key, leader.rev)],
-            success: vec![delete],
-            failure: Vec::new(),
-        })
+        .txn(if_created_at(&leader.key, leader.rev, delete))
         .await?;
     Ok(response.header)
 }

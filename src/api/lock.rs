@@ -9,10 +9,11 @@ use actix::Addr;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
-use super::concurrency::{create_or_get, key_prefix, prefix_end, session_key, Recipes};
+use super::concurrency::{
+    create_or_get, key_prefix, prefix_end, session_key, RecipeSource, Recipes,
+};
 use super::error::via_etcd_client;
 use super::header::HeaderFiller;
-use super::propose::credentials_of;
 use super::ApiError;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::watch_hub::WatchHub;
@@ -23,26 +24,17 @@ use crate::proto::v3lockpb::lock_server::Lock;
 use crate::proto::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 
 pub struct LockService {
-    frontend: Addr<FrontEnd>,
-    hub: Addr<WatchHub>,
-    header: HeaderFiller,
+    source: RecipeSource,
 }
 
 impl LockService {
     pub fn new(frontend: Addr<FrontEnd>, hub: Addr<WatchHub>, header: HeaderFiller) -> Self {
         LockService {
-            frontend,
-            hub,
-            header,
-        }
-    }
-
-    fn recipes<T>(&self, request: &Request<T>) -> Recipes {
-        Recipes {
-            frontend: self.frontend.clone(),
-            hub: self.hub.clone(),
-            header: self.header.clone(),
-            credentials: credentials_of(request),
+            source: RecipeSource {
+                frontend,
+                hub,
+                header,
+            },
         }
     }
 }
@@ -51,7 +43,7 @@ impl LockService {
 impl Lock for LockService {
     #[tracing::instrument(name = "lock.lock", skip_all)]
     async fn lock(&self, request: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let LockRequest { name, lease } = request.into_inner();
         // The wait runs in a task of its own: when this call is dropped (the
         // caller went away), the task sees `gone` and deletes its key.
@@ -68,7 +60,7 @@ impl Lock for LockService {
         &self,
         request: Request<UnlockRequest>,
     ) -> Result<Response<UnlockResponse>, Status> {
-        let recipes = self.recipes(&request);
+        let recipes = self.source.recipes(&request);
         let deleted = recipes
             .delete(&request.into_inner().key)
             .await

@@ -12,7 +12,6 @@ pub use dir_lock::DirLock;
 pub mod key_index;
 pub mod lease;
 pub mod mvcc;
-pub mod prefix;
 pub mod quota;
 pub mod revision;
 pub use mvcc::{

@@ -27,12 +27,12 @@ use serde::Deserialize;
 use super::{Access, AuthProvider, Credentials};
 use crate::actors::{AuthError, ServerError, ServerResult};
 use crate::config::ProviderSettings;
+use crate::prefix::prefix_end;
 use crate::proto::authpb::{permission::Type, Permission, Role, User};
 use crate::proto::oxcdstore::AuthState;
 use crate::storage::auth::check::{self, Access as Kind};
 use crate::storage::auth::tokens::{self, SimpleTokens, TokenInfo};
 use crate::storage::auth::ROOT;
-use crate::storage::prefix::prefix_end;
 
 /// The provider's settings table (`[auth-providers.static-file]`).
 #[derive(Debug, Deserialize)]

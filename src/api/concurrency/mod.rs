@@ -12,6 +12,8 @@ use actix::Addr;
 
 pub use key_watch::KeyWatch;
 
+pub use crate::prefix::prefix_end;
+
 use super::header::HeaderFiller;
 use super::propose::propose;
 use super::ApiError;
@@ -28,6 +30,26 @@ use crate::proto::mvccpb::event::EventType;
 
 /// clientv3/concurrency's session TTL when no lease is given, seconds.
 const DEFAULT_SESSION_TTL: i64 = 60;
+
+/// What the Lock and Election services hold: the actors a recipe talks to.
+#[derive(Clone)]
+pub struct RecipeSource {
+    pub frontend: Addr<FrontEnd>,
+    pub hub: Addr<WatchHub>,
+    pub header: HeaderFiller,
+}
+
+impl RecipeSource {
+    /// Recipes run as the caller of `request`.
+    pub fn recipes<T>(&self, request: &tonic::Request<T>) -> Recipes {
+        Recipes {
+            frontend: self.frontend.clone(),
+            hub: self.hub.clone(),
+            header: self.header.clone(),
+            credentials: super::propose::credentials_of(request),
+        }
+    }
+}
 
 /// What a recipe needs to make requests as the caller.
 #[derive(Clone)]
@@ -169,6 +191,16 @@ pub fn create_or_get(key: &[u8], value: &[u8], lease: i64, also: Vec<RequestOp>)
     }
 }
 
+/// `op` only while `key` is the one created at revision `rev` (the leader
+/// key's guard in Proclaim and Resign).
+pub fn if_created_at(key: &[u8], rev: i64, op: request_op::Request) -> TxnRequest {
+    TxnRequest {
+        compare: vec![create_revision_is(key, rev)],
+        success: vec![RequestOp { request: Some(op) }],
+        failure: Vec::new(),
+    }
+}
+
 /// `create_revision(key) == rev`.
 pub fn create_revision_is(key: &[u8], rev: i64) -> Compare {
     Compare {
@@ -178,19 +210,6 @@ pub fn create_revision_is(key: &[u8], rev: i64) -> Compare {
         target_union: Some(compare::TargetUnion::CreateRevision(rev)),
         ..Default::default()
     }
-}
-
-/// The first key after every key starting with `prefix` (etcd's
-/// `GetPrefixRangeEnd`).
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 /// `name/`: the prefix under which a lock's or an election's keys live.
@@ -210,13 +229,6 @@ pub fn session_key(prefix: &[u8], lease: i64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_end_is_etcds() {
-        assert_eq!(prefix_end(b"a/"), b"a0".to_vec());
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_end(b"\xff"), vec![0]);
-    }
 
     #[test]
     fn session_keys_are_name_slash_hex_lease() {

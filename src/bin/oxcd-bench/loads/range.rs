@@ -2,9 +2,9 @@
 
 use super::{kv_client, Load, Outcome, Worker};
 use crate::args::RangeArgs;
+use oxcd::prefix::prefix_end;
 use oxcd::proto::etcdserverpb::kv_client::KvClient;
 use oxcd::proto::etcdserverpb::RangeRequest;
-use oxcd::storage::prefix::prefix_end;
 use std::sync::Arc;
 use tonic::transport::Channel;
 
