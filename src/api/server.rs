@@ -218,7 +218,11 @@ pub async fn serve(
         .routes();
     let mut router = grpc.clone().into_axum_router();
     if ctx.enable_grpc_gateway {
-        router = router.merge(http::gateway::routes(grpc, ctx.max_concurrent_streams));
+        router = router.merge(http::gateway::routes(
+            grpc,
+            ctx.max_concurrent_streams,
+            max_decode,
+        ));
     }
     let routes = Routes::from(http::with_not_found(
         router.merge(http::client_routes(ctx.http())),

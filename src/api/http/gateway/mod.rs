@@ -31,16 +31,24 @@ struct Gateway {
     /// `--max-concurrent-streams` calls (watches included) run at once; a
     /// call over the limit waits, as on etcd.
     streams: Arc<Semaphore>,
+    /// The largest request body read: JSON of a message as large as the
+    /// gRPC services take (base64 makes bytes a third larger).
+    max_body_bytes: usize,
 }
 
 /// Routes `/v3/*` and `/v3beta/*` to the gateway, calling `grpc`.
-pub fn routes(grpc: Routes, max_concurrent_streams: Option<u32>) -> axum::Router {
+pub fn routes(
+    grpc: Routes,
+    max_concurrent_streams: Option<u32>,
+    max_message_bytes: usize,
+) -> axum::Router {
     let permits = max_concurrent_streams
         .map_or(Semaphore::MAX_PERMITS, |n| n as usize)
         .min(Semaphore::MAX_PERMITS);
     let state = Gateway {
         grpc,
         streams: Arc::new(Semaphore::new(permits)),
+        max_body_bytes: max_message_bytes.saturating_mul(2),
     };
     axum::Router::new()
         .route("/v3/{*rest}", axum::routing::any(gateway))
@@ -64,9 +72,12 @@ async fn gateway(State(gateway): State<Gateway>, request: Request) -> Response<B
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = match axum::body::to_bytes(request.into_body(), usize::MAX).await {
+    let body = match axum::body::to_bytes(request.into_body(), gateway.max_body_bytes).await {
         Ok(body) => body,
-        Err(e) => return with_cors(error(tonic::Code::InvalidArgument, &e.to_string())),
+        Err(_) => {
+            let text = format!("request body larger than {} bytes", gateway.max_body_bytes);
+            return with_cors(error(tonic::Code::ResourceExhausted, &text));
+        }
     };
     let messages = match route.shape {
         Shape::BidiStream => json::to_protobuf_stream(route.input, &body),
