@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
 use super::concurrency::{
-    create_or_get, if_created_at, key_prefix, prefix_end, session_key, KeyWatch, RecipeSource,
-    Recipes,
+    create_or_get, if_created_at, key_prefix, prefix_end, session_key, until_caller_leaves,
+    KeyWatch, RecipeSource, Recipes,
 };
 use super::error::via_etcd_client;
 use super::header::HeaderFiller;
@@ -22,7 +22,6 @@ use super::lock::first_kv_of;
 use super::ApiError;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::watch_hub::WatchHub;
-use crate::actors::ServerError;
 use crate::proto::etcdserverpb::{request_op, DeleteRangeRequest, PutRequest, ResponseHeader};
 use crate::proto::mvccpb::event::EventType;
 use crate::proto::mvccpb::KeyValue;
@@ -60,10 +59,9 @@ impl Election for ElectionService {
         request: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
         let recipes = self.source.recipes(&request);
-        let (_gone_on_drop, gone) = oneshot::channel::<()>();
-        let elected = tokio::spawn(campaign(recipes, request.into_inner(), gone))
+        let request = request.into_inner();
+        let elected = until_caller_leaves(|gone| campaign(recipes, request, gone))
             .await
-            .map_err(|_| ApiError::Server(ServerError::Stopped))?
             .map_err(via_etcd_client)?;
         Ok(Response::new(elected))
     }

@@ -10,14 +10,13 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 use super::concurrency::{
-    create_or_get, key_prefix, prefix_end, session_key, RecipeSource, Recipes,
+    create_or_get, key_prefix, prefix_end, session_key, until_caller_leaves, RecipeSource, Recipes,
 };
 use super::error::via_etcd_client;
 use super::header::HeaderFiller;
 use super::ApiError;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::watch_hub::WatchHub;
-use crate::actors::ServerError;
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::proto::etcdserverpb::{request_op, response_op, RangeRequest, RequestOp, TxnResponse};
 use crate::proto::v3lockpb::lock_server::Lock;
@@ -45,12 +44,8 @@ impl Lock for LockService {
     async fn lock(&self, request: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
         let recipes = self.source.recipes(&request);
         let LockRequest { name, lease } = request.into_inner();
-        // The wait runs in a task of its own: when this call is dropped (the
-        // caller went away), the task sees `gone` and deletes its key.
-        let (_gone_on_drop, gone) = oneshot::channel::<()>();
-        let locked = tokio::spawn(acquire(recipes, name, lease, gone))
+        let locked = until_caller_leaves(|gone| acquire(recipes, name, lease, gone))
             .await
-            .map_err(|_| ApiError::Server(ServerError::Stopped))?
             .map_err(via_etcd_client)?;
         Ok(Response::new(locked))
     }

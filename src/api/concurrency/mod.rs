@@ -163,6 +163,21 @@ impl Recipes {
     }
 }
 
+/// Runs a recipe that may wait (Lock, Campaign) in a task of its own and
+/// waits for it; the recipe gets a receiver that fires when this call is
+/// dropped (the caller went away), so it can undo its key as etcd does.
+pub async fn until_caller_leaves<T, F, Fut>(recipe: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::oneshot::Receiver<()>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    let (_gone_on_drop, gone) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(recipe(gone))
+        .await
+        .map_err(|_| ApiError::Server(ServerError::Stopped))?
+}
+
 /// A put of `key` only if it does not exist (create revision 0), else a
 /// read of it: the first step of both recipes.
 pub fn create_or_get(key: &[u8], value: &[u8], lease: i64, also: Vec<RequestOp>) -> TxnRequest {
