@@ -105,6 +105,28 @@ mod harness {
     }
 
     #[test]
+    fn a_timed_verdict_is_left_out_but_required() {
+        use super::common::normalize::drop_timed_verdict;
+        let pass = "out| Compacted with revision *\nout| PASS: Throughput is * writes/s\n\
+                    out| PASS: Slowest request took *s\nout| PASS: Stddev is *s\nout| PASS\nexit 0";
+        let fail = "out| Compacted with revision *\nout| PASS: Throughput is * writes/s\n\
+                    out| Slowest request took too long: *s\nout| Stddev too high: *s\n\
+                    out| FAIL\nexit 1";
+        assert_eq!(drop_timed_verdict(pass), drop_timed_verdict(fail));
+        assert_eq!(
+            drop_timed_verdict(pass).as_deref(),
+            Some("out| Compacted with revision *")
+        );
+        // errors are behaviour, not timing: they stay compared
+        let errors = "out| FAIL: too many errors\nout| FAIL: ERROR(x) -> 3\nexit 1";
+        assert_eq!(
+            drop_timed_verdict(errors).as_deref(),
+            Some("out| FAIL: too many errors\nout| FAIL: ERROR(x) -> 3")
+        );
+        assert_eq!(drop_timed_verdict("err| connection refused\nexit 1"), None);
+    }
+
+    #[test]
     fn words_quotes_escapes_and_expansions() {
         let s = parse("put \"a b\" 'c\\x' d\\ e \"\\x01\\xff\\n\" \"\" k${V}z ${repeat 3 ab}\n")
             .unwrap();

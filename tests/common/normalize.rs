@@ -550,6 +550,34 @@ pub fn uniq_lines(text: &str) -> String {
     out.join("\n")
 }
 
+/// The lines of `etcdctl check perf`'s verdict, which depends on the machine's load at the
+/// time, not on the server's behaviour.
+const TIMED_VERDICT_LINES: [&str; 5] = [
+    "out| PASS",
+    "out| FAIL: Throughput too low",
+    "out| Slowest request took too long",
+    "out| Stddev too high",
+    "exit ",
+];
+/// Exact verdict lines (a `FAIL: too many errors` line stays compared).
+const TIMED_VERDICT_WORDS: [&str; 1] = ["out| FAIL"];
+
+/// Drop the verdict lines and the exit code from a normalised output; `None` if it holds no
+/// verdict at all (the command did not get as far as judging).
+pub fn drop_timed_verdict(text: &str) -> Option<String> {
+    let judged = text
+        .lines()
+        .any(|l| l == "out| PASS" || l == "out| FAIL" || l.starts_with("out| FAIL: "));
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !TIMED_VERDICT_WORDS.contains(l)
+                && !TIMED_VERDICT_LINES.iter().any(|v| l.starts_with(v))
+        })
+        .collect();
+    judged.then(|| kept.join("\n"))
+}
+
 /// Standard base64 (with padding) to bytes; `None` if `s` is not base64.
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(4) {

@@ -4,7 +4,7 @@
 
 use super::ctl::{etcdctl_command, BgProcess, CtlOutput};
 use super::diff::line_diff;
-use super::normalize::{uniq_lines, Normalizer, Template};
+use super::normalize::{drop_timed_verdict, uniq_lines, Normalizer, Template};
 use super::server::{require_etcd, Cluster, ServerKind};
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStringExt;
@@ -103,6 +103,9 @@ pub enum Action {
     Sort,
     /// Collapse runs of identical adjacent lines in the previous command's output.
     Uniq,
+    /// The previous command's PASS/FAIL verdict depends on timing (`check perf`): leave the
+    /// verdict and exit code out of the comparison, but require one.
+    TimedVerdict,
 }
 
 #[derive(Debug, Clone)]
@@ -563,13 +566,14 @@ impl Scenario {
                     .ok_or_else(|| err("usage: @expect-exit N".into()))?;
                     Action::ExpectExit(code)
                 }
-                "@expect-fail" | "@sort" | "@uniq" => {
+                "@expect-fail" | "@sort" | "@uniq" | "@timed-verdict" => {
                     if !words.is_empty() {
                         return Err(err(format!("{directive} takes no arguments")));
                     }
                     match directive.as_str() {
                         "@sort" => Action::Sort,
                         "@uniq" => Action::Uniq,
+                        "@timed-verdict" => Action::TimedVerdict,
                         _ => Action::ExpectFail,
                     }
                 }
@@ -582,6 +586,7 @@ impl Scenario {
                     | Action::ExpectFail
                     | Action::Sort
                     | Action::Uniq
+                    | Action::TimedVerdict
                     | Action::Let { .. }
             ) && !scn
                 .steps
@@ -949,6 +954,20 @@ impl Side<'_> {
                 if let (Some((_, n, _)), Some(r)) = (&mut self.last, self.res.records.last_mut()) {
                     *n = uniq_lines(n);
                     r.output = n.clone();
+                }
+            }
+            Action::TimedVerdict => {
+                let verdictless = self.last.as_ref().map(|(_, n, _)| drop_timed_verdict(n));
+                match verdictless {
+                    Some(Some(kept)) => {
+                        if let (Some((_, n, _)), Some(r)) =
+                            (&mut self.last, self.res.records.last_mut())
+                        {
+                            *n = kept;
+                            r.output = n.clone();
+                        }
+                    }
+                    _ => self.error(step, "previous command gave no PASS/FAIL verdict".into()),
                 }
             }
             Action::ExpectFail => {
