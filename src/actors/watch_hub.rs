@@ -425,23 +425,49 @@ impl Handler<CurrentRevision> for WatchHub {
     }
 }
 
-/// The hub's revision if every watcher of `stream` is synced (so the client
-/// has been sent everything up to it), else `None`.
+/// A RequestProgress: once every watcher of `stream` is synced, the hub
+/// queues the answer itself, with its revision, so that no event above that
+/// revision can be queued ahead of it (etcd #15220: a progress answer with a
+/// revision below events already sent breaks resumable watches).
 #[derive(Message)]
-#[rtype(result = "Option<i64>")]
+#[rtype(result = "ProgressAnswer")]
 pub struct StreamProgress {
     pub stream: u64,
+    pub tx: Outbox,
+    /// The answer, its header revision set by the hub.
+    pub response: WatchResponse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub enum ProgressAnswer {
+    Queued,
+    /// A watcher is still catching up, or the stream's queue is full: ask again.
+    NotYet,
+    /// The stream is gone.
+    Closed,
 }
 
 impl Handler<StreamProgress> for WatchHub {
-    type Result = Option<i64>;
+    type Result = ProgressAnswer;
 
-    fn handle(&mut self, msg: StreamProgress, _: &mut Context<Self>) -> Option<i64> {
+    fn handle(&mut self, msg: StreamProgress, _: &mut Context<Self>) -> ProgressAnswer {
         let behind = self
             .watchers
             .iter()
             .any(|((stream, _), w)| *stream == msg.stream && !(w.active && w.synced));
-        (!behind).then_some(self.current_rev)
+        if behind {
+            return ProgressAnswer::NotYet;
+        }
+        let mut response = msg.response;
+        response
+            .header
+            .get_or_insert_with(Default::default)
+            .revision = self.current_rev;
+        match msg.tx.try_send(Outgoing::whole(response)) {
+            Ok(()) => ProgressAnswer::Queued,
+            Err(NotQueued::Full) => ProgressAnswer::NotYet,
+            Err(NotQueued::Closed) => ProgressAnswer::Closed,
+        }
     }
 }
 

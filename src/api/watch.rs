@@ -25,8 +25,8 @@ use crate::actors::mvcc_history::FillPrevKvs;
 use crate::actors::mvcc_store::MvccReader;
 use crate::actors::watch_hub::{
     outbox, ActivateWatch, CancelWatch, CloseStream, CreateWatch, CurrentRevision, KeyRange,
-    Outbox, Outgoing, StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL, ERR_EMPTY_RANGE,
-    STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY,
+    Outbox, Outgoing, ProgressAnswer, StreamProgress, WatchHub, WatchSpec, CATCH_UP_INTERVAL,
+    ERR_EMPTY_RANGE, STREAM_BUFFER_BYTES, STREAM_CHANNEL_CAPACITY,
 };
 use crate::actors::{AuthError, ServerError};
 use crate::proto::etcdserverpb::watch_request::RequestUnion;
@@ -329,24 +329,23 @@ impl Session {
     /// synced (etcd 3.4 answers at once; waiting means the revision never
     /// runs ahead of events still to come).
     async fn progress(&self) -> Result<(), ()> {
-        let rev = loop {
+        loop {
             let progress = StreamProgress {
                 stream: self.stream,
+                tx: self.tx.clone(),
+                response: WatchResponse {
+                    header: header(0),
+                    watch_id: INVALID_WATCH_ID,
+                    ..Default::default()
+                },
             };
-            if let Some(rev) = self.hub.send(progress).await.map_err(drop)? {
-                break rev;
+            match self.hub.send(progress).await.map_err(drop)? {
+                ProgressAnswer::Queued => return Ok(()),
+                ProgressAnswer::Closed => return Err(()),
+                ProgressAnswer::NotYet if self.tx.is_closed() => return Err(()),
+                ProgressAnswer::NotYet => tokio::time::sleep(CATCH_UP_INTERVAL / 2).await,
             }
-            if self.tx.is_closed() {
-                return Err(());
-            }
-            tokio::time::sleep(CATCH_UP_INTERVAL / 2).await;
-        };
-        self.send(WatchResponse {
-            header: header(rev),
-            watch_id: INVALID_WATCH_ID,
-            ..Default::default()
-        })
-        .await
+        }
     }
 
     async fn send(&self, response: WatchResponse) -> Result<(), ()> {

@@ -21,6 +21,7 @@ pub mod linearizability;
 pub mod normalize;
 pub mod pki;
 pub mod proxy;
+pub mod robustness;
 pub mod scenario;
 pub mod server;
 pub mod snapshot_history;

@@ -208,3 +208,37 @@ async fn a_stream_over_its_byte_budget_resumes_from_history_once_drained() {
         }
     }
 }
+
+/// A progress answer is queued by the hub itself, behind every event it has
+/// queued: its revision is never below an event the stream already got.
+#[actix_rt::test]
+async fn a_progress_answer_never_overtakes_queued_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let hub = hub_over(&store).start();
+    let (tx, mut rx) = outbox(64, STREAM_BUFFER_BYTES);
+    watch(&hub, spec("k", tx.clone(), false), 0).await;
+    for i in 1..=5 {
+        let events = put(&store, "k", &i.to_string());
+        hub.send(Notify { events }).await.expect("hub");
+        let asked = StreamProgress {
+            stream: 1,
+            tx: tx.clone(),
+            response: WatchResponse::default(),
+        };
+        assert_eq!(hub.send(asked).await.expect("hub"), ProgressAnswer::Queued);
+    }
+    let mut last_event = 0;
+    for _ in 0..10 {
+        let resp = recv(&mut rx).await;
+        match resp.events.last() {
+            Some(e) => last_event = e.kv.as_ref().expect("kv").mod_revision,
+            None => {
+                let rev = resp.header.expect("header").revision;
+                assert!(rev >= last_event, "progress {rev} after event {last_event}");
+                assert_eq!(rev, last_event, "nothing else was written");
+            }
+        }
+    }
+    assert_eq!(last_event, 6);
+}

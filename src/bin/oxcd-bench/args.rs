@@ -121,6 +121,48 @@ pub enum Command {
     GatewayPut,
     /// Ranges of KEY through the JSON gateway (POST /v3/kv/range over HTTP/1.1).
     GatewayRange(GatewayRangeArgs),
+    /// What Kubernetes' apiserver sends: paginated lists, gets, optimistic-concurrency
+    /// creates/updates/deletes, leased events, watches with prev_kv and progress, compaction.
+    Kubernetes(TrafficArgs),
+    /// Plain KV users: gets (linearizable and serializable), lists, multi-op txns,
+    /// compare-and-set, puts (some with leases), lease revokes, deletes, under watches.
+    Kv(TrafficArgs),
+    /// Check a history recorded with --record: linearizability and watch guarantees.
+    CheckHistory(CheckHistoryArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrafficArgs {
+    /// Objects (keys) the load works on; fewer objects, more conflicts.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub objects: u64,
+    /// Watch streams over the load's whole prefix (prev_kv, progress_notify,
+    /// require-leader), resumed after failures from the last revision they saw.
+    #[arg(long, default_value_t = 2)]
+    pub watchers: u64,
+    /// Keys per page of a list (kubernetes) .
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+    pub page: i64,
+    /// TTL of the leases the load grants, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub lease_ttl: i64,
+    /// How often client 0 compacts as the apiserver does (a CAS on compact_rev_key, then
+    /// Compact to the revision of the previous round); 0s: never.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub compact_every: Duration,
+    /// How often each watcher sends a RequestProgress.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub progress_every: Duration,
+    /// Write the history (requests, answers, times, watch responses) to this JSON file
+    /// for `check-history`.
+    #[arg(long)]
+    pub record: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckHistoryArgs {
+    /// A history written by `kubernetes --record FILE` or `kv --record FILE`.
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

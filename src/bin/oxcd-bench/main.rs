@@ -8,6 +8,7 @@
 
 mod args;
 mod conn;
+mod history;
 mod keys;
 mod loads;
 mod progress;
@@ -15,7 +16,10 @@ mod report;
 mod runner;
 mod stats;
 
-use args::{Cli, Command, GlobalArgs, LeaseKeepaliveArgs, WatchLatencyArgs, DEFAULT_TOTAL};
+use args::{
+    CheckHistoryArgs, Cli, Command, GlobalArgs, LeaseKeepaliveArgs, TrafficArgs, WatchLatencyArgs,
+    DEFAULT_TOTAL,
+};
 use clap::Parser;
 use keys::{KeySpace, Values};
 use loads::authenticate::AuthenticateLoad;
@@ -25,6 +29,9 @@ use loads::lock::LockLoad;
 use loads::mixed::MixedLoad;
 use loads::put::PutLoad;
 use loads::range::RangeLoad;
+use loads::traffic::kubernetes::KubernetesLoad;
+use loads::traffic::kv::KvLoad;
+use loads::traffic::RecordedLoad;
 use loads::txn_put::TxnPutLoad;
 use loads::watch_latency;
 use loads::{KvData, Load};
@@ -79,6 +86,9 @@ fn tls_config(g: &GlobalArgs) -> Result<Option<Arc<rustls::ClientConfig>>, Strin
 
 async fn bench(cli: Cli) -> Result<(), String> {
     let g = &cli.global;
+    if let Command::CheckHistory(a) = &cli.command {
+        return check_history(a, g.json);
+    }
     let plan = plan(g)?;
     let channels = conn::connect_all(
         &g.endpoints,
@@ -121,6 +131,9 @@ async fn bench(cli: Cli) -> Result<(), String> {
             let op = GatewayOp::Range(a.key.clone().into_bytes());
             run(GatewayLoad::new(&g.endpoints, op), &channels, &plan).await?
         }
+        Command::Kubernetes(a) => traffic(KubernetesLoad::new(a), a, &channels, &plan).await?,
+        Command::Kv(a) => traffic(KvLoad::new(a), a, &channels, &plan).await?,
+        Command::CheckHistory(_) => return Err("check-history takes no endpoints".into()),
     };
     let info = RunInfo {
         load: load.to_string(),
@@ -204,6 +217,39 @@ async fn run<L: Load>(
 ) -> Result<(&'static str, Summary), String> {
     let result = runner::run(&load, channels, plan).await?;
     Ok((load.name(), result.stats.summarize(result.elapsed)))
+}
+
+/// A recorded traffic profile: the run, then the watchers' catch-up and the history file.
+async fn traffic<L: RecordedLoad>(
+    load: L,
+    args: &TrafficArgs,
+    channels: &[Channel],
+    plan: &Plan,
+) -> Result<(&'static str, Summary), String> {
+    let result = runner::run(&load, channels, plan).await?;
+    let summary = result.stats.summarize(result.elapsed);
+    let history = load.finish(channels).await?;
+    if let Some(path) = &args.record {
+        history::recorder::write(&history, path)?;
+    }
+    Ok((load.name(), summary))
+}
+
+/// `check-history FILE`: the checks' report; an error when anything is violated.
+fn check_history(args: &CheckHistoryArgs, json: bool) -> Result<(), String> {
+    let history = history::recorder::read(&args.file)?;
+    let report = history::check::check(&history);
+    if json {
+        let text = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", report::history_text(&report));
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(format!("{} violation(s)", report.violations.len()))
+    }
 }
 
 fn plan(g: &GlobalArgs) -> Result<Plan, String> {

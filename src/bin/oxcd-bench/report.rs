@@ -382,6 +382,25 @@ fn histogram_bars(buckets: &[Bucket]) -> String {
     out
 }
 
+/// `check-history`'s report: what was checked, then every violation.
+pub fn history_text(r: &crate::history::check::Report) -> String {
+    let mut out = format!(
+        "operations: {} ({} with unknown outcome)\nwatch streams: {}, events: {}\nlast revision: {}\nviolations: {}\n",
+        r.operations,
+        r.unknown,
+        r.watch_streams,
+        r.watch_events,
+        r.revisions,
+        r.violations.len()
+    );
+    for v in &r.violations {
+        out.push_str("  ");
+        out.push_str(v);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod lock;
 pub mod mixed;
 pub mod put;
 pub mod range;
+pub mod traffic;
 pub mod txn_put;
 pub mod watch_latency;
 
