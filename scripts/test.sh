@@ -5,11 +5,13 @@
 #      and the Python package prometheus_client (the Prometheus text parser the
 #      /metrics test reads with) when python3 cannot import it;
 #   2. cargo fmt --all -- --check
-#   3. cargo clippy --all-targets -- -D warnings
+#   3. cargo clippy --all-targets --features failpoints -- -D warnings
 #   4. python3 scripts/check-proto.py (when that file exists) and
 #      python3 scripts/check-layers.py (no import circles; api -> actors -> storage only)
-#   5. OXCD_REQUIRE_ETCD=1 cargo test --all-targets (debug build; the differential tests
-#      compare oxcd with the real etcd and fail, rather than skip, if etcd is missing)
+#   5. OXCD_REQUIRE_ETCD=1 cargo test --all-targets --features failpoints (debug build;
+#      the differential tests compare oxcd with the real etcd and fail, rather than skip,
+#      if etcd is missing; the failpoints let tests/robustness.rs crash members at chosen
+#      instructions)
 # Prints a summary and exits non-zero if any step failed. Every step runs even after a
 # failure, so one run shows everything that is wrong.
 #
@@ -101,13 +103,14 @@ install_python_packages() {
 run_step "packages" install_packages
 run_step "python" install_python_packages
 run_step "fmt" cargo fmt --all -- --check
-run_step "clippy" cargo clippy --all-targets -- -D warnings
+run_step "clippy" cargo clippy --all-targets --features failpoints -- -D warnings
 run_step "proto" check_proto
 run_step "layers" python3 scripts/check-layers.py
 TEST_LOG="$(mktemp)"
 trap 'rm -f "$TEST_LOG"' EXIT
 run_cargo_test() {
-    OXCD_REQUIRE_ETCD=1 cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$TEST_LOG"
+    OXCD_REQUIRE_ETCD=1 cargo test --all-targets --features failpoints --no-fail-fast "$@" 2>&1 |
+        tee "$TEST_LOG"
     return "${PIPESTATUS[0]}"
 }
 run_step "test" run_cargo_test "$@"

@@ -24,6 +24,7 @@ where
         Ok(config) => config,
         Err(err) => return report_config_error(&err),
     };
+    crate::failpoints::setup();
     logging::init(
         config.log_level.filter(),
         config.log_format.into(),

@@ -4,6 +4,7 @@ pub mod actors;
 pub mod api;
 pub mod config;
 mod entry;
+pub mod failpoints;
 pub mod logging;
 pub mod membership;
 pub mod metrics;

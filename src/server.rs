@@ -10,6 +10,7 @@ mod membership;
 mod shutdown;
 mod tls;
 
+use crate::actors::range_budget::RangeBudget;
 use listeners::{bind_urls, publish_member_attributes, serve_clients, serve_metrics, serve_peers};
 pub(crate) use membership::store_restored_membership;
 use membership::{adopt_snapshot_membership, load_or_bootstrap_membership};
@@ -521,6 +522,7 @@ fn start_actors(
         membership.local_id,
         config.request_timeout(),
     )
+    .with_range_budget(RangeBudget::new(config.range_memory_budget))
     .start();
     let watch_hub = WatchHub::new(store.current_revision(), readers.clone())
         .with_progress_interval(config.watch_progress_notify_interval)

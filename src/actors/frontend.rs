@@ -21,10 +21,11 @@ use std::sync::Arc;
 
 use super::auth::gate::{AuthGate, Identity};
 use super::auth::{Access, Credentials, KeyAccess};
-use super::mvcc_store::{MvccReader, ReadRange};
+use super::mvcc_store::{MvccReader, RangeRead, ReadRange};
 use super::protocol::Trigger;
 use super::quota::{CheckQuota, Quota};
 use super::raft_node::{ProposeConfChange, ProposeData, RaftNode, ReadIndex};
+use super::range_budget::{BudgetHold, RangeBudget};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
     alarm_request::AlarmAction, request_op, AlarmRequest, AlarmType, CompactionRequest,
@@ -142,6 +143,8 @@ pub struct FrontEnd {
     member_id: u64,
     /// A NOSPACE alarm for this member is being proposed (one at a time).
     raising_nospace: bool,
+    /// `--range-memory-budget` (none when 0).
+    range_budget: Option<RangeBudget>,
 }
 
 impl FrontEnd {
@@ -163,7 +166,14 @@ impl FrontEnd {
             request_timeout,
             member_id,
             raising_nospace: false,
+            range_budget: None,
         }
+    }
+
+    /// Large ranges load only within `budget` (`--range-memory-budget`).
+    pub fn with_range_budget(mut self, budget: Option<RangeBudget>) -> Self {
+        self.range_budget = budget;
+        self
     }
 }
 
@@ -367,19 +377,33 @@ impl Handler<ProposeMemberChange> for FrontEnd {
     }
 }
 
+/// The longest a large range waits for its share of the memory budget (a
+/// client's own deadline, enforced by the gRPC server, ends it sooner):
+/// lists of many megabytes take seconds each, and a queue of them is served
+/// in turn rather than refused.
+pub const RANGE_BUDGET_WAIT: Duration = Duration::from_secs(60);
+
 /// A Range outside raft.
 #[derive(Message)]
-#[rtype(result = "ServerResult<RangeResponse>")]
+#[rtype(result = "ServerResult<Ranged>")]
 pub struct Read {
     pub request: RangeRequest,
     pub credentials: Credentials,
 }
 
+/// A Range's answer, and its share of the range memory budget (held until
+/// the answer has been sent).
+pub struct Ranged {
+    pub response: RangeResponse,
+    pub hold: Option<BudgetHold>,
+}
+
 impl Handler<Read> for FrontEnd {
-    type Result = ResponseFuture<ServerResult<RangeResponse>>;
+    type Result = ResponseFuture<ServerResult<Ranged>>;
 
     fn handle(&mut self, msg: Read, _: &mut Context<Self>) -> Self::Result {
         let (raft, readers) = (self.raft.clone(), self.readers.clone());
+        let budget = self.range_budget.clone();
         let gate = self.gate.clone();
         let timeout = self.request_timeout;
         Box::pin(async move {
@@ -401,14 +425,45 @@ impl Handler<Read> for FrontEnd {
             // applied up to it (as etcd's `doSerialize`).
             let (key, end) = (&msg.request.key, &msg.request.range_end);
             gate.check_read(caller.as_ref(), key, end)?;
-            let response = readers
-                .send(ReadRange {
-                    request: msg.request,
-                })
-                .await??;
+            let ranged = read_within_budget(&readers, msg.request, budget).await?;
             gate.check_still_current(caller.as_ref())?;
-            Ok(response)
+            Ok(ranged)
         })
+    }
+}
+
+/// Read, waiting (up to [`RANGE_BUDGET_WAIT`]) for the budget a large range
+/// needs; etcd's "too many requests" when it does not come.
+async fn read_within_budget(
+    readers: &Addr<MvccReader>,
+    mut request: RangeRequest,
+    budget: Option<RangeBudget>,
+) -> ServerResult<Ranged> {
+    let mut held = None;
+    loop {
+        let read = ReadRange {
+            request,
+            budget: budget.clone(),
+            held: held.take(),
+        };
+        match readers.send(read).await?? {
+            RangeRead::Done(response, hold) => return Ok(Ranged { response, hold }),
+            RangeRead::NeedsBudget { units, request: r } => {
+                let Some(budget) = &budget else {
+                    return Err(ServerError::TooManyRequests);
+                };
+                let metrics = &crate::metrics::metrics().mvcc;
+                metrics.range_budget_waits_total.inc();
+                match tokio::time::timeout(RANGE_BUDGET_WAIT, budget.hold(units)).await {
+                    Ok(Some(hold)) => held = Some(hold),
+                    _ => {
+                        metrics.range_budget_refused_total.inc();
+                        return Err(ServerError::TooManyRequests);
+                    }
+                }
+                request = r;
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod proposal;
 pub mod protocol;
 pub mod quota;
 pub mod raft_node;
+pub mod range_budget;
 pub mod snapshot_receiver;
 pub mod status;
 pub mod wal_writer;

@@ -17,6 +17,6 @@ mod writer;
 pub use defragmenter::{Defragment, Defragmenter};
 pub use readers::{
     BackendStatus, BuildSnapshot, CountLiveKeys, ExportEtcdSnapshot, GetBackendStatus,
-    GetDowngrade, GetMembers, HashBackend, HashKv, MvccReader, ReadRange,
+    GetDowngrade, GetMembers, HashBackend, HashKv, MvccReader, RangeRead, ReadRange,
 };
 pub use writer::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};

@@ -9,7 +9,7 @@ use super::propose::credentials_of;
 use super::header::HeaderFiller;
 use super::propose::propose;
 use super::{validate, ApiError};
-use crate::actors::frontend::{FrontEnd, Read};
+use crate::actors::frontend::{FrontEnd, Ranged, Read};
 use crate::actors::ServerError;
 use crate::proto::etcdserverpb::kv_server::Kv;
 use crate::proto::etcdserverpb::{
@@ -47,7 +47,7 @@ impl Kv for KvService {
             request,
             credentials,
         };
-        let mut response = self
+        let Ranged { mut response, hold } = self
             .frontend
             .send(read)
             .await
@@ -55,7 +55,12 @@ impl Kv for KvService {
             .map_err(ApiError::from)?
             .map_err(ApiError::from)?;
         self.header.fill(&mut response.header);
-        Ok(Response::new(response))
+        let mut response = Response::new(response);
+        // Kept by the response body until the answer has been sent.
+        if let Some(hold) = hold {
+            response.extensions_mut().insert(hold);
+        }
+        Ok(response)
     }
 
     #[tracing::instrument(name = "kv.put", skip_all)]

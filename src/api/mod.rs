@@ -3,6 +3,7 @@
 
 pub mod ask;
 pub mod auth;
+pub mod budget_body;
 pub mod cluster;
 pub mod concurrency;
 pub mod connections;

@@ -232,6 +232,7 @@ pub async fn serve(
         .layer(GrpcMetricsLayer {
             extensive: ctx.extensive_metrics,
         })
+        .layer(super::budget_body::BudgetBodyLayer)
         .layer(tower::util::MapResponseLayer::new(
             super::oversize::like_grpc_go,
         ))

@@ -302,6 +302,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         n => n,
     };
     let watch_progress_notify_interval = watch_progress_interval(s, &mut warnings)?;
+    let range_memory_budget = s.uint("range-memory-budget")?;
     let lease_checkpoint_interval = s.duration("lease-checkpoint-interval")?;
     if lease_checkpoint_interval < Duration::from_secs(1) {
         return Err(s.invalid("lease-checkpoint-interval", "must be at least 1s"));
@@ -347,6 +348,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         auto_compaction,
         watch_progress_notify_interval,
         lease_checkpoint_interval,
+        range_memory_budget,
         grpc_keepalive: GrpcKeepalive {
             min_time: s.duration("grpc-keepalive-min-time")?,
             interval: s.duration("grpc-keepalive-interval")?,

@@ -106,6 +106,8 @@ pub struct Config {
     pub watch_progress_notify_interval: Duration,
     /// `--lease-checkpoint-interval` (oxcd's own; at least 1 s).
     pub lease_checkpoint_interval: Duration,
+    /// `--range-memory-budget` (oxcd's own): bytes large ranges may hold; 0 = no limit.
+    pub range_memory_budget: u64,
     /// `--auto-compaction-mode` + `--auto-compaction-retention`; `None` is off.
     pub auto_compaction: Option<AutoCompaction>,
     /// `--grpc-keepalive-min-time`, `-interval`, `-timeout`.
@@ -171,6 +173,7 @@ impl Default for Config {
             pre_vote: false,
             auto_compaction: None,
             lease_checkpoint_interval: Duration::from_secs(300),
+            range_memory_budget: 1 << 30,
             watch_progress_notify_interval: DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL,
             grpc_keepalive: GrpcKeepalive::default(),
             log_level: LogLevel::Info,

@@ -375,6 +375,15 @@ pub const FLAGS: &[FlagSpec] = &[
         help: "Name of the authentication provider to use (checked when the server starts).",
     },
     FlagSpec {
+        name: "range-memory-budget",
+        default: "1073741824",
+        kind: K::Uint,
+        status: S::Honoured,
+        group: G::Oxcd,
+        origin: Origin::Oxcd,
+        help: "Bytes that ranges over many keys may hold at once while they are loaded and sent (each is charged twice its stored size; one that waits more than a minute gets 'too many requests'). 0 means no limit.",
+    },
+    FlagSpec {
         name: "lease-checkpoint-interval",
         default: "5m",
         kind: K::Duration,

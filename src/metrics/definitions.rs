@@ -45,6 +45,11 @@ pub struct MvccMetrics {
     pub delete_total: IntCounter,
     pub range_total: IntCounter,
     pub txn_total: IntCounter,
+    /// oxcd's own (`--range-memory-budget`): bytes held by large ranges, ranges
+    /// that waited for their share, and ranges refused after waiting.
+    pub range_budget_held_bytes: IntGauge,
+    pub range_budget_waits_total: IntCounter,
+    pub range_budget_refused_total: IntCounter,
 }
 
 pub struct DiskMetrics {
@@ -236,6 +241,39 @@ impl Metrics {
                 "mvcc",
                 "txn_total",
                 "Total number of txns seen by this member.",
+            ),
+            range_budget_held_bytes: registered(
+                r,
+                built!(IntGauge::with_opts(
+                    Opts::new(
+                        "range_budget_held_bytes",
+                        "Bytes of the range memory budget held by ranges being loaded or sent.",
+                    )
+                    .namespace("oxcd")
+                    .subsystem("mvcc")
+                )),
+            ),
+            range_budget_waits_total: registered(
+                r,
+                built!(IntCounter::with_opts(
+                    Opts::new(
+                        "range_budget_waits_total",
+                        "Ranges that waited for their share of the range memory budget.",
+                    )
+                    .namespace("oxcd")
+                    .subsystem("mvcc")
+                )),
+            ),
+            range_budget_refused_total: registered(
+                r,
+                built!(IntCounter::with_opts(
+                    Opts::new(
+                        "range_budget_refused_total",
+                        "Ranges refused (too many requests) after waiting for the range memory budget.",
+                    )
+                    .namespace("oxcd")
+                    .subsystem("mvcc")
+                )),
             ),
         };
 

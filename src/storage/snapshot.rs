@@ -137,8 +137,15 @@ impl SnapshotDir {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(&body)?;
         file.sync_all()?;
+        fail::fail_point!("snapshot_before_install", |arg| Err(
+            crate::failpoints::io_fault(arg).into()
+        ));
         fs::rename(&tmp, self.path.join(INSTALL_MARKER))?;
-        sync_dir(&self.path)
+        sync_dir(&self.path)?;
+        fail::fail_point!("snapshot_after_install", |arg| Err(
+            crate::failpoints::io_fault(arg).into()
+        ));
+        Ok(())
     }
 
     /// Boot, before LMDB opens: if an install is staged, puts its file in

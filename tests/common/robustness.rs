@@ -30,6 +30,30 @@ pub enum Fault {
     DelayPeers,
     /// MoveLeader to another member, again and again.
     MoveLeader,
+    /// A follower removed (MemberRemove), its data wiped, and added back (MemberAdd with
+    /// the same peer URL, started with `--initial-cluster-state=existing`).
+    ReplaceMember,
+    /// A failpoint armed on a member (`--features failpoints`): it dies there (SIGKILL at
+    /// that instruction) and is started again.
+    CrashAt(&'static str, Victim),
+    /// The leader's WAL fdatasync takes 300 ms more, for 2 s.
+    SlowFsync,
+    /// A follower's WAL fdatasync fails (EIO): it exits, as etcd does, and is started again.
+    FailingFsync,
+    /// The leader's disk is full for a while: WAL appends and LMDB commits fail with ENOSPC
+    /// 20 times each (the member waits and retries), then succeed again.
+    DiskFull,
+    /// A follower defragments and dies at the directory swap (before or after it).
+    DefragCrash(&'static str),
+    /// A follower is down while the cluster writes past its log (`--snapshot-count=100`),
+    /// comes back armed to die while staging the snapshot it is sent, then starts clean.
+    SnapshotInstallCrash(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Victim {
+    Leader,
+    Follower,
 }
 
 impl Fault {
@@ -43,6 +67,50 @@ impl Fault {
             Fault::BlackholeLeader => "blackhole leader's peer traffic",
             Fault::DelayPeers => "60 ms peer delay",
             Fault::MoveLeader => "move leader every 400 ms",
+            Fault::ReplaceMember => "follower removed, wiped, added back",
+            Fault::CrashAt("wal_before_sync", Victim::Leader) => "crash leader before WAL sync",
+            Fault::CrashAt("wal_after_sync", Victim::Leader) => "crash leader after WAL sync",
+            Fault::CrashAt("backend_before_commit", Victim::Leader) => {
+                "crash leader before LMDB commit"
+            }
+            Fault::CrashAt("backend_after_commit", Victim::Leader) => {
+                "crash leader after LMDB commit"
+            }
+            Fault::CrashAt("wal_before_sync", _) => "crash follower before WAL sync",
+            Fault::CrashAt("wal_after_sync", _) => "crash follower after WAL sync",
+            Fault::CrashAt("backend_before_commit", _) => "crash follower before LMDB commit",
+            Fault::CrashAt("backend_after_commit", _) => "crash follower after LMDB commit",
+            Fault::CrashAt(..) => "crash at a failpoint",
+            Fault::SlowFsync => "leader's fsync 300 ms slower",
+            Fault::FailingFsync => "follower's fsync fails (EIO)",
+            Fault::DiskFull => "leader's disk full (ENOSPC x20)",
+            Fault::DefragCrash("defrag_before_swap") => "crash follower before defrag swap",
+            Fault::DefragCrash(_) => "crash follower after defrag swap",
+            Fault::SnapshotInstallCrash("snapshot_before_install") => {
+                "crash follower before snapshot install"
+            }
+            Fault::SnapshotInstallCrash(_) => "crash follower after snapshot install",
+        }
+    }
+
+    /// Faults at failpoints need a build with `--features failpoints`.
+    pub fn needs_failpoints(self) -> bool {
+        matches!(
+            self,
+            Fault::CrashAt(..)
+                | Fault::SlowFsync
+                | Fault::FailingFsync
+                | Fault::DiskFull
+                | Fault::DefragCrash(_)
+                | Fault::SnapshotInstallCrash(_)
+        )
+    }
+
+    /// Extra member flags the fault needs.
+    fn member_args(self) -> &'static [&'static str] {
+        match self {
+            Fault::SnapshotInstallCrash(_) => &["--snapshot-count=100"],
+            _ => &[],
         }
     }
 
@@ -167,6 +235,94 @@ async fn move_leader_around(cluster: &Cluster, until: Instant) {
     assert!(moves > 0, "no MoveLeader succeeded");
 }
 
+/// Arm failpoint `name` with `action` on member `i` (`PUT /failpoints/NAME`).
+fn arm(cluster: &Cluster, i: usize, name: &str, action: &str) {
+    let url = format!("{}/failpoints/{name}", cluster.member(i).client_url());
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "--data", action, &url])
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "arming {name} on member {i}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Wait for member `i` to die (a crash at a failpoint), then start it again clean.
+fn await_crash_and_restart(cluster: &mut Cluster, i: usize, what: &str) {
+    let exited = cluster.wait_exit(i, Duration::from_secs(20));
+    assert!(
+        exited.is_some(),
+        "member {i} did not die at {what}\n{}",
+        cluster.log_tails(20)
+    );
+    cluster.set_member_env(i, &[]);
+    cluster.start_member(i).expect("restart after the crash");
+}
+
+async fn victim(cluster: &Cluster, who: Victim) -> usize {
+    let leader = leader_index(cluster).await;
+    match who {
+        Victim::Leader => leader,
+        Victim::Follower => (leader + 1) % cluster.members.len(),
+    }
+}
+
+async fn defragment(cluster: &Cluster, i: usize) {
+    use oxcd::proto::etcdserverpb::DefragmentRequest;
+    if let Ok(mut m) = MaintenanceClient::connect(cluster.member(i).client_url()).await {
+        // The member dies during the call: no answer is expected.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), m.defragment(DefragmentRequest {})).await;
+    }
+}
+
+/// Remove a follower, wipe it, add it back under the same name and peer URL.
+async fn replace_member(cluster: &mut Cluster) {
+    use oxcd::proto::etcdserverpb::cluster_client::ClusterClient;
+    use oxcd::proto::etcdserverpb::{MemberAddRequest, MemberRemoveRequest};
+    let leader = leader_index(cluster).await;
+    let i = (leader + 1) % cluster.members.len();
+    let id = status_of(cluster, i)
+        .await
+        .and_then(|s| s.header)
+        .map(|h| h.member_id)
+        .expect("the follower's id");
+    let mut admin = ClusterClient::connect(cluster.member(leader).client_url())
+        .await
+        .expect("connect to the leader");
+    // etcd's rule, which oxcd keeps: no removal until the members left have been
+    // connected for a while ("unhealthy cluster" before that).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while let Err(e) = admin.member_remove(MemberRemoveRequest { id }).await {
+        assert!(Instant::now() < deadline, "MemberRemove: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.kill9(i);
+    let data_dir = cluster.member(i).data_dir.clone();
+    std::fs::remove_dir_all(&data_dir).expect("wipe the removed member");
+    let peer_url = cluster.advertised_peer_url(i);
+    // A removal just applied may still be settling: retry the add briefly.
+    let mut added = false;
+    for _ in 0..50 {
+        let request = MemberAddRequest {
+            peer_ur_ls: vec![peer_url.clone()],
+            is_learner: false,
+        };
+        if admin.member_add(request).await.is_ok() {
+            added = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(added, "MemberAdd of {peer_url} never succeeded");
+    cluster.members[i].joins = true;
+    cluster
+        .start_member(i)
+        .expect("start the member added back");
+}
+
 /// Inject `fault` (the traffic is already running) and undo it.
 async fn inject(cluster: &mut Cluster, fault: Fault) {
     let n = cluster.members.len();
@@ -212,6 +368,45 @@ async fn inject(cluster: &mut Cluster, fault: Fault) {
         Fault::MoveLeader => {
             move_leader_around(cluster, Instant::now() + Duration::from_secs(2)).await;
         }
+        Fault::ReplaceMember => replace_member(cluster).await,
+        Fault::CrashAt(point, who) => {
+            let i = victim(cluster, who).await;
+            arm(cluster, i, point, "return(crash)");
+            await_crash_and_restart(cluster, i, point);
+        }
+        Fault::SlowFsync => {
+            let i = victim(cluster, Victim::Leader).await;
+            arm(cluster, i, "wal_before_sync", "sleep(300)");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            arm(cluster, i, "wal_before_sync", "off");
+        }
+        Fault::FailingFsync => {
+            let i = victim(cluster, Victim::Follower).await;
+            arm(cluster, i, "wal_before_sync", "return(eio)");
+            await_crash_and_restart(cluster, i, "a failing fsync");
+        }
+        Fault::DiskFull => {
+            let i = victim(cluster, Victim::Leader).await;
+            arm(cluster, i, "wal_before_append", "20*return(enospc)");
+            arm(cluster, i, "backend_before_commit", "20*return(enospc)");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        Fault::DefragCrash(point) => {
+            let i = victim(cluster, Victim::Follower).await;
+            arm(cluster, i, point, "return(crash)");
+            defragment(cluster, i).await;
+            await_crash_and_restart(cluster, i, point);
+        }
+        Fault::SnapshotInstallCrash(point) => {
+            let i = victim(cluster, Victim::Follower).await;
+            cluster.kill9(i);
+            // Long enough for the others to write past the 100 entries they keep.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let action = format!("{point}=return(crash)");
+            cluster.set_member_env(i, &[("FAILPOINTS", action.as_str())]);
+            cluster.spawn(i).expect("start the follower armed");
+            await_crash_and_restart(cluster, i, point);
+        }
     }
 }
 
@@ -225,6 +420,7 @@ pub async fn run(profile: &str, members: usize, fault: Fault) -> RunReport {
     let mut cluster = Cluster::builder(super::ServerKind::Oxcd)
         .members(members)
         .peer_mesh(fault.needs_mesh())
+        .args(fault.member_args())
         .start();
     let timing = Timing::from_env();
     let record = cluster.dir().join(format!("{profile}.history.json"));

@@ -121,6 +121,8 @@ pub struct Member {
     pub peer_scheme: &'static str,
     child: Option<Child>,
     starts: u32,
+    /// Extra environment of the next starts (e.g. FAILPOINTS).
+    env: Vec<(String, String)>,
 }
 
 impl Member {
@@ -177,9 +179,16 @@ pub struct ClusterBuilder {
     args: Vec<String>,
     peer_mesh: bool,
     peer_scheme: &'static str,
+    member_env: Vec<(usize, String, String)>,
 }
 
 impl ClusterBuilder {
+    /// An environment variable for member `i` only (e.g. FAILPOINTS), from its first start.
+    pub fn member_env(mut self, i: usize, key: &str, value: &str) -> Self {
+        self.member_env
+            .push((i, key.to_string(), value.to_string()));
+        self
+    }
     /// Number of members (default 1).
     pub fn members(mut self, n: usize) -> Self {
         assert!(n >= 1);
@@ -228,6 +237,9 @@ impl ClusterBuilder {
         let mut last_err = String::new();
         for attempt in 0..3 {
             cluster.allocate(self.members, attempt);
+            for (i, k, v) in &self.member_env {
+                cluster.members[*i].env.push((k.clone(), v.clone()));
+            }
             for i in 0..cluster.members.len() {
                 cluster.spawn(i)?;
             }
@@ -275,6 +287,7 @@ impl Cluster {
             args: Vec::new(),
             peer_mesh: false,
             peer_scheme: "http",
+            member_env: Vec::new(),
         }
     }
     /// One member, default flags.
@@ -333,6 +346,7 @@ impl Cluster {
                     peer_scheme: self.peer_scheme,
                     child: None,
                     starts: 0,
+                    env: Vec::new(),
                 }
             })
             .collect();
@@ -365,6 +379,7 @@ impl Cluster {
             peer_scheme: self.peer_scheme,
             child: None,
             starts: 0,
+            env: Vec::new(),
         });
         self.members.len() - 1
     }
@@ -440,6 +455,7 @@ impl Cluster {
                 cmd.env_remove(&k);
             }
         }
+        cmd.envs(m.env.iter().map(|(k, v)| (k, v)));
         cmd.args(&args)
             .current_dir(self.dir.as_ref().unwrap().path())
             .stdin(Stdio::null())
@@ -531,6 +547,14 @@ impl Cluster {
     pub fn restart(&mut self, i: usize) -> Result<(), String> {
         self.kill9(i);
         self.start_member(i)
+    }
+    /// The environment member `i` gets from its next start on (in addition to the
+    /// test's), e.g. `[("FAILPOINTS", "wal_before_sync=return(crash)")]`; empty to clear.
+    pub fn set_member_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        self.members[i].env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
     /// Sends `signal` (as `kill` names it: "TERM", "INT", ...) to member `i`.
     pub fn signal(&self, i: usize, signal: &str) {

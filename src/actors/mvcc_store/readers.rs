@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use crate::actors::range_budget::{BudgetHold, RangeBudget};
 use crate::proto::etcdserverpb::{AlarmMember, RangeRequest, RangeResponse};
 use crate::proto::membershippb::DowngradeInfoSetRequest;
 use crate::storage::apply;
@@ -32,21 +33,47 @@ impl Actor for MvccReader {
 }
 
 /// A Range served from the local store (after ReadIndex when linearizable).
+/// With a budget, a range over several keys is measured first and loaded
+/// only with its share of the budget (`held`, or taken here if free now).
 #[derive(Message)]
-#[rtype(result = "StorageResult<RangeResponse>")]
+#[rtype(result = "StorageResult<RangeRead>")]
 pub struct ReadRange {
     pub request: RangeRequest,
+    pub budget: Option<RangeBudget>,
+    pub held: Option<BudgetHold>,
+}
+
+pub enum RangeRead {
+    /// The answer, and the share it holds until it is sent.
+    Done(RangeResponse, Option<BudgetHold>),
+    /// Not loaded: wait for `units` of the budget, then ask again.
+    NeedsBudget { units: u32, request: RangeRequest },
 }
 
 impl Handler<ReadRange> for MvccReader {
-    type Result = StorageResult<RangeResponse>;
+    type Result = StorageResult<RangeRead>;
 
     fn handle(&mut self, msg: ReadRange, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::debug_span!("mvcc.range").entered();
         let view = self.store.read()?;
+        let mut held = msg.held;
+        let several_keys = !msg.request.range_end.is_empty() && !msg.request.count_only;
+        if let (None, Some(budget), true) = (&held, &msg.budget, several_keys) {
+            if let Some(units) = budget.charge(apply::range_bytes(&view, &msg.request)?) {
+                match budget.try_hold(units) {
+                    Some(hold) => held = Some(hold),
+                    None => {
+                        return Ok(RangeRead::NeedsBudget {
+                            units,
+                            request: msg.request,
+                        })
+                    }
+                }
+            }
+        }
         let response = apply::range(&view, &msg.request)?;
         super::op_counts::count_range();
-        Ok(response)
+        Ok(RangeRead::Done(response, held))
     }
 }
 

@@ -86,11 +86,13 @@ impl Recipes {
             request,
             credentials: self.credentials.clone(),
         };
+        // The recipes read a few keys: their budget share (if any) goes now.
         let mut response = self
             .frontend
             .send(read)
             .await
-            .map_err(ServerError::from)??;
+            .map_err(ServerError::from)??
+            .response;
         self.header.fill(&mut response.header);
         Ok(response)
     }

@@ -2,6 +2,8 @@
 //! on `--listen-metrics-urls`): `/health`, `/livez`, `/readyz`, `/version`
 //! and `/metrics`, with etcd 3.5's paths, status codes and bodies.
 
+#[cfg(feature = "failpoints")]
+mod failpoints;
 pub mod gateway;
 mod health;
 mod metrics;
@@ -36,11 +38,24 @@ pub struct HttpContext {
 /// The routes of the client port: everything etcd 3.5 serves there over
 /// HTTP/1.1 (the JSON gateway comes with its own issue).
 pub fn client_routes(ctx: HttpContext) -> axum::Router {
-    metrics_routes(ctx.clone()).merge(
-        axum::Router::new()
-            .route("/version", any(version::version))
-            .with_state(ctx),
+    with_failpoints(
+        metrics_routes(ctx.clone()).merge(
+            axum::Router::new()
+                .route("/version", any(version::version))
+                .with_state(ctx),
+        ),
     )
+}
+
+/// The failpoint switches, in a build with failpoints.
+#[cfg(feature = "failpoints")]
+fn with_failpoints(routes: axum::Router) -> axum::Router {
+    routes.merge(failpoints::routes())
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn with_failpoints(routes: axum::Router) -> axum::Router {
+    routes
 }
 
 /// Adds the answer for a path nothing serves: gRPC's Unimplemented to a

@@ -19,7 +19,7 @@ pub(crate) mod auth_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use range::range;
+pub use range::{range, range_bytes};
 pub use txn::{is_txn_read_only, txn_read_only};
 
 use crate::proto::etcdserverpb::{

@@ -6,31 +6,15 @@ use super::header;
 use crate::proto::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::proto::etcdserverpb::{RangeRequest, RangeResponse};
 use crate::proto::mvccpb::KeyValue;
-use crate::storage::{RangeOptions, RangeSource, StorageResult};
+use crate::storage::{RangeOptions, RangeSource, ReadTxn, StorageResult};
 
 /// A Range on any view: a read view (outside raft, linearizable after
 /// ReadIndex or serializable — `serializable` changes nothing here) or a
 /// write txn that sees its own writes. The header revision is the view's
 /// current revision, not `req.revision`.
 pub fn range<S: RangeSource + ?Sized>(src: &S, req: &RangeRequest) -> StorageResult<RangeResponse> {
-    let filtered = req.min_mod_revision != 0
-        || req.max_mod_revision != 0
-        || req.min_create_revision != 0
-        || req.max_create_revision != 0;
-    // Sorting or filtering needs every key before the limit is applied;
-    // otherwise one extra key tells whether there are more.
-    let fetch_limit = if req.sort_order != SortOrder::None as i32 || filtered || req.limit <= 0 {
-        0
-    } else {
-        req.limit.saturating_add(1)
-    };
-    let opts = RangeOptions {
-        limit: fetch_limit,
-        // etcd treats any revision <= 0 as "current".
-        rev: req.revision.max(0),
-        count_only: req.count_only,
-    };
-    let result = src.range(&req.key, &req.range_end, opts)?;
+    let filtered = is_filtered(req);
+    let result = src.range(&req.key, &req.range_end, fetch_options(req))?;
 
     let mut kvs = result.kvs;
     if filtered {
@@ -47,7 +31,9 @@ pub fn range<S: RangeSource + ?Sized>(src: &S, req: &RangeRequest) -> StorageRes
     }
     if req.keys_only {
         for kv in &mut kvs {
-            kv.value.clear();
+            // Free the value, not just empty it: a keys-only list of big
+            // values must not hold them until the response is sent.
+            kv.value = Vec::new();
         }
     }
     Ok(RangeResponse {
@@ -57,6 +43,35 @@ pub fn range<S: RangeSource + ?Sized>(src: &S, req: &RangeRequest) -> StorageRes
         // The count ignores the revision filters, as in etcd.
         count: result.count,
     })
+}
+
+/// What [`range`] will load for `req` from a read view, in bytes as stored
+/// (0 for `count_only`), measured without loading it.
+pub fn range_bytes(view: &ReadTxn<'_>, req: &RangeRequest) -> StorageResult<u64> {
+    view.range_bytes(&req.key, &req.range_end, fetch_options(req))
+}
+
+fn is_filtered(req: &RangeRequest) -> bool {
+    req.min_mod_revision != 0
+        || req.max_mod_revision != 0
+        || req.min_create_revision != 0
+        || req.max_create_revision != 0
+}
+
+/// What to load: sorting or filtering needs every key before the limit is
+/// applied; otherwise one extra key tells whether there are more.
+fn fetch_options(req: &RangeRequest) -> RangeOptions {
+    let limit = if req.sort_order != SortOrder::None as i32 || is_filtered(req) || req.limit <= 0 {
+        0
+    } else {
+        req.limit.saturating_add(1)
+    };
+    RangeOptions {
+        limit,
+        // etcd treats any revision <= 0 as "current".
+        rev: req.revision.max(0),
+        count_only: req.count_only,
+    }
 }
 
 /// The min/max mod/create revision filters (0 = unset).

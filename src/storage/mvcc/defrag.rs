@@ -225,6 +225,9 @@ fn exchange(a: &Path, b: &Path) -> StorageResult<()> {
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
     };
     let (ca, cb) = (path(a)?, path(b)?);
+    fail::fail_point!("defrag_before_swap", |arg| Err(
+        crate::failpoints::io_fault(arg).into()
+    ));
     // SAFETY: both are valid NUL-terminated paths; the call only renames.
     let rc = unsafe {
         libc::renameat2(
@@ -241,6 +244,10 @@ fn exchange(a: &Path, b: &Path) -> StorageResult<()> {
     if let Some(parent) = b.parent() {
         fs::File::open(parent)?.sync_all()?;
     }
+    fail::fail_point!("defrag_after_swap", |arg| Err(crate::failpoints::io_fault(
+        arg
+    )
+    .into()));
     Ok(())
 }
 

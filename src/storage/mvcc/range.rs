@@ -95,6 +95,18 @@ pub(super) fn fetch(db: RawDb, txn: &RoTxn<'_>, plan: RangePlan) -> StorageResul
     })
 }
 
+/// The stored size of the planned records, read from LMDB's pages without
+/// copying or decoding them: what materializing the range will allocate.
+pub(super) fn measure(db: RawDb, txn: &RoTxn<'_>, plan: &RangePlan) -> StorageResult<u64> {
+    let mut bytes = 0u64;
+    for rev in &plan.revs {
+        bytes += db
+            .get(txn, &rev.to_key(false))?
+            .map_or(0, |b| b.len() as u64);
+    }
+    Ok(bytes)
+}
+
 /// The live (non-tombstone) record at `rev`; the index only points at those.
 pub(super) fn load(db: RawDb, txn: &RoTxn<'_>, rev: Revision) -> StorageResult<KeyValue> {
     let bytes = db.get(txn, &rev.to_key(false))?.ok_or_else(|| {

@@ -11,7 +11,9 @@ use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::key_index::ByteBounds;
 use crate::storage::revision::{main_prefix, Revision};
 
-use super::range::{decode_kv, fetch, plan, RangeOptions, RangeResult, RangeSource};
+use super::range::{
+    decode_kv, fetch, measure, plan, RangeOptions, RangePlan, RangeResult, RangeSource,
+};
 use super::Store;
 
 /// A consistent read view. `Send`: it may move to another thread; any number
@@ -136,17 +138,27 @@ impl<'s> ReadTxn<'s> {
     }
 }
 
+impl ReadTxn<'_> {
+    fn plan(&self, key: &[u8], end: &[u8], opts: RangeOptions) -> StorageResult<RangePlan> {
+        let index = self.store.index_read();
+        // A compaction committed after this view opened may already have
+        // trimmed the index below our revision: refuse such reads, as etcd does.
+        let compacted = self
+            .compacted
+            .max(self.store.compacted_rev.load(Ordering::SeqCst));
+        plan(&index, key, end, opts, self.rev, compacted)
+    }
+
+    /// The bytes a range would load (records as stored), without loading it.
+    pub fn range_bytes(&self, key: &[u8], end: &[u8], opts: RangeOptions) -> StorageResult<u64> {
+        let planned = self.plan(key, end, opts)?;
+        measure(self.backend.kv(), &self.txn, &planned)
+    }
+}
+
 impl RangeSource for ReadTxn<'_> {
     fn range(&self, key: &[u8], end: &[u8], opts: RangeOptions) -> StorageResult<RangeResult> {
-        let planned = {
-            let index = self.store.index_read();
-            // A compaction committed after this view opened may already have
-            // trimmed the index below our revision: refuse such reads, as etcd does.
-            let compacted = self
-                .compacted
-                .max(self.store.compacted_rev.load(Ordering::SeqCst));
-            plan(&index, key, end, opts, self.rev, compacted)?
-        };
+        let planned = self.plan(key, end, opts)?;
         // The snapshot still holds every revision the plan names.
         fetch(self.backend.kv(), &self.txn, planned)
     }

@@ -251,7 +251,13 @@ impl<'s> WriteBatch<'s> {
         )?;
         // on failure Drop rolls the index back; LMDB already aborted
         let started = std::time::Instant::now();
+        fail::fail_point!("backend_before_commit", |arg| Err(
+            crate::failpoints::io_fault(arg).into()
+        ));
         txn.commit()?;
+        fail::fail_point!("backend_after_commit", |arg| Err(
+            crate::failpoints::io_fault(arg).into()
+        ));
         crate::metrics::metrics()
             .disk
             .backend_commit_duration_seconds

@@ -136,6 +136,11 @@ impl Wal {
     ) -> StorageResult<()> {
         self.check_usable()?;
         self.check_entries(entries)?;
+        // Where a full disk shows: before anything of the append is written.
+        fail::fail_point!("wal_before_append", |arg| Err(crate::failpoints::io_fault(
+            arg
+        )
+        .into()));
         // The only write that needs new disk space is the next segment's
         // preallocation: done first, a full disk refuses the append whole
         // and leaves the log usable (the caller may retry).
@@ -288,7 +293,15 @@ impl Wal {
     fn sync_inner(&mut self) -> StorageResult<()> {
         self.flush()?;
         let started = std::time::Instant::now();
+        fail::fail_point!("wal_before_sync", |arg| Err(crate::failpoints::io_fault(
+            arg
+        )
+        .into()));
         self.file.sync_data()?;
+        fail::fail_point!("wal_after_sync", |arg| Err(crate::failpoints::io_fault(
+            arg
+        )
+        .into()));
         crate::metrics::metrics()
             .disk
             .wal_fsync_duration_seconds
