@@ -31,6 +31,9 @@ pub struct Attribution<'h> {
     used: Vec<Option<i64>>,
     /// Leases whose keys leave in the revision being explained.
     leaving: Vec<i64>,
+    /// Operations that put something: their unique values alone place them, so
+    /// a delete of theirs is never taken to explain an event elsewhere.
+    putters: std::collections::HashSet<usize>,
 }
 
 impl<'h> Attribution<'h> {
@@ -44,6 +47,11 @@ impl<'h> Attribution<'h> {
                 Write::Delete => deletes.entry(site.key).or_default().push(i),
             }
         }
+        let putters = sites
+            .iter()
+            .filter(|s| matches!(s.write, Write::Put { .. }))
+            .map(|s| s.op)
+            .collect();
         let mut revokes: HashMap<i64, Vec<usize>> = HashMap::new();
         for (i, op) in history.operations.iter().enumerate() {
             if let (Request::LeaseRevoke { id }, Ok(_)) = (&op.request, &op.outcome) {
@@ -51,6 +59,7 @@ impl<'h> Attribution<'h> {
             }
         }
         Attribution {
+            putters,
             used: vec![None; sites.len()],
             sites,
             puts,
@@ -234,7 +243,9 @@ impl<'h> Attribution<'h> {
         // revision is unknown (not one known to be elsewhere).
         let maybe_here = self.pick(&candidates, |s| s.fate == Fate::Maybe && at_rev(s.op));
         let maybe = self.pick(&candidates, |s| {
-            s.fate == Fate::Maybe && infos.get(s.op).is_some_and(|i| i.rev.is_none())
+            s.fate == Fate::Maybe
+                && !self.putters.contains(&s.op)
+                && infos.get(s.op).is_some_and(|i| i.rev.is_none())
         });
         if let Some(s) = maybe_here.or(maybe) {
             return self.take(s, rev);

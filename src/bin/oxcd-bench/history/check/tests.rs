@@ -771,3 +771,25 @@ fn state_counts_ranges_like_walking_them() {
         }
     }
 }
+
+#[test]
+fn an_unknown_txn_is_placed_by_its_puts_not_by_an_earlier_delete() {
+    let mut c = workload();
+    let Response::LeaseGrant { id, .. } = c.op(5, Request::LeaseGrant { ttl: 60 }) else {
+        panic!("no lease")
+    };
+    c.op(5, put_lease("k/d", "d1", id));
+    // The lease goes (its revoke's answer lost): k/d leaves with it.
+    c.unknown(6, Request::LeaseRevoke { id }, true);
+    c.op(5, put("k/d", "d2"));
+    // A txn whose answer was lost: it put k/t and deleted k/d, in one revision.
+    let txn = Request::Txn {
+        compares: Vec::new(),
+        success: vec![put("k/t", "t1"), del("k/d")],
+        failure: Vec::new(),
+    };
+    c.unknown(7, txn, true);
+    let w = watches(&c);
+    let report = check(&c.finish(w));
+    assert!(report.ok(), "{:#?}", report.violations);
+}
