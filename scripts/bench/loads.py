@@ -144,7 +144,8 @@ STANDARD_LOADS.append({
 })
 
 # kubernetes: the requests of Kubernetes' apiserver (oxcd-bench kubernetes, see
-# docs/bench-tool.md): paginated lists, counts, gets, optimistic-concurrency creates,
+# docs/bench-tool.md): lists paginated by 500 (the apiserver's default page), counts,
+# gets, optimistic-concurrency creates,
 # updates and deletes on 1,000 pods, leased events, compaction every 10 s after a CAS on
 # compact_rev_key, and 10 watch streams over /registry/ with prev_kv, progress_notify and
 # RequestProgress every second. 100 clients over 10 conns. Not recorded (--record is for
@@ -153,7 +154,7 @@ STANDARD_LOADS.append({
     "name": "kubernetes",
     "title": "Kubernetes apiserver traffic: 1,000 pods, 100 clients, 10 conns, 10 watchers",
     "bench_args": ["--clients", "100", "--conns", "10", "kubernetes", "--objects", "1000",
-                   "--watchers", "10", "--compact-every", "10s"],
+                   "--page", "500", "--watchers", "10", "--compact-every", "10s"],
     "setup": None,
 })
 

@@ -602,3 +602,16 @@ fn jwt_token_options_are_read_as_etcd_names_them() {
     assert!(err(&["--auth-token=jwt,sign-method=RS256,pubkey=x"]).contains("unknown jwt option"));
     assert!(err(&["--auth-token=jwt,sign-method"]).contains("not key=value"));
 }
+
+#[test]
+fn range_memory_budget_from_flag_and_file() {
+    let flag = load(&["--range-memory-budget", "0"]).expect("flag");
+    assert_eq!(flag.range_memory_budget, 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("budget.toml");
+    std::fs::write(&file, "range-memory-budget = 268435456\n").expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let from_file = load(&["--config-file", &path]).expect("file");
+    assert_eq!(from_file.range_memory_budget, 256 << 20);
+    assert!(load(&["--range-memory-budget", "-1"]).is_err());
+}
