@@ -1,7 +1,8 @@
 //! Robustness: each traffic profile (`kubernetes`, `kv`) against oxcd with one fault per
 //! run, every history checked for linearizability and the watch guarantees
 //! (`common::robustness`; the checks are `oxcd-bench check-history`). The CI runs last
-//! seconds each; `OXCD_ROBUSTNESS_SECONDS=60 cargo test --release --test robustness` is the
+//! seconds each; `OXCD_ROBUSTNESS_SECONDS=60 CARGO_TARGET_DIR=target/robustness cargo test
+//! --release --features failpoints --test robustness` is the
 //! long run (docs/testing.md).
 
 mod common;
@@ -95,6 +96,11 @@ async fn leader_blackholed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn peers_delayed() {
     both_profiles(3, Fault::DelayPeers).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn peer_messages_dropped() {
+    both_profiles(3, Fault::DropPeers).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

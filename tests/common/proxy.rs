@@ -95,6 +95,8 @@ pub struct ProxyStats {
     pub open: usize,
     /// Bytes forwarded, both directions.
     pub bytes: u64,
+    /// Chunks dropped by [`Proxy::set_drop`] (each ended its connection).
+    pub dropped: u64,
 }
 
 struct Shared {
@@ -102,6 +104,8 @@ struct Shared {
     listen: SocketAddr,
     blocked: AtomicBool,
     delay_us: AtomicU64,
+    /// Chance, per thousand, that a chunk ends its connection instead of passing.
+    drop_per_mille: AtomicU64,
     /// Bumped on every control change; connections re-check whether they may flow.
     changed: watch::Sender<u64>,
     /// Set when the proxy is part of a [`Mesh`]: the rules and this proxy's member index.
@@ -112,6 +116,8 @@ struct Shared {
     blackholed: AtomicU64,
     open: AtomicUsize,
     bytes: AtomicU64,
+    /// Chunks dropped (each ended its connection).
+    dropped: AtomicU64,
 }
 
 impl Shared {
@@ -120,6 +126,10 @@ impl Shared {
     }
     fn delay(&self) -> Duration {
         Duration::from_micros(self.delay_us.load(Ordering::SeqCst))
+    }
+    fn drops_now(&self) -> bool {
+        let per_mille = self.drop_per_mille.load(Ordering::SeqCst);
+        per_mille > 0 && rand::random::<u64>() % 1000 < per_mille
     }
     /// Which mesh member dialed `peer` (None outside a mesh or when not found).
     fn identify(&self, peer: SocketAddr) -> Option<usize> {
@@ -163,6 +173,7 @@ impl Proxy {
             listen,
             blocked: AtomicBool::new(false),
             delay_us: AtomicU64::new(0),
+            drop_per_mille: AtomicU64::new(0),
             changed: watch::channel(0).0,
             mesh,
             accepted: AtomicU64::new(0),
@@ -171,6 +182,7 @@ impl Proxy {
             blackholed: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let sh = shared.clone();
@@ -224,6 +236,14 @@ impl Proxy {
     pub fn is_blocked(&self) -> bool {
         self.shared.blocked.load(Ordering::SeqCst)
     }
+    /// Drop `per_mille` of the chunks read from now on: each dropped chunk ends its
+    /// connection (as lost packets end a TCP connection that cannot recover), and the
+    /// member dials again.
+    pub fn set_drop(&self, per_mille: u64) {
+        self.shared
+            .drop_per_mille
+            .store(per_mille.min(1000), Ordering::SeqCst);
+    }
     /// Hold every chunk read from either side for `delay` before writing it on (latency, not
     /// a bandwidth limit: chunks in flight overlap). Applies to chunks read from now on.
     pub fn set_delay(&self, delay: Duration) {
@@ -242,6 +262,7 @@ impl Proxy {
             blackholed: s.blackholed.load(Ordering::SeqCst),
             open: s.open.load(Ordering::SeqCst),
             bytes: s.bytes.load(Ordering::SeqCst),
+            dropped: s.dropped.load(Ordering::SeqCst),
         }
     }
     fn poke(&self) {
@@ -384,6 +405,11 @@ where
             n = r.read(&mut buf), if !eof && queue.len() < MAX_QUEUED_CHUNKS => {
                 match n? {
                     0 => eof = true,
+                    n if shared.drops_now() => {
+                        shared.dropped.fetch_add(1, Ordering::SeqCst);
+                        let _ = n;
+                        return Err(std::io::ErrorKind::ConnectionReset.into());
+                    }
                     n => queue.push_back((Instant::now() + shared.delay(), buf[..n].to_vec())),
                 }
             }

@@ -28,6 +28,8 @@ pub enum Fault {
     BlackholeLeader,
     /// 60 ms added to every peer message, both ways.
     DelayPeers,
+    /// 2% of the chunks between members dropped (each drop ends its connection).
+    DropPeers,
     /// MoveLeader to another member, again and again.
     MoveLeader,
     /// A follower removed (MemberRemove), its data wiped, and added back (MemberAdd with
@@ -66,6 +68,7 @@ impl Fault {
             Fault::PauseLeader => "SIGSTOP leader 2 s",
             Fault::BlackholeLeader => "blackhole leader's peer traffic",
             Fault::DelayPeers => "60 ms peer delay",
+            Fault::DropPeers => "2% of peer messages dropped",
             Fault::MoveLeader => "move leader every 400 ms",
             Fault::ReplaceMember => "follower removed, wiped, added back",
             Fault::CrashAt("wal_before_sync", Victim::Leader) => "crash leader before WAL sync",
@@ -116,7 +119,10 @@ impl Fault {
 
     /// Faults between members need the peer proxies.
     pub fn needs_mesh(self) -> bool {
-        matches!(self, Fault::BlackholeLeader | Fault::DelayPeers)
+        matches!(
+            self,
+            Fault::BlackholeLeader | Fault::DelayPeers | Fault::DropPeers
+        )
     }
 }
 
@@ -364,6 +370,19 @@ async fn inject(cluster: &mut Cluster, fault: Fault) {
             for j in 0..n {
                 cluster.mesh().proxy(j).set_delay(Duration::ZERO);
             }
+        }
+        Fault::DropPeers => {
+            for j in 0..n {
+                cluster.mesh().proxy(j).set_drop(20);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            for j in 0..n {
+                cluster.mesh().proxy(j).set_drop(0);
+            }
+            let dropped: u64 = (0..n)
+                .map(|j| cluster.mesh().proxy(j).stats().dropped)
+                .sum();
+            assert!(dropped > 0, "no peer message was dropped");
         }
         Fault::MoveLeader => {
             move_leader_around(cluster, Instant::now() + Duration::from_secs(2)).await;

@@ -81,6 +81,19 @@ impl<'h> Attribution<'h> {
     ) {
         let mut sources = Vec::new();
         self.leaving.clear();
+        // Leases whose keys go two or more at once here: a lease leaving, not single deletes.
+        let mut lease_deletes: HashMap<i64, usize> = HashMap::new();
+        if let Some(st) = state {
+            for e in revision
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Delete)
+            {
+                if let Some(kv) = st.get(&e.kv.key).filter(|kv| kv.lease != 0) {
+                    *lease_deletes.entry(kv.lease).or_default() += 1;
+                }
+            }
+        }
         // Puts first: they identify unknown-outcome txns by value, which then explain deletes.
         let puts = revision.events.iter().filter(|e| e.kind == EventKind::Put);
         let deletes = revision
@@ -90,7 +103,9 @@ impl<'h> Attribution<'h> {
         for e in puts.chain(deletes) {
             let source = match e.kind {
                 EventKind::Put => self.explain_put(history, revision.rev, e, infos, v),
-                EventKind::Delete => self.explain_delete(revision.rev, e, state, infos, v),
+                EventKind::Delete => {
+                    self.explain_delete(revision.rev, e, state, &lease_deletes, infos, v)
+                }
             };
             sources.extend(source);
         }
@@ -213,6 +228,7 @@ impl<'h> Attribution<'h> {
         rev: i64,
         e: &RefEvent<'_>,
         state: Option<&State>,
+        lease_deletes: &HashMap<i64, usize>,
         infos: &mut [OpInfo],
         v: &mut Violations,
     ) -> Option<Source> {
@@ -239,15 +255,24 @@ impl<'h> Attribution<'h> {
                 return Some(Source::Op(op));
             }
         }
-        // Unknown deletes: one whose op is known to be at this revision first, then one whose
-        // revision is unknown (not one known to be elsewhere).
+        // Unknown deletes: one whose op is known to be at this revision first; then, when
+        // several keys of one lease go at once, the lease left (a delete request of the
+        // loads removes one key); then one whose revision is unknown (not one known to be
+        // elsewhere).
         let maybe_here = self.pick(&candidates, |s| s.fate == Fate::Maybe && at_rev(s.op));
+        if let Some(s) = maybe_here {
+            return self.take(s, rev);
+        }
+        if let Some(lease) = lease.filter(|l| lease_deletes.get(l).is_some_and(|n| *n > 1)) {
+            self.leaving.push(lease);
+            return Some(Source::Lease(lease));
+        }
         let maybe = self.pick(&candidates, |s| {
             s.fate == Fate::Maybe
                 && !self.putters.contains(&s.op)
                 && infos.get(s.op).is_some_and(|i| i.rev.is_none())
         });
-        if let Some(s) = maybe_here.or(maybe) {
+        if let Some(s) = maybe {
             return self.take(s, rev);
         }
         if let Some(lease) = lease {

@@ -22,6 +22,7 @@ pub fn run<'h>(
     let initial = history.initial.revision;
     let queries = queries(history, infos, v);
     let events = watch_events(history);
+    let compactions = Compactions::of(history);
     let mut next_query = queries.partition_point(|q| q.at < initial);
     let mut next_event = 0;
     // `None` once a revision is missing: the state after it is unknown.
@@ -58,7 +59,10 @@ pub fn run<'h>(
             if let (Some(st), Some(stream)) = (&state, history.watches.get(s)) {
                 if let Some(response) = stream.responses.get(r) {
                     if let Some(event) = response.events.get(e) {
-                        watches::check_against_state(stream, response, event, rev, st, v);
+                        let compacted = compactions.asked_before(response.at);
+                        watches::check_against_state(
+                            stream, response, event, rev, st, compacted, v,
+                        );
                     }
                 }
             }
@@ -69,6 +73,38 @@ pub fn run<'h>(
             apply(revision, st, v);
             run_queries(st, revision.rev, &mut next_query, v);
         }
+    }
+}
+
+/// The compactions asked for (whatever their outcome: an unknown one may have run), by
+/// the time they were sent, with the highest revision asked so far.
+struct Compactions(Vec<(u64, i64)>);
+
+impl Compactions {
+    fn of(history: &History) -> Compactions {
+        let mut asked: Vec<(u64, i64)> = history
+            .operations
+            .iter()
+            .filter_map(|op| match op.request {
+                crate::history::Request::Compact { revision } => Some((op.invoke, revision)),
+                _ => None,
+            })
+            .collect();
+        asked.sort();
+        let mut highest = 0;
+        for (_, rev) in &mut asked {
+            highest = highest.max(*rev);
+            *rev = highest;
+        }
+        Compactions(asked)
+    }
+
+    /// The highest revision a compaction sent before `time` asked for (0: none).
+    fn asked_before(&self, time: u64) -> i64 {
+        let n = self.0.partition_point(|(t, _)| *t < time);
+        n.checked_sub(1)
+            .and_then(|i| self.0.get(i))
+            .map_or(0, |(_, rev)| *rev)
     }
 }
 

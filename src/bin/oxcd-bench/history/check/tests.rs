@@ -793,3 +793,41 @@ fn an_unknown_txn_is_placed_by_its_puts_not_by_an_earlier_delete() {
     let report = check(&c.finish(w));
     assert!(report.ok(), "{:#?}", report.violations);
 }
+
+#[test]
+fn a_prev_kv_compacted_away_may_be_missing() {
+    let mut history = clean_history();
+    let stream = &mut history.watches[0];
+    let r = response_of(stream, 6);
+    stream.responses[r].events[0].prev_kv = None;
+    // etcd: "if the previous KV is already compacted, nothing will be returned".
+    history.operations.insert(
+        0,
+        Operation {
+            client: 9,
+            invoke: 0,
+            complete: 1,
+            request: Request::Compact { revision: 6 },
+            outcome: Err("deadline exceeded".into()),
+        },
+    );
+    let report = check(&history);
+    assert!(report.ok(), "{:#?}", report.violations);
+}
+
+#[test]
+fn keys_of_a_lease_leaving_together_are_the_lease_not_a_lost_delete() {
+    let mut c = workload();
+    let Response::LeaseGrant { id, .. } = c.op(5, Request::LeaseGrant { ttl: 60 }) else {
+        panic!("no lease")
+    };
+    c.op(5, put_lease("k/la", "a1", id));
+    c.op(5, put_lease("k/lb", "b1", id));
+    // A delete of one of them whose answer was lost and that never happened ...
+    c.unknown(6, del("k/la"), false);
+    // ... then the lease goes (its revoke's answer lost too), with both keys.
+    c.unknown(7, Request::LeaseRevoke { id }, true);
+    let w = watches(&c);
+    let report = check(&c.finish(w));
+    assert!(report.ok(), "{:#?}", report.violations);
+}

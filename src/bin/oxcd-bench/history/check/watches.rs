@@ -158,6 +158,7 @@ pub fn check_against_state(
     e: &Event,
     rev: i64,
     state: &State,
+    compacted: i64,
     v: &mut Violations,
 ) {
     let w = stream.watcher;
@@ -185,7 +186,10 @@ pub fn check_against_state(
             ));
         }
     }
-    if stream.prev_kv && e.prev_kv.as_ref() != before {
+    // etcd's rule: "if the previous KV is already compacted, nothing will be returned";
+    // a compaction to `rev` or later, asked before the event arrived, may have removed it.
+    let prev_compacted = e.prev_kv.is_none() && compacted >= rev;
+    if stream.prev_kv && e.prev_kv.as_ref() != before && !prev_compacted {
         v.push(format!(
             "watch prev_kv: watcher {w} got {} at revision {rev} ({at}) with prev_kv {}, but before it the key held {}",
             describe::event(e.kind, &e.kv),
