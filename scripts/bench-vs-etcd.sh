@@ -8,6 +8,7 @@
 #   scripts/bench-vs-etcd.sh --loads lease-keepalive # only lease renewals (10,000 leases)
 #   scripts/bench-vs-etcd.sh --members 3 --loads put-1c,put-1000c  # 3-member clusters
 #   scripts/bench-vs-etcd.sh --tls --loads put-1000c,range-l-1000c  # clients over TLS
+#   scripts/bench-vs-etcd.sh --tool etcd-benchmark --loads put-1c,range-l-1000c  # etcd's own tool
 #   scripts/bench-vs-etcd.sh --list-loads
 #
 # Steps:
@@ -34,7 +35,8 @@
 # Re-render the Markdown and chart from the raw JSON: python3 scripts/bench/report.py docs/bench/raw
 # Options (see --help): --rounds N --duration D --quick --loads A,B --out FILE --raw-dir DIR
 #   --chart FILE --prepopulate N --members N --bench-bin P --oxcd-bin P --etcd-bin P --etcdctl-bin P
-#   --keep-tmp --no-build --skip-apt --list-loads --tls
+#   --keep-tmp --no-build --skip-apt --list-loads --tls --auth simple|jwt
+#   --tool oxcd-bench|etcd-benchmark --etcd-benchmark-bin P --total-scale X
 # Exit status: 0 when every run succeeded, 1 when some run failed, 2 on a usage/setup error.
 set -euo pipefail
 

@@ -429,6 +429,11 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
                                              ", binary sha256 %s…" % srv["sha256"]
                                              if srv.get("sha256") else ""))
     out.append("- **Command:** `%s`" % meta.get("command", "?"))
+    if cfg.get("tool") == "etcd-benchmark":
+        out.append("- **Load generator:** etcd 3.4.23's own `benchmark` (tools/benchmark, "
+                   "built by scripts/bench/etcd-benchmark.sh), a fixed number of requests "
+                   "per run (`--total`, below), not a fixed time; its figures are read from "
+                   "its text report")
     if members_line(meta):
         out.append("- **Cluster:** " + members_line(meta))
     if meta.get("config", {}).get("tls"):
@@ -446,7 +451,9 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
              else "a fresh %d-member cluster and data dirs" % n)
     out.append("- **Runs:** %s round(s) of %s per load and server, order etcd, %s, etcd, %s, …; "
                "every run on %s; total wall time %s"
-               % (cfg.get("rounds", "?"), cfg.get("duration", "?"), lab["oxcd"], lab["oxcd"],
+               % (cfg.get("rounds", "?"),
+                  "a fixed request count" if cfg.get("tool") == "etcd-benchmark"
+                  else cfg.get("duration", "?"), lab["oxcd"], lab["oxcd"],
                   fresh, _fmt_wall(meta.get("wall_s"))))
     out.append("")
     if n == 1:
@@ -488,16 +495,25 @@ def render_markdown(meta, runs, rows, chart_rel, raw_shown="docs/bench/raw", doc
         out.append("")
     out.append("## Loads")
     out.append("")
-    out.append("Every load runs `oxcd-bench --endpoints %s --json --no-progress "
-               "--duration %s <args>`." % ("<server>" if n == 1
-                                           else "<the %d members, leader first>" % n,
-                                           cfg.get("duration", "?")))
-    out.append("")
-    out.append(md_table(["load", "what", "oxcd-bench args", "before the timed run (not timed)"],
-                        [[r["load"], r["title"], "`%s`" % _args_text(r),
-                          _setup_text(r["setup"], r.get("before"))]
-                         for r in list(rows) + list(watch_rows)],
-                        right_from=99))
+    if cfg.get("tool") == "etcd-benchmark":
+        out.append("Every load runs etcd's `benchmark <args>` (argv as in each run's raw JSON):")
+        out.append("")
+        out.append(md_table(["load", "what", "benchmark args", "before the timed run (not timed)"],
+                            [[r["load"], r["title"], "`%s`" % _tool_argv(runs, r["load"]),
+                              _setup_text(r["setup"], r.get("before"))] for r in rows],
+                            right_from=99))
+    else:
+        out.append("Every load runs `oxcd-bench --endpoints %s --json --no-progress "
+                   "--duration %s <args>`." % ("<server>" if n == 1
+                                               else "<the %d members, leader first>" % n,
+                                               cfg.get("duration", "?")))
+        out.append("")
+        out.append(md_table(["load", "what", "oxcd-bench args",
+                             "before the timed run (not timed)"],
+                            [[r["load"], r["title"], "`%s`" % _args_text(r),
+                              _setup_text(r["setup"], r.get("before"))]
+                             for r in list(rows) + list(watch_rows)],
+                            right_from=99))
     out.append("")
     out.append("## Every run")
     out.append("")
@@ -562,6 +578,15 @@ def _setup_text(setup, before=None):
 
 
 # ---------------------------------------------------------------------------- entry points
+
+def _tool_argv(runs, load):
+    """The load generator's argv of the load's first run that has one."""
+    for r in runs:
+        argv = _get(r, "bench_run", "argv")
+        if r["load"] == load and argv:
+            return " ".join(argv)
+    return "?"
+
 
 def render(raw_dir, out_md, out_svg, print_table=True):
     meta, runs = load_raw(raw_dir)

@@ -44,6 +44,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in scripts/bench/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import etcd_tool  # noqa: E402
 import loads as loadsmod  # noqa: E402
 import report  # noqa: E402
 
@@ -104,6 +105,16 @@ def client_tls_args():
         return []
     return ["--cacert", TLS_FILES["ca"], "--cert", TLS_FILES["client_cert"],
             "--key", TLS_FILES["client_key"]]
+
+
+def parse_json_output(text):
+    """oxcd-bench's one JSON object; stray lines before it are tolerated."""
+    for candidate in (text, text.splitlines()[-1]):
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    return None
 
 
 def log(msg):
@@ -437,7 +448,25 @@ class Runner:
         common = ["--endpoints", endpoint, "--json", "--no-progress"] + client_tls_args()
         if AUTH:
             common += ["--user", AUTH_USER]
-        cmd = [self.opts.bench_bin] + common + args
+        shown = [os.path.basename(self.opts.bench_bin), "--endpoints",
+                 "ENDPOINT" if self.opts.members == 1 else "ENDPOINTS",
+                 "--json", "--no-progress"] + args
+        return self.run_tool([self.opts.bench_bin] + common + args, shown, timeout,
+                             parse_json_output)
+
+    def etcd_bench(self, endpoint, args, timeout):
+        """Runs etcd's `benchmark` tool once (--tool etcd-benchmark); returns its report
+        as oxcd-bench's JSON fields (or None) and the info dict."""
+        # --precise: full precision (the default rounds latencies to 0.1 ms).
+        common = ["--endpoints", endpoint, "--precise"] + client_tls_args()
+        if AUTH:
+            common += ["--user", AUTH_USER]
+        shown = ["benchmark", "--precise", "--endpoints",
+                 "ENDPOINT" if self.opts.members == 1 else "ENDPOINTS"] + args
+        return self.run_tool([self.opts.etcd_benchmark_bin] + common + args, shown, timeout,
+                             etcd_tool.parse)
+
+    def run_tool(self, cmd, shown, timeout, parse):
         t0 = time.monotonic()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -452,23 +481,13 @@ class Runner:
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         info = {
             "cpu_s": round(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime, 3),
-            "argv": [os.path.basename(self.opts.bench_bin), "--endpoints",
-                     "ENDPOINT" if self.opts.members == 1 else "ENDPOINTS",
-                     "--json", "--no-progress"] + args,
+            "argv": shown,
             "exit_code": proc.returncode,
             "wall_s": round(time.monotonic() - t0, 3),
             "timed_out": timed_out,
         }
         text = out.decode(errors="replace").strip()
-        parsed = None
-        if text:
-            # One JSON object; tolerate stray lines before it.
-            for candidate in (text, text.splitlines()[-1]):
-                try:
-                    parsed = json.loads(candidate)
-                    break
-                except ValueError:
-                    continue
+        parsed = parse(text) if text else None
         if parsed is None or proc.returncode != 0 or timed_out:
             info["stderr_tail"] = err.decode(errors="replace")[-2000:]
             if parsed is None:
@@ -538,12 +557,16 @@ class Runner:
                 for i, st in enumerate(rec["member_stats"]):
                     st["leader_at_start"] = i == cluster.leader
             rec["setup"] = self.setup(load, cluster)
-            args = ["--duration", self.opts.duration_str] + list(load["bench_args"])
-            if load.get("server_pid"):
-                args += ["--server-pid", str(leader.proc.pid)]
+            if self.opts.tool == "etcd-benchmark":
+                args = etcd_tool.args_for(load["name"], self.opts.total_scale)
+                tool = self.etcd_bench
+            else:
+                args = ["--duration", self.opts.duration_str] + list(load["bench_args"])
+                if load.get("server_pid"):
+                    args += ["--server-pid", str(leader.proc.pid)]
+                tool = self.bench
             cpu0, stat0 = [read_cpu_s(m.proc.pid) for m in members], cpu_stat()
-            res, info = self.bench(cluster.endpoints(), args,
-                                   timeout=self.opts.duration_s * 3 + 120)
+            res, info = tool(cluster.endpoints(), args, timeout=self.opts.duration_s * 3 + 120)
             cpu1, stat1 = [read_cpu_s(m.proc.pid) for m in members], cpu_stat()
             rec["bench_run"] = info
             rec["bench"] = res
@@ -579,9 +602,10 @@ class Runner:
                         st["peak_rss_kb"] = kb
                         st["data_dir_bytes"] = b
                 if res is None:
-                    rec["error"] = "oxcd-bench gave no JSON (exit %s)" % info["exit_code"]
+                    rec["error"] = "%s gave no result (exit %s)" % (self.opts.tool,
+                                                                    info["exit_code"])
                 elif info["exit_code"] != 0 or info["timed_out"]:
-                    rec["error"] = "oxcd-bench exit %s%s" % (
+                    rec["error"] = "%s exit %s%s" % (self.opts.tool,
                         info["exit_code"], ", timed out" if info["timed_out"] else "")
                 else:
                     rec["ok"] = True
@@ -708,6 +732,15 @@ def main(argv=None):
                          "readwrite on every key and sends its token with every request")
     ap.add_argument("--no-build", action="store_true",
                     help="(bench-vs-etcd.sh) do not run cargo build")
+    ap.add_argument("--tool", choices=("oxcd-bench", "etcd-benchmark"), default="oxcd-bench",
+                    help="the load generator: oxcd-bench (default) or etcd's own `benchmark` "
+                         "(etcd 3.4.23's tools/benchmark, built by "
+                         "scripts/bench/etcd-benchmark.sh; a fixed number of requests per run)")
+    ap.add_argument("--etcd-benchmark-bin", default=None,
+                    help="etcd's benchmark binary (default: what scripts/bench/"
+                         "etcd-benchmark.sh builds)")
+    ap.add_argument("--total-scale", type=float, default=1.0,
+                    help="with --tool etcd-benchmark: multiply each load's request count")
     ap.add_argument("--skip-apt", action="store_true",
                     help="(bench-vs-etcd.sh) do not install etcd with apt")
     opts = ap.parse_args(argv)
@@ -741,7 +774,21 @@ def main(argv=None):
         ap.error("--rounds must be at least 1")
     if opts.members < 1:
         ap.error("--members must be at least 1")
-    for what in ("bench_bin", "oxcd_bin", "etcd_bin", "etcdctl_bin"):
+    if opts.tool == "etcd-benchmark":
+        other = [n for n in names if etcd_tool.args_for(n) is None]
+        if other:
+            ap.error("etcd's benchmark tool has no load %s; it runs %s" % (
+                ",".join(other), ",".join(etcd_tool.SUPPORTED)))
+        if opts.etcd_benchmark_bin is None:
+            built = subprocess.run([os.path.join(REPO, "scripts", "bench", "etcd-benchmark.sh")],
+                                   stdout=subprocess.PIPE, check=False)
+            if built.returncode != 0:
+                ap.error("scripts/bench/etcd-benchmark.sh failed")
+            opts.etcd_benchmark_bin = built.stdout.decode().strip().splitlines()[-1]
+    checked = ["bench_bin", "oxcd_bin", "etcd_bin", "etcdctl_bin"]
+    if opts.tool == "etcd-benchmark":
+        checked.append("etcd_benchmark_bin")
+    for what in checked:
         path = getattr(opts, what)
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             ap.error("--%s %s: no such executable" % (what.replace("_", "-"), path))
@@ -765,6 +812,7 @@ def main(argv=None):
         "loadavg_at_start": loadavg(),
         "config": {"rounds": opts.rounds, "duration": opts.duration_str,
                    "members": opts.members, "tls": opts.tls, "auth": opts.auth,
+                   "tool": opts.tool,
                    "order": "for each load and round: etcd, then oxcd"},
         "servers": {
             "etcd": {"label": "etcd", "bin": shown_path(opts.etcd_bin),
@@ -772,7 +820,8 @@ def main(argv=None):
             "oxcd": {"label": opts.oxcd_label, "bin": shown_path(opts.oxcd_bin),
                      "version": server_version("oxcd", opts.oxcd_bin)},
         },
-        "bench_bin": shown_path(opts.bench_bin),
+        "bench_bin": shown_path(opts.bench_bin if opts.tool == "oxcd-bench"
+                                else opts.etcd_benchmark_bin),
         "loads": selected,
     }
     # Run copies of the binaries built in this tree: a concurrent `cargo build` must not
