@@ -53,7 +53,7 @@ impl ElectionService {
 impl Election for ElectionService {
     type ObserveStream = ObserveStream;
 
-    #[tracing::instrument(name = "election.campaign", skip_all)]
+    #[tracing::instrument(name = "election.campaign", level = "debug", skip_all)]
     async fn campaign(
         &self,
         request: Request<CampaignRequest>,
@@ -66,7 +66,7 @@ impl Election for ElectionService {
         Ok(Response::new(elected))
     }
 
-    #[tracing::instrument(name = "election.proclaim", skip_all)]
+    #[tracing::instrument(name = "election.proclaim", level = "debug", skip_all)]
     async fn proclaim(
         &self,
         request: Request<ProclaimRequest>,
@@ -86,7 +86,7 @@ impl Election for ElectionService {
         Ok(Response::new(ProclaimResponse { header }))
     }
 
-    #[tracing::instrument(name = "election.leader", skip_all)]
+    #[tracing::instrument(name = "election.leader", level = "debug", skip_all)]
     async fn leader(
         &self,
         request: Request<LeaderRequest>,
@@ -109,7 +109,7 @@ impl Election for ElectionService {
         }))
     }
 
-    #[tracing::instrument(name = "election.observe", skip_all)]
+    #[tracing::instrument(name = "election.observe", level = "debug", skip_all)]
     async fn observe(
         &self,
         request: Request<LeaderRequest>,
@@ -128,7 +128,7 @@ impl Election for ElectionService {
         )))
     }
 
-    #[tracing::instrument(name = "election.resign", skip_all)]
+    #[tracing::instrument(name = "election.resign", level = "debug", skip_all)]
     async fn resign(
         &self,
         request: Request<ResignRequest>,

@@ -35,7 +35,7 @@ impl KvService {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    #[tracing::instrument(name = "kv.range", skip_all)]
+    #[tracing::instrument(name = "kv.range", level = "debug", skip_all)]
     async fn range(
         &self,
         request: Request<RangeRequest>,
@@ -63,7 +63,7 @@ impl Kv for KvService {
         Ok(response)
     }
 
-    #[tracing::instrument(name = "kv.put", skip_all)]
+    #[tracing::instrument(name = "kv.put", level = "debug", skip_all)]
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
@@ -73,7 +73,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "kv.delete_range", skip_all)]
+    #[tracing::instrument(name = "kv.delete_range", level = "debug", skip_all)]
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
@@ -86,7 +86,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "kv.txn", skip_all)]
+    #[tracing::instrument(name = "kv.txn", level = "debug", skip_all)]
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
@@ -97,7 +97,7 @@ impl Kv for KvService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "kv.compact", skip_all)]
+    #[tracing::instrument(name = "kv.compact", level = "debug", skip_all)]
     async fn compact(
         &self,
         request: Request<CompactionRequest>,

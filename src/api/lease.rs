@@ -67,7 +67,7 @@ impl LeaseService {
 impl Lease for LeaseService {
     type LeaseKeepAliveStream = KeepAliveStream;
 
-    #[tracing::instrument(name = "lease.grant", skip_all)]
+    #[tracing::instrument(name = "lease.grant", level = "debug", skip_all)]
     async fn lease_grant(
         &self,
         request: Request<LeaseGrantRequest>,
@@ -86,7 +86,7 @@ impl Lease for LeaseService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "lease.revoke", skip_all)]
+    #[tracing::instrument(name = "lease.revoke", level = "debug", skip_all)]
     async fn lease_revoke(
         &self,
         request: Request<LeaseRevokeRequest>,
@@ -98,7 +98,7 @@ impl Lease for LeaseService {
         Ok(Response::new(response))
     }
 
-    #[tracing::instrument(name = "lease.keep_alive", skip_all)]
+    #[tracing::instrument(name = "lease.keep_alive", level = "debug", skip_all)]
     async fn lease_keep_alive(
         &self,
         request: Request<Streaming<LeaseKeepAliveRequest>>,
@@ -132,7 +132,7 @@ impl Lease for LeaseService {
         Ok(Response::new(Box::pin(responses)))
     }
 
-    #[tracing::instrument(name = "lease.time_to_live", skip_all)]
+    #[tracing::instrument(name = "lease.time_to_live", level = "debug", skip_all)]
     async fn lease_time_to_live(
         &self,
         request: Request<LeaseTimeToLiveRequest>,
@@ -184,7 +184,7 @@ impl Lease for LeaseService {
         Ok(Response::new(resp))
     }
 
-    #[tracing::instrument(name = "lease.leases", skip_all)]
+    #[tracing::instrument(name = "lease.leases", level = "debug", skip_all)]
     async fn lease_leases(
         &self,
         _request: Request<LeaseLeasesRequest>,

@@ -40,7 +40,7 @@ impl LockService {
 
 #[tonic::async_trait]
 impl Lock for LockService {
-    #[tracing::instrument(name = "lock.lock", skip_all)]
+    #[tracing::instrument(name = "lock.lock", level = "debug", skip_all)]
     async fn lock(&self, request: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
         let recipes = self.source.recipes(&request);
         let LockRequest { name, lease } = request.into_inner();
@@ -50,7 +50,7 @@ impl Lock for LockService {
         Ok(Response::new(locked))
     }
 
-    #[tracing::instrument(name = "lock.unlock", skip_all)]
+    #[tracing::instrument(name = "lock.unlock", level = "debug", skip_all)]
     async fn unlock(
         &self,
         request: Request<UnlockRequest>,

@@ -56,7 +56,7 @@ pub fn routes(
         .with_state(state)
 }
 
-#[tracing::instrument(name = "gateway", skip_all, fields(path = %request.uri().path()))]
+#[tracing::instrument(name = "gateway", level = "debug", skip_all, fields(path = %request.uri().path()))]
 async fn gateway(State(gateway): State<Gateway>, request: Request) -> Response<Body> {
     let Some(route) = table::find(request.uri().path()) else {
         return with_cors(plain(StatusCode::NOT_FOUND, "Not Found\n"));
