@@ -38,7 +38,7 @@ use crate::actors::quota::Quota;
 use crate::actors::raft_node::{RaftNode, Snapshots};
 use crate::actors::snapshot_receiver::SnapshotReceiver;
 use crate::actors::status::RaftStatusBoard;
-use crate::actors::wal_writer::WalWriter;
+use crate::actors::wal_writer::WalHandle;
 use crate::actors::watch_hub::WatchHub;
 use crate::api::header::HeaderFiller;
 use crate::api::peer::PeerService;
@@ -464,13 +464,7 @@ fn start_actors(
     let readers = SyncArbiter::start(READER_THREADS, move || {
         MvccReader::new(reader_store.clone())
     });
-    let wal_slot = std::sync::Mutex::new(Some(wal));
-    let wal_board = board.clone();
-    let wal_writer = SyncArbiter::start(1, move || {
-        // SyncArbiter asks its factory once per thread; there is one thread.
-        let wal = wal_slot.lock().ok().and_then(|mut slot| slot.take());
-        WalWriter::new(wal.unwrap_or_else(unreachable_wal), wal_board.clone())
-    });
+    let wal_writer = WalHandle::start(wal, board.clone());
     let quota = Quota::new(
         config.max_request_bytes as usize,
         config.quota_backend_bytes,
@@ -597,9 +591,4 @@ fn start_actors(
 
 fn non_zero(duration: std::time::Duration) -> Option<std::time::Duration> {
     (!duration.is_zero()).then_some(duration)
-}
-
-fn unreachable_wal() -> Wal {
-    tracing::error!("WAL writer restarted without a WAL; exiting");
-    std::process::exit(1)
 }

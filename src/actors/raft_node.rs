@@ -22,7 +22,7 @@ use super::applier::{Applier, ApplyEntries};
 use super::peer_net::{PeerNet, SendRaft};
 use super::protocol::{Applied, Durable};
 use super::status::RaftStatusBoard;
-use super::wal_writer::{Persist, ReleaseTo, WalWriter};
+use super::wal_writer::{Persist, PersistedHere, ReleaseTo, WalHandle};
 use super::{ServerError, ServerResult};
 use crate::storage::raft_store::RaftStore;
 
@@ -34,7 +34,7 @@ pub const CATCH_UP_ENTRIES: u64 = 5000;
 
 pub struct RaftNode {
     raw: RawNode<RaftStore>,
-    wal: Addr<WalWriter>,
+    wal: WalHandle,
     applier: Addr<Applier>,
     /// None for a single-member cluster.
     peers: Option<Addr<PeerNet>>,
@@ -52,7 +52,7 @@ impl RaftNode {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         raw: RawNode<RaftStore>,
-        wal: Addr<WalWriter>,
+        wal: WalHandle,
         applier: Addr<Applier>,
         peers: Option<Addr<PeerNet>>,
         board: Arc<RaftStatusBoard>,
@@ -95,7 +95,15 @@ impl RaftNode {
             self.install_snapshot(ready, ctx);
             return;
         }
-        self.send_to_peers(ready.take_messages(), ctx);
+        let messages = ready.take_messages();
+        // Sync on this thread only for one writer at a time: with more
+        // proposals waiting, the WAL thread syncs while this one parses and
+        // proposes the next batch (group commit). A leader's appends to
+        // followers go out before its own sync and overlap it; the peer link
+        // runs on this thread, so a Ready with messages is never synced here.
+        let one_writer = crate::metrics::metrics().server.proposals_pending.get() <= 1;
+        let may_sync_here = one_writer && messages.is_empty();
+        self.send_to_peers(messages, ctx);
         let committed = ready.take_committed_entries();
         if !committed.is_empty() {
             self.applier.do_send(ApplyEntries { entries: committed });
@@ -132,12 +140,26 @@ impl RaftNode {
             ctx.notify(Drive);
             return;
         }
-        self.persisting = true;
-        let persist = Persist {
+        let mut persist = Persist {
             entries,
             hard_state,
         };
+        if may_sync_here {
+            match self.wal.persist_here(persist) {
+                PersistedHere::Done => {
+                    self.raw.on_persist_ready(number);
+                    self.send_to_peers(persisted_messages, ctx);
+                    self.publish_status();
+                    self.drive(ctx);
+                    return;
+                }
+                PersistedHere::NotHere(back) => persist = back,
+                PersistedHere::Failed(err) => fatal(&format!("WAL write failed: {err}")),
+            }
+        }
+        self.persisting = true;
         self.wal
+            .thread
             .send(persist)
             .into_actor(self)
             .map(move |result, node, ctx| match result {
@@ -306,7 +328,7 @@ impl Handler<Durable> for RaftNode {
             ..Default::default()
         };
         meta.set_conf_state(self.raw.raft.prs().conf().to_conf_state());
-        self.wal.do_send(ReleaseTo { meta });
+        self.wal.thread.do_send(ReleaseTo { meta });
         let count = self.snapshots.snapshot_count;
         let mut keep_from = msg.index.saturating_sub(CATCH_UP_ENTRIES.min(count));
         if self.raw.raft.state == StateRole::Leader {

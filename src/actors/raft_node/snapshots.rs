@@ -143,6 +143,7 @@ impl RaftNode {
         };
         let local_id = self.raw.raft.id;
         self.wal
+            .thread
             .send(persist)
             .into_actor(self)
             .map(move |result, node, _| {
