@@ -24,8 +24,9 @@ const NO_SPACE_RETRY: std::time::Duration = std::time::Duration::from_millis(500
 /// so parsing and proposing go on during the sync.
 const PERSIST_HERE_MAX_ENTRIES: usize = 1;
 
-/// The one WAL, shared by the WAL thread and the raft node (which never
-/// has more than one Persist in flight, so they never wait on each other).
+/// The one WAL, shared by the WAL thread and the raft node. The raft node
+/// has at most one Persist in flight, so only a `ReleaseTo` (once per raft
+/// snapshot) can make the other side wait.
 type SharedWal = Arc<Mutex<Wal>>;
 
 /// The WAL, unless a thread panicked while writing it: then its state is
