@@ -84,12 +84,17 @@ impl Storage for RaftStore {
         self.log.last_index()
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let first = self.log.first_index()?;
         if let Some(snapshot) = &*self.offer() {
-            let index = snapshot.get_metadata().index;
-            // The receiver goes on from index + 1, which the log must hold.
-            if index >= request_index && index + 1 >= first {
+            let meta = snapshot.get_metadata();
+            // The receiver goes on from index + 1, which the log must hold,
+            // and refuses a snapshot whose members do not include it (one
+            // built before it was added, for a member added earlier).
+            if meta.index >= request_index
+                && meta.index + 1 >= first
+                && names(meta.get_conf_state(), to)
+            {
                 return Ok(snapshot.clone());
             }
         }
@@ -98,6 +103,19 @@ impl Storage for RaftStore {
             raft::StorageError::SnapshotTemporarilyUnavailable,
         ))
     }
+}
+
+/// Whether `id` is a voter or learner in `conf` (either side of a joint
+/// configuration).
+fn names(conf: &raft::eraftpb::ConfState, id: u64) -> bool {
+    [
+        &conf.voters,
+        &conf.learners,
+        &conf.voters_outgoing,
+        &conf.learners_next,
+    ]
+    .iter()
+    .any(|ids| ids.contains(&id))
 }
 
 #[cfg(test)]
@@ -120,13 +138,17 @@ mod tests {
         log
     }
 
+    /// A snapshot whose members are 1, 2 (voters) and 3 (a learner).
     fn snapshot_at(index: u64) -> Snapshot {
         let mut snapshot = Snapshot::default();
-        snapshot.set_metadata(SnapshotMetadata {
+        let mut meta = SnapshotMetadata {
             index,
             term: 1,
             ..Default::default()
-        });
+        };
+        meta.mut_conf_state().voters = vec![1, 2];
+        meta.mut_conf_state().learners = vec![3];
+        snapshot.set_metadata(meta);
         snapshot
     }
 
@@ -165,6 +187,15 @@ mod tests {
         assert!(unavailable(store.snapshot(0, 2)), "81 is compacted away");
         assert!(store.take_snapshot_wanted());
         assert!(unavailable(store.snapshot(95, 2)));
+    }
+
+    #[test]
+    fn an_offer_made_before_the_receiver_was_added_is_not_served() {
+        let store = RaftStore::new(log_from(50, 100));
+        store.offer_snapshot(snapshot_at(80));
+        assert_eq!(store.snapshot(0, 3).unwrap().get_metadata().index, 80);
+        assert!(unavailable(store.snapshot(0, 4)), "4 joined after it");
+        assert!(store.take_snapshot_wanted(), "a newer one is built");
     }
 
     #[test]
