@@ -5,6 +5,7 @@
 mod corrupt_check;
 mod corrupt_monitor;
 mod etcd_data_dir;
+mod force_new_cluster;
 mod listeners;
 mod membership;
 mod shutdown;
@@ -158,7 +159,18 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
 
     let conf = conf_state_of(membership.members.iter().map(|m| (m.id, m.is_learner)));
     let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
-    let (wal, contents) = cut_restored_log(&dirs, wal, contents, store.consistent_index(), &conf)?;
+    let (mut wal, contents) =
+        cut_restored_log(&dirs, wal, contents, store.consistent_index(), &conf)?;
+    let contents = if config.force_new_cluster {
+        force_new_cluster::force_new_cluster(
+            &mut wal,
+            contents,
+            &membership,
+            store.consistent_index(),
+        )?
+    } else {
+        contents
+    };
     if pending_install.is_some() {
         snapshots.finish_install()?;
         tracing::info!(

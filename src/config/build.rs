@@ -345,6 +345,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         strict_reconfig_check: s.bool("strict-reconfig-check")?,
         enable_grpc_gateway: s.bool("enable-grpc-gateway")?,
         pre_vote: s.bool("pre-vote")?,
+        force_new_cluster: s.bool("force-new-cluster")?,
         auto_compaction,
         watch_progress_notify_interval,
         lease_checkpoint_interval,

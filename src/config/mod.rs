@@ -101,6 +101,9 @@ pub struct Config {
     pub enable_grpc_gateway: bool,
     /// `--pre-vote`.
     pub pre_vote: bool,
+    /// `--force-new-cluster`: restart as a one-member cluster (see
+    /// `server::force_new_cluster`).
+    pub force_new_cluster: bool,
     /// `--experimental-watch-progress-notify-interval` (0 already replaced by 10 min,
     /// values under 100 ms raised to 100 ms).
     pub watch_progress_notify_interval: Duration,
@@ -171,6 +174,7 @@ impl Default for Config {
             strict_reconfig_check: true,
             enable_grpc_gateway: true,
             pre_vote: false,
+            force_new_cluster: false,
             auto_compaction: None,
             lease_checkpoint_interval: Duration::from_secs(300),
             range_memory_budget: 1 << 30,

@@ -329,8 +329,8 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("experimental-warning-apply-duration", "100ms", K::Duration, S::NotBuiltYet, G::Experimental,
         "Log a warning when applying one request takes longer than this."),
     // Unsafe.
-    flag("force-new-cluster", "false", K::Bool, S::NotBuiltYet, G::Unsafe,
-        "Restart as a one-member cluster, discarding the rest of the membership."),
+    flag("force-new-cluster", "false", K::Bool, S::Honoured, G::Unsafe,
+        "Restart as a one-member cluster holding this member's data: uncommitted entries are dropped and every other member is removed through the log (disaster recovery after losing quorum; ignored on a new data dir)."),
     flag("unsafe-no-fsync", "false", K::Bool, S::NotBuiltYet, G::Unsafe,
         "Never fsync (loses data on crash)."),
     // Deprecated in etcd.

@@ -132,7 +132,6 @@ mod tests {
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
             ("experimental-enable-v2v3", "/v2"),
-            ("force-new-cluster", "true"),
         ] {
             let err = check(&with(&[(name, value)])).err().map(|e| e.to_string());
             let msg = err.unwrap_or_default();

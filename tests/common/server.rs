@@ -123,6 +123,10 @@ pub struct Member {
     starts: u32,
     /// Extra environment of the next starts (e.g. FAILPOINTS).
     env: Vec<(String, String)>,
+    /// Extra flags of this member's next starts (after the cluster's).
+    extra_args: Vec<String>,
+    /// Lost for good: left out of the `--initial-cluster` of later joiners.
+    pub gone: bool,
 }
 
 impl Member {
@@ -347,6 +351,8 @@ impl Cluster {
                     child: None,
                     starts: 0,
                     env: Vec::new(),
+                    extra_args: Vec::new(),
+                    gone: false,
                 }
             })
             .collect();
@@ -380,6 +386,8 @@ impl Cluster {
             child: None,
             starts: 0,
             env: Vec::new(),
+            extra_args: Vec::new(),
+            gone: false,
         });
         self.members.len() - 1
     }
@@ -400,9 +408,10 @@ impl Cluster {
         }
     }
 
-    /// `--initial-cluster` naming every member.
+    /// `--initial-cluster` naming every member not [`Member::gone`].
     pub fn initial_cluster(&self) -> String {
         (0..self.members.len())
+            .filter(|&i| !self.members[i].gone)
             .map(|i| format!("{}={}", self.members[i].name, self.advertised_peer_url(i)))
             .collect::<Vec<_>>()
             .join(",")
@@ -427,6 +436,7 @@ impl Cluster {
             a.push("--initial-cluster-state=existing".to_string());
         }
         a.extend(self.args.iter().cloned());
+        a.extend(m.extra_args.iter().cloned());
         a
     }
 
@@ -555,6 +565,11 @@ impl Cluster {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+    }
+    /// Flags member `i` gets from its next start on, after the cluster's
+    /// (e.g. `--force-new-cluster`); empty to clear.
+    pub fn set_member_args(&mut self, i: usize, args: &[&str]) {
+        self.members[i].extra_args = args.iter().map(|a| a.to_string()).collect();
     }
     /// Sends `signal` (as `kill` names it: "TERM", "INT", ...) to member `i`.
     pub fn signal(&self, i: usize, signal: &str) {
