@@ -116,6 +116,12 @@ pub fn run(config: Config) -> Result<(), BootError> {
 /// Runs the server; `--auth-provider` names one of `providers`.
 pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), BootError> {
     let dirs = DataDirs::of(&config);
+    if config.unsafe_no_fsync {
+        crate::storage::fsync::disable();
+        tracing::warn!(
+            "--unsafe-no-fsync: fsync is disabled; a machine crash will lose acknowledged writes"
+        );
+    }
     // Held until the process ends, however it ends: the kernel releases them
     // then, after every thread that might still write has stopped.
     std::mem::forget(lock_dirs(&config)?);
@@ -508,6 +514,10 @@ fn start_actors(
         )
         .start(),
     );
+    let tick_advance = (
+        config.initial_election_tick_advance,
+        config.election_ticks() as usize,
+    );
     let raft = RaftNode::start_in_arbiter(&raft_arbiter, move |_| {
         RaftNode::new(
             raw,
@@ -519,6 +529,7 @@ fn start_actors(
             applied,
             snapshots,
         )
+        .with_initial_tick_advance(tick_advance.0, tick_advance.1)
     });
     let frontend = FrontEnd::new(
         raft.clone(),

@@ -46,6 +46,10 @@ pub struct RaftNode {
     applied: u64,
     reads: ReadIndexQueue,
     snapshots: Snapshots,
+    /// `--initial-election-tick-advance`: campaign at once as a lone voter;
+    /// with peers, the election ticks skipped when the first peer message
+    /// arrives (taken then).
+    tick_advance: Option<usize>,
 }
 
 impl RaftNode {
@@ -71,6 +75,33 @@ impl RaftNode {
             applied,
             reads: ReadIndexQueue::default(),
             snapshots,
+            tick_advance: None,
+        }
+    }
+
+    /// etcd's `--initial-election-tick-advance`: a member that just started
+    /// need not wait out a whole election timeout. A lone voter campaigns at
+    /// once; one with peers, once the first of them is heard from and no
+    /// leader is known, skips all but two of its election ticks (as etcd
+    /// fast-forwards them), so a live leader's heartbeat still comes first.
+    pub fn with_initial_tick_advance(mut self, on: bool, election_ticks: usize) -> Self {
+        self.tick_advance = on.then_some(election_ticks.saturating_sub(2));
+        self
+    }
+
+    /// The first message from a peer: skip the election ticks (see
+    /// `with_initial_tick_advance`).
+    fn advance_ticks_once(&mut self) {
+        let Some(ticks) = self.tick_advance.take() else {
+            return;
+        };
+        let raft = &self.raw.raft;
+        if raft.leader_id != raft::INVALID_ID || raft.state != StateRole::Follower {
+            return;
+        }
+        tracing::info!(ticks, "a peer is reachable; fast-forwarding election ticks");
+        for _ in 0..ticks {
+            self.raw.tick();
         }
     }
 
@@ -220,7 +251,8 @@ impl Actor for RaftNode {
         ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
         // A lone voter need not wait out an election timeout to lead.
         let voters = self.raw.raft.prs().conf().voters().ids().len();
-        if voters == 1 && self.raw.raft.state != StateRole::Leader {
+        let advance = self.tick_advance.is_some();
+        if advance && voters == 1 && self.raw.raft.state != StateRole::Leader {
             if let Err(err) = self.raw.campaign() {
                 tracing::warn!("campaign failed: {err}");
             }
@@ -263,6 +295,7 @@ impl Handler<Step> for RaftNode {
                 tracing::debug!("raft step: {err}");
             }
         }
+        self.advance_ticks_once();
         self.publish_status();
         self.drive(ctx);
     }

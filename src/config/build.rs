@@ -346,6 +346,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         enable_grpc_gateway: s.bool("enable-grpc-gateway")?,
         pre_vote: s.bool("pre-vote")?,
         force_new_cluster: s.bool("force-new-cluster")?,
+        unsafe_no_fsync: s.bool("unsafe-no-fsync")?,
+        initial_election_tick_advance: s.bool("initial-election-tick-advance")?,
         auto_compaction,
         watch_progress_notify_interval,
         lease_checkpoint_interval,

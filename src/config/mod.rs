@@ -101,6 +101,10 @@ pub struct Config {
     pub enable_grpc_gateway: bool,
     /// `--pre-vote`.
     pub pre_vote: bool,
+    /// `--unsafe-no-fsync`: no fsync anywhere (tests only).
+    pub unsafe_no_fsync: bool,
+    /// `--initial-election-tick-advance`.
+    pub initial_election_tick_advance: bool,
     /// `--force-new-cluster`: restart as a one-member cluster (see
     /// `server::force_new_cluster`).
     pub force_new_cluster: bool,
@@ -175,6 +179,8 @@ impl Default for Config {
             enable_grpc_gateway: true,
             pre_vote: false,
             force_new_cluster: false,
+            unsafe_no_fsync: false,
+            initial_election_tick_advance: true,
             auto_compaction: None,
             lease_checkpoint_interval: Duration::from_secs(300),
             range_memory_budget: 1 << 30,

@@ -175,8 +175,8 @@ pub const FLAGS: &[FlagSpec] = &[
         "Raft heartbeat period in milliseconds."),
     flag("election-timeout", "1000", K::Uint, S::Honoured, G::Member,
         "Raft election timeout in milliseconds: at least 5 heartbeats, at most 50000."),
-    flag("initial-election-tick-advance", "true", K::Bool, S::NotBuiltYet, G::Member,
-        "Skip most of the first election timeout after start-up."),
+    flag("initial-election-tick-advance", "true", K::Bool, S::Honoured, G::Member,
+        "Skip most of the first election timeout after start-up: a lone member campaigns at once; one with peers skips all but two election ticks once a peer answers and no leader is known. false: wait a whole (randomized) election timeout."),
     flag("listen-peer-urls", "http://localhost:2380", K::List, S::Honoured, G::Member,
         "Comma-separated http://IP:port URLs to accept peer (Raft) connections on."),
     flag("listen-client-urls", "http://localhost:2379", K::List, S::Honoured, G::Member,
@@ -331,8 +331,8 @@ pub const FLAGS: &[FlagSpec] = &[
     // Unsafe.
     flag("force-new-cluster", "false", K::Bool, S::Honoured, G::Unsafe,
         "Restart as a one-member cluster holding this member's data: uncommitted entries are dropped and every other member is removed through the log (disaster recovery after losing quorum; ignored on a new data dir)."),
-    flag("unsafe-no-fsync", "false", K::Bool, S::NotBuiltYet, G::Unsafe,
-        "Never fsync (loses data on crash)."),
+    flag("unsafe-no-fsync", "false", K::Bool, S::Honoured, G::Unsafe,
+        "Disables fsync, unsafe, will cause data loss (etcd's words): no WAL or backend sync at all. For tests only; logged as a warning at start."),
     // Deprecated in etcd.
     flag("debug", "false", K::Bool, S::Honoured, G::Deprecated,
         "Same as --log-level=debug."),
@@ -600,7 +600,7 @@ pub(crate) mod tests {
             assert!(
                 doc.contains(&row),
                 "docs/configuration.md lacks (or has an outdated) row:\n{row}\n\
-                 (run `cargo test --lib print_docs_table -- --ignored --nocapture`)"
+                 (run scripts/regen-flag-docs.sh)"
             );
         }
     }

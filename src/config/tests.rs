@@ -363,8 +363,6 @@ fn unsupported_flags_error_unless_default() {
     ]);
     assert!(err(&["--auth-token=bogus"]).contains("unknown token type \"bogus\""));
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
-    assert!(err(&["--initial-election-tick-advance=false"])
-        .starts_with("oxcd: --initial-election-tick-advance is not supported yet"));
     // Once honoured; now accepted only at etcd's default.
     ok(&[
         "--max-snapshots=5",
@@ -614,4 +612,23 @@ fn range_memory_budget_from_flag_and_file() {
     let from_file = load(&["--config-file", &path]).expect("file");
     assert_eq!(from_file.range_memory_budget, 256 << 20);
     assert!(load(&["--range-memory-budget", "-1"]).is_err());
+}
+
+/// Issue 19's flags reach the configuration from the command line and from
+/// a TOML file alike.
+#[test]
+fn recovery_and_start_up_flags_are_read() {
+    let c = ok(&[]);
+    assert!(!c.force_new_cluster);
+    assert!(c.initial_election_tick_advance);
+    let c = ok(&[
+        "--force-new-cluster",
+        "--initial-election-tick-advance=false",
+    ]);
+    assert!(c.force_new_cluster);
+    assert!(!c.initial_election_tick_advance);
+    let f = toml_file("force-new-cluster = true\ninitial-election-tick-advance = false\n");
+    let c = ok(&["--config-file", &path_of(&f)]);
+    assert!(c.force_new_cluster);
+    assert!(!c.initial_election_tick_advance);
 }

@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod error;
 pub mod etcd_wal;
+pub mod fsync;
 pub use error::{StorageError, StorageResult};
 pub mod auth;
 pub mod backend;

@@ -118,7 +118,7 @@ fn zeroed_file(path: &Path, len: u64, stop: Option<&AtomicBool>) -> io::Result<F
         .truncate(true)
         .open(path)?;
     zeros::fill(&file, 0, len, stop)?;
-    file.sync_data()?;
+    crate::storage::fsync::sync_data(&file)?;
     Ok(file)
 }
 

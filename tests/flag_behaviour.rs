@@ -1,0 +1,56 @@
+//! etcd flags that change how a member behaves, each shown changing it (not
+//! only parsed): one test per flag group of issue 19.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{Cluster, ServerKind};
+
+/// Seconds from spawning a lone member to its first linearizable read (it
+/// needs a leader).
+fn seconds_to_serve(args: &[&str]) -> f64 {
+    let started = Instant::now();
+    let _server = Cluster::start_with_args(ServerKind::Oxcd, args);
+    started.elapsed().as_secs_f64()
+}
+
+#[test]
+fn initial_election_tick_advance_decides_whether_a_lone_member_waits() {
+    let slow_election = ["--heartbeat-interval=100", "--election-timeout=4000"];
+    let advanced = seconds_to_serve(&slow_election);
+    let mut args = slow_election.to_vec();
+    args.push("--initial-election-tick-advance=false");
+    let waited = seconds_to_serve(&args);
+    // Raft campaigns no sooner than one election timeout unless advanced.
+    assert!(
+        waited >= 4.0,
+        "without the advance it served after {waited:.2}s"
+    );
+    assert!(
+        advanced < waited - 2.0,
+        "with it {advanced:.2}s, without {waited:.2}s"
+    );
+}
+
+/// WAL fsyncs counted by a member after 20 puts.
+fn wal_fsyncs_after_puts(args: &[&str]) -> (f64, String) {
+    let server = Cluster::start_with_args(ServerKind::Oxcd, args);
+    for i in 0..20 {
+        assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
+    }
+    let metrics = common::http::get(&server.endpoint(), "/metrics").body;
+    let samples = common::http::parse_metrics(&metrics);
+    let count = common::http::sample(&samples, "etcd_disk_wal_fsync_duration_seconds_count")
+        .expect("the fsync histogram");
+    (count, server.member(0).log_tail(200))
+}
+
+#[test]
+fn unsafe_no_fsync_turns_syncs_off_with_a_warning() {
+    let (synced, _) = wal_fsyncs_after_puts(&[]);
+    assert!(synced >= 20.0, "{synced} fsyncs for 20 puts");
+    let (unsynced, log) = wal_fsyncs_after_puts(&["--unsafe-no-fsync"]);
+    assert_eq!(unsynced, 0.0, "no fsync with --unsafe-no-fsync");
+    assert!(log.contains("fsync is disabled"), "{log}");
+}
