@@ -573,7 +573,10 @@ fn start_actors(
         applied: raft.clone().recipient(),
         durable: raft.clone().recipient(),
     };
-    applier_ctx.run(Applier::new(batch_writer, mvcc, listeners, board.clone()));
+    applier_ctx.run(
+        Applier::new(batch_writer, mvcc, listeners, board.clone())
+            .with_slow_apply_warning(config.warning_apply_duration),
+    );
     if let Some(policy) = config.auto_compaction {
         Compactor::new(policy, frontend.clone(), readers.clone()).start();
     }

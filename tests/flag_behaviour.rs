@@ -54,3 +54,25 @@ fn unsafe_no_fsync_turns_syncs_off_with_a_warning() {
     assert_eq!(unsynced, 0.0, "no fsync with --unsafe-no-fsync");
     assert!(log.contains("fsync is disabled"), "{log}");
 }
+
+/// `etcd_server_slow_apply_total` after 20 puts, and the member's log.
+fn slow_applies_after_puts(args: &[&str]) -> (f64, String) {
+    let server = Cluster::start_with_args(ServerKind::Oxcd, args);
+    for i in 0..20 {
+        assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
+    }
+    let metrics = common::http::get(&server.endpoint(), "/metrics").body;
+    let samples = common::http::parse_metrics(&metrics);
+    let count = common::http::sample(&samples, "etcd_server_slow_apply_total").expect("counter");
+    (count, server.member(0).log_tail(400))
+}
+
+#[test]
+fn warning_apply_duration_sets_what_counts_as_a_slow_apply() {
+    let (usual, _) = slow_applies_after_puts(&[]);
+    // Every apply takes longer than a nanosecond.
+    let (all, log) = slow_applies_after_puts(&["--experimental-warning-apply-duration=1ns"]);
+    assert!(all >= 20.0, "{all} slow applies of 20 puts");
+    assert!(usual < 10.0, "{usual} applies of a one-key put over 100ms");
+    assert!(log.contains("apply request took too long"), "{log}");
+}

@@ -56,6 +56,8 @@ pub struct Applier {
     /// A batch is being applied, or a retry after a full disk is scheduled;
     /// entries arriving meanwhile wait in the queue.
     busy: bool,
+    /// `--experimental-warning-apply-duration`.
+    slow_apply: std::time::Duration,
 }
 
 impl Applier {
@@ -72,7 +74,14 @@ impl Applier {
             board,
             queue: Vec::new(),
             busy: false,
+            slow_apply: DEFAULT_SLOW_APPLY,
         }
+    }
+
+    /// etcd's `--experimental-warning-apply-duration`.
+    pub fn with_slow_apply_warning(mut self, after: std::time::Duration) -> Self {
+        self.slow_apply = after;
+        self
     }
 
     /// A batch found no disk space and changed nothing: its entries go back
@@ -97,13 +106,13 @@ impl Applier {
         let _span =
             tracing::debug_span!("apply.batch", entries = entries.len(), last_index).entered();
         let batch = ApplyBatch { items, last_index };
-        let started = std::time::Instant::now();
+        let (started, slow) = (std::time::Instant::now(), self.slow_apply);
         if is_small(&batch) && !self.inline.flush_due(last_index) {
             let result = self.inline.apply(batch);
             if matches!(&result, Err(err) if err.is_no_space()) {
                 return self.retry_later(entries, ctx);
             }
-            note_slow_apply(started, last_index);
+            note_slow_apply(started, last_index, slow);
             self.finish(last_index, result);
             return self.apply_queued(ctx);
         }
@@ -116,7 +125,7 @@ impl Applier {
                 if matches!(&result, Err(err) if err.is_no_space()) {
                     return applier.retry_later(entries, ctx);
                 }
-                note_slow_apply(started, last_index);
+                note_slow_apply(started, last_index, slow);
                 applier.finish(last_index, result);
                 applier.busy = false;
                 applier.apply_queued(ctx);
@@ -176,15 +185,15 @@ impl Applier {
 /// etcd warns about (and counts) an apply slower than its
 /// `--experimental-warning-apply-duration`, 100 ms by default. oxcd applies
 /// in batches, so a slow batch counts once.
-const SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
+const DEFAULT_SLOW_APPLY: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn note_slow_apply(started: std::time::Instant, last_index: u64) {
+fn note_slow_apply(started: std::time::Instant, last_index: u64, slow: std::time::Duration) {
     let took = started.elapsed();
-    if took > SLOW_APPLY {
+    if took > slow {
         crate::metrics::metrics().server.slow_apply_total.inc();
         tracing::warn!(
             took = ?took,
-            expected = ?SLOW_APPLY,
+            expected = ?slow,
             last_index,
             "apply request took too long"
         );

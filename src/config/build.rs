@@ -347,6 +347,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         pre_vote: s.bool("pre-vote")?,
         force_new_cluster: s.bool("force-new-cluster")?,
         unsafe_no_fsync: s.bool("unsafe-no-fsync")?,
+        warning_apply_duration: s.duration("experimental-warning-apply-duration")?,
         initial_election_tick_advance: s.bool("initial-election-tick-advance")?,
         auto_compaction,
         watch_progress_notify_interval,

@@ -101,6 +101,9 @@ pub struct Config {
     pub enable_grpc_gateway: bool,
     /// `--pre-vote`.
     pub pre_vote: bool,
+    /// `--experimental-warning-apply-duration`: an apply slower than this
+    /// is logged and counted in `etcd_server_slow_apply_total`.
+    pub warning_apply_duration: Duration,
     /// `--unsafe-no-fsync`: no fsync anywhere (tests only).
     pub unsafe_no_fsync: bool,
     /// `--initial-election-tick-advance`.
@@ -180,6 +183,7 @@ impl Default for Config {
             pre_vote: false,
             force_new_cluster: false,
             unsafe_no_fsync: false,
+            warning_apply_duration: Duration::from_millis(100),
             initial_election_tick_advance: true,
             auto_compaction: None,
             lease_checkpoint_interval: Duration::from_secs(300),

@@ -326,8 +326,8 @@ pub const FLAGS: &[FlagSpec] = &[
         "Do not check the SAN of peers' client certificates."),
     flag("experimental-watch-progress-notify-interval", "10m", K::Duration, S::Honoured, G::Experimental,
         "Period of progress notifications sent to idle watchers (0: 10m; at least 100ms)."),
-    flag("experimental-warning-apply-duration", "100ms", K::Duration, S::NotBuiltYet, G::Experimental,
-        "Log a warning when applying one request takes longer than this."),
+    flag("experimental-warning-apply-duration", "100ms", K::Duration, S::Honoured, G::Experimental,
+        "Log 'apply request took too long' and count etcd_server_slow_apply_total when applying takes longer than this (oxcd applies in batches: a slow batch counts once)."),
     // Unsafe.
     flag("force-new-cluster", "false", K::Bool, S::Honoured, G::Unsafe,
         "Restart as a one-member cluster holding this member's data: uncommitted entries are dropped and every other member is removed through the log (disaster recovery after losing quorum; ignored on a new data dir)."),
