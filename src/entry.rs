@@ -25,11 +25,14 @@ where
         Err(err) => return report_config_error(&err),
     };
     crate::failpoints::setup();
-    logging::init(
+    if let Err(err) = logging::init(
         config.log_level.filter(),
         config.log_format.into(),
-        config.log_output.is_stdout(),
-    );
+        &config.log_outputs,
+    ) {
+        eprintln!("oxcd: --log-outputs: {err}");
+        return ExitCode::FAILURE;
+    }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

@@ -9,29 +9,31 @@ pub enum Format {
     Json,
 }
 
-/// Installs the global subscriber. `level` is a tracing filter directive
-/// (e.g. "info", or "oxcd=debug,raft=info"); RUST_LOG overrides it. Text is
-/// coloured only on a terminal: a log file or pipe gets plain text.
-pub fn init(level: &str, format: Format, to_stdout: bool) {
-    use std::io::IsTerminal as _;
+mod etcd_json;
+mod sinks;
+
+/// Installs the global subscriber, writing every line to each of `outputs`.
+/// `level` is a tracing filter directive (e.g. "info", or
+/// "oxcd=debug,raft=info"); RUST_LOG overrides it. Text is coloured only
+/// when every output is a terminal. Fails if a log file cannot be opened.
+pub fn init(
+    level: &str,
+    format: Format,
+    outputs: &[crate::config::LogOutput],
+) -> std::io::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let on_terminal = if to_stdout {
-        std::io::stdout().is_terminal()
-    } else {
-        std::io::stderr().is_terminal()
-    };
+    let sinks = sinks::Sinks::open(outputs)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(on_terminal)
-        .with_target(true);
+        .with_ansi(sinks.all_terminals())
+        .with_target(true)
+        .with_writer(sinks);
     // A second init (tests start several servers in one process) is harmless.
-    let result = match (format, to_stdout) {
-        (Format::Json, true) => builder.json().with_writer(std::io::stdout).try_init(),
-        (Format::Json, false) => builder.json().with_writer(std::io::stderr).try_init(),
-        (Format::Text, true) => builder.with_writer(std::io::stdout).try_init(),
-        (Format::Text, false) => builder.with_writer(std::io::stderr).try_init(),
+    let _ = match format {
+        Format::Json => builder.event_format(etcd_json::EtcdJson).try_init(),
+        Format::Text => builder.try_init(),
     };
-    let _ = result;
+    Ok(())
 }
 
 /// raft-rs logs through slog; this drain re-emits each record as a tracing event.

@@ -76,3 +76,57 @@ fn warning_apply_duration_sets_what_counts_as_a_slow_apply() {
     assert!(usual < 10.0, "{usual} applies of a one-key put over 100ms");
     assert!(log.contains("apply request took too long"), "{log}");
 }
+
+/// `--log-outputs` with a file and `--log-format json`: every line reaches
+/// both outputs as one JSON object with etcd's keys, and the messages
+/// operators grep etcd's logs for are there.
+#[test]
+fn logs_go_to_every_output_as_etcd_shaped_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("member.log");
+    let outputs = format!("--log-outputs=stderr,{}", file.display());
+    let server = Cluster::start_with_args(
+        ServerKind::Oxcd,
+        &[
+            outputs.as_str(),
+            "--log-format=json",
+            "--experimental-warning-apply-duration=1ns",
+        ],
+    );
+    for i in 0..3 {
+        assert!(server.ctl(&["put", "k", &i.to_string()]).success());
+    }
+    assert!(server.ctl(&["compact", "3"]).success());
+    assert!(server.ctl(&["defrag"]).success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for line in &lines {
+        for key in ["level", "ts", "caller", "msg"] {
+            assert!(line[key].is_string(), "{key} in {line}");
+        }
+    }
+    let has = |msg: &str| {
+        lines
+            .iter()
+            .any(|l| l["msg"].as_str().unwrap().contains(msg))
+    };
+    for msg in [
+        "elected leader",
+        "apply request took too long",
+        "finished scheduled compaction",
+        "defragmented",
+    ] {
+        assert!(has(msg), "no {msg:?} in {text}");
+    }
+    let compaction = lines
+        .iter()
+        .find(|l| l["msg"] == "finished scheduled compaction")
+        .unwrap();
+    assert_eq!(compaction["compact-revision"], 3);
+    // The same lines on stderr (the harness's log of the member).
+    let stderr = std::fs::read_to_string(&server.member(0).log_path).unwrap();
+    assert!(stderr.contains("\"msg\":\"defragmented\""), "{stderr}");
+}

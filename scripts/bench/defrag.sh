@@ -82,7 +82,7 @@ run_one() { # kind binary
   after=$(bench after "$phase")
   stop_member
   # oxcd logs how long writes were held for the swap.
-  server_says=$(grep -i "finished defragmenting" "$work/$kind.log" | tail -1 | cut -c1-400 || true)
+  server_says=$(grep -iE "finished defragmenting|msg.*defragmented|INFO.*defragmented" "$work/$kind.log" | tail -1 | cut -c1-400 || true)
   echo "$server_says" >&2
   python3 - "$kind" "$size_filled" "$size_before" "$size_after" "$t0" "$t1" "$before" "$during" "$after" "$server_says" >>"$json" <<'PY'
 import json, sys

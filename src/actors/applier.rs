@@ -191,9 +191,10 @@ fn note_slow_apply(started: std::time::Instant, last_index: u64, slow: std::time
     let took = started.elapsed();
     if took > slow {
         crate::metrics::metrics().server.slow_apply_total.inc();
+        // etcd's message and field names, which operators grep for.
         tracing::warn!(
             took = ?took,
-            expected = ?slow,
+            "expected-duration" = ?slow,
             last_index,
             "apply request took too long"
         );

@@ -107,8 +107,14 @@ impl RaftNode {
 
     fn publish_status(&self) {
         let raft = &self.raw.raft;
-        self.board
-            .publish_term_and_leader(raft.term, raft.leader_id);
+        let (id, term, leader) = (raft.id, raft.term, raft.leader_id);
+        let previous = self.board.publish_term_and_leader(term, leader);
+        // etcd's raft words these so; operators grep for them.
+        if leader != previous && leader != raft::INVALID_ID {
+            tracing::info!("raft.node: {id:x} elected leader {leader:x} at term {term}");
+        } else if leader != previous {
+            tracing::info!("raft.node: {id:x} lost leader {previous:x} at term {term}");
+        }
         self.board.publish_committed(raft.raft_log.committed);
     }
 

@@ -58,7 +58,8 @@ impl RaftStatusBoard {
         self.term.load(Ordering::Acquire)
     }
 
-    pub(crate) fn publish_term_and_leader(&self, term: u64, leader: u64) {
+    /// Publishes raft's term and leader; answers the leader published before.
+    pub(crate) fn publish_term_and_leader(&self, term: u64, leader: u64) -> u64 {
         self.term.store(term, Ordering::Release);
         let previous = self.leader.swap(leader, Ordering::AcqRel);
         // As etcd counts them: a move to a different, known leader.
@@ -68,6 +69,7 @@ impl RaftStatusBoard {
                 .leader_changes_seen_total
                 .inc();
         }
+        previous
     }
 
     pub(crate) fn publish_committed(&self, committed: u64) {

@@ -39,13 +39,23 @@ pub(super) async fn stream_snapshot(
         },
     )
     .await?;
-    tracing::info!(size, revision, "sending a database snapshot to a client");
+    // etcd's messages and field names, which operators grep for.
+    tracing::info!(
+        "total-bytes" = size,
+        revision,
+        "sending database snapshot to client"
+    );
+    let started = std::time::Instant::now();
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let outcome = send_file(&path, size, &tx).await;
         let _ = std::fs::remove_file(&path);
         match outcome {
-            Ok(()) => tracing::info!(size, "sent a database snapshot to a client"),
+            Ok(()) => tracing::info!(
+                "total-bytes" = size,
+                took = ?started.elapsed(),
+                "successfully sent database snapshot to client"
+            ),
             Err(err) => {
                 tracing::warn!(%err, "sending a database snapshot failed");
                 let _ = tx.send(Err(Status::internal(err.to_string()))).await;

@@ -39,7 +39,7 @@ pub const MAX_ELECTION_MS: u64 = 50_000;
 struct Logging {
     level: LogLevel,
     format: LogFormat,
-    output: LogOutput,
+    outputs: Vec<LogOutput>,
 }
 
 fn logging(s: &Settings, warnings: &mut Vec<String>) -> Result<Logging, ConfigError> {
@@ -52,21 +52,25 @@ fn logging(s: &Settings, warnings: &mut Vec<String>) -> Result<Logging, ConfigEr
             ))
         }
     }
-    let outputs = values::split_list(s.text("log-outputs"));
-    let output = match outputs.as_slice() {
-        [] => return Err(s.invalid("log-outputs", "expected 'stderr', 'stdout' or 'default'")),
-        [one] => match one.as_str() {
-            "default" | "stderr" => LogOutput::Stderr,
-            "stdout" => LogOutput::Stdout,
-            other => {
-                return Err(s.unsupported(
-                    "log-outputs",
-                    format!("logging to {other:?}; use 'stderr', 'stdout' or 'default'"),
-                ))
-            }
-        },
-        _ => return Err(s.unsupported("log-outputs", "more than one log output")),
-    };
+    // etcd 3.4 still reads the older single-value `--log-output`.
+    let mut outputs_flag = "log-outputs";
+    if s.is_set("log-output") && !s.is_set("log-outputs") {
+        warnings.push("--log-output is deprecated; use --log-outputs".to_string());
+        outputs_flag = "log-output";
+    }
+    let mut outputs: Vec<LogOutput> = Vec::new();
+    for value in values::split_list(s.text(outputs_flag)) {
+        let output = LogOutput::parse(&value);
+        if !outputs.contains(&output) {
+            outputs.push(output);
+        }
+    }
+    if outputs.is_empty() {
+        return Err(s.invalid(
+            outputs_flag,
+            "expected 'stderr', 'stdout', 'default' or file paths",
+        ));
+    }
     let mut level = LogLevel::parse(s.text("log-level")).ok_or_else(|| {
         s.invalid(
             "log-level",
@@ -85,7 +89,7 @@ fn logging(s: &Settings, warnings: &mut Vec<String>) -> Result<Logging, ConfigEr
     Ok(Logging {
         level,
         format,
-        output,
+        outputs,
     })
 }
 
@@ -360,7 +364,7 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         },
         log_level: log.level,
         log_format: log.format,
-        log_output: log.output,
+        log_outputs: log.outputs,
         bcrypt_cost,
         auth_token,
         auth_provider,
@@ -587,8 +591,8 @@ mod tests {
             ("logger", "zap"),
         ]);
         assert_eq!(
-            (c.log_level, c.log_output, c.log_format),
-            (LogLevel::Warn, LogOutput::Stdout, LogFormat::Json)
+            (c.log_level, c.log_outputs, c.log_format),
+            (LogLevel::Warn, vec![LogOutput::Stdout], LogFormat::Json)
         );
         let c = built(&[("debug", "true")]);
         assert_eq!(c.log_level, LogLevel::Debug);
@@ -597,8 +601,8 @@ mod tests {
             vec!["--debug is deprecated; use --log-level=debug"]
         );
         assert_eq!(
-            built(&[("log-outputs", "stderr")]).log_output,
-            LogOutput::Stderr
+            built(&[("log-outputs", "stderr")]).log_outputs,
+            vec![LogOutput::Stderr]
         );
         assert_eq!(
             error(&[("log-level", "trace")]),
@@ -609,12 +613,22 @@ mod tests {
             "oxcd: invalid value \"slog\" for --logger: unknown logger option; expected 'zap' or 'capnslog'"
         );
         assert_eq!(
-            error(&[("log-outputs", "/var/log/oxcd.log")]),
-            "oxcd: --log-outputs is not supported yet (logging to \"/var/log/oxcd.log\"; use 'stderr', 'stdout' or 'default')"
+            built(&[("log-outputs", "default,/var/log/oxcd.log,stderr")]).log_outputs,
+            vec![
+                LogOutput::Stderr,
+                LogOutput::File("/var/log/oxcd.log".into())
+            ]
+        );
+        let c = built(&[("log-output", "stdout")]);
+        assert_eq!(c.log_outputs, vec![LogOutput::Stdout]);
+        assert_eq!(
+            c.warnings,
+            vec!["--log-output is deprecated; use --log-outputs"]
         );
         assert_eq!(
-            error(&[("log-outputs", "stderr,stdout")]),
-            "oxcd: --log-outputs is not supported yet (more than one log output)"
+            built(&[("log-output", "stdout"), ("log-outputs", "stderr")]).log_outputs,
+            vec![LogOutput::Stderr],
+            "the newer flag wins"
         );
         assert_eq!(
             error(&[("log-format", "xml")]),

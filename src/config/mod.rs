@@ -126,8 +126,9 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `--log-format` (oxcd's own).
     pub log_format: LogFormat,
-    /// `--log-outputs`.
-    pub log_output: LogOutput,
+    /// `--log-outputs` (or the older `--log-output`): where logs go, each
+    /// line to every one.
+    pub log_outputs: Vec<LogOutput>,
     /// `--bcrypt-cost` (out of 4..=31 already replaced by 10).
     pub bcrypt_cost: u32,
     /// `--auth-token` and `--auth-token-ttl`.
@@ -192,7 +193,7 @@ impl Default for Config {
             grpc_keepalive: GrpcKeepalive::default(),
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
-            log_output: LogOutput::Stderr,
+            log_outputs: vec![LogOutput::Stderr],
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             auth_token: AuthToken::Simple {
                 ttl: DEFAULT_AUTH_TOKEN_TTL,

@@ -134,7 +134,7 @@ fn every_honoured_flag_is_parsed() {
     assert_eq!(c.snapshot_count, 1000);
     assert_eq!(c.auto_compaction, Some(AutoCompaction::Revision(500)));
     assert_eq!(c.log_level, LogLevel::Warn);
-    assert_eq!(c.log_output, LogOutput::Stdout);
+    assert_eq!(c.log_outputs, vec![LogOutput::Stdout]);
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!(
         c.grpc_keepalive,

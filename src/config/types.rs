@@ -87,18 +87,24 @@ pub enum LogFormat {
     Json,
 }
 
-/// `--log-outputs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One of `--log-outputs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogOutput {
     /// `stderr`, and etcd's `default`.
     Stderr,
     Stdout,
+    /// Any other value: a file, appended to (created if missing).
+    File(std::path::PathBuf),
 }
 
 impl LogOutput {
-    /// True when logs go to stdout.
-    pub fn is_stdout(self) -> bool {
-        self == LogOutput::Stdout
+    /// One `--log-outputs` value as etcd reads it.
+    pub fn parse(value: &str) -> LogOutput {
+        match value {
+            "default" | "stderr" => LogOutput::Stderr,
+            "stdout" => LogOutput::Stdout,
+            path => LogOutput::File(path.into()),
+        }
     }
 }
 
@@ -137,8 +143,12 @@ mod tests {
         assert_eq!(LogLevel::Debug.tracing_level(), tracing::Level::DEBUG);
         assert_eq!(LogLevel::Panic.filter(), "error");
         assert_eq!(LogLevel::Warn.filter(), "warn");
-        assert!(LogOutput::Stdout.is_stdout());
-        assert!(!LogOutput::Stderr.is_stdout());
+        assert_eq!(LogOutput::parse("default"), LogOutput::Stderr);
+        assert_eq!(LogOutput::parse("stdout"), LogOutput::Stdout);
+        assert_eq!(
+            LogOutput::parse("/var/log/oxcd.log"),
+            LogOutput::File("/var/log/oxcd.log".into())
+        );
     }
 }
 

@@ -34,7 +34,9 @@ impl Handler<Defragment> for Defragmenter {
 
     fn handle(&mut self, _: Defragment, _: &mut Self::Context) -> Self::Result {
         let _span = tracing::info_span!("mvcc.defragment").entered();
-        tracing::info!("starting defragment");
+        let size_before = self.store.backend_size();
+        // etcd's messages and field names, which operators grep for.
+        tracing::info!("current-db-size-bytes" = size_before, "defragmenting");
         let disk = &metrics().disk;
         disk.defrag_inflight.set(1);
         let started = std::time::Instant::now();
@@ -44,12 +46,12 @@ impl Handler<Defragment> for Defragmenter {
             .observe(seconds_since(started));
         match &report {
             Ok(done) => tracing::info!(
-                size_before = done.size_before,
-                size_after = done.size_after,
+                "current-db-size-bytes-diff" = done.size_after as i64 - done.size_before as i64,
+                "current-db-size-bytes" = done.size_after,
                 rounds = done.rounds,
                 writes_held = ?done.paused,
                 took = ?started.elapsed(),
-                "finished defragmenting the storage backend"
+                "defragmented"
             ),
             Err(err) => tracing::warn!(%err, "failed to defragment"),
         }

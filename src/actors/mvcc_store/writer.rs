@@ -110,6 +110,7 @@ impl BatchWriter {
                 .map(|h| h.id)
                 .unwrap_or_default();
             let fits = quota::fits(size, quota::cost(&item.request), self.quota_bytes);
+            let compaction_started = std::time::Instant::now();
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(mut response, events)| {
                     all_events.extend(events);
@@ -125,6 +126,14 @@ impl BatchWriter {
             );
             if result.is_ok() {
                 lease_changes.extend(LeaseChange::of(&item.request));
+                if let Some(compaction) = &item.request.compaction {
+                    // etcd's wording, which operators grep for.
+                    tracing::info!(
+                        "compact-revision" = compaction.revision,
+                        took = ?compaction_started.elapsed(),
+                        "finished scheduled compaction"
+                    );
+                }
             }
             // As etcd: the write stays applied, its caller is told the
             // space is exceeded, and the member raises NOSPACE.
