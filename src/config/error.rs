@@ -26,6 +26,13 @@ pub enum ConfigError {
     /// A flag (or one of its values) names an etcd feature oxcd has not built.
     #[error("oxcd: {flag} is not supported yet{detail}")]
     NotSupported { flag: String, detail: String },
+    /// A flag names an etcd feature oxcd does not have by design.
+    #[error("oxcd: {flag} does not apply to oxcd: {why} ({detail})")]
+    NotApplicable {
+        flag: String,
+        why: &'static str,
+        detail: String,
+    },
     /// The settings are individually valid but inconsistent.
     #[error("oxcd: {0}")]
     Invalid(String),

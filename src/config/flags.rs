@@ -37,6 +37,7 @@ fn help_text(spec: &FlagSpec) -> String {
     };
     let status = match spec.status {
         Status::NotBuiltYet => " [not built yet]",
+        Status::NotApplicable => " [not in oxcd]",
         _ => "",
     };
     format!("{} [default: {default}]{status}", spec.help)

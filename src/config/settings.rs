@@ -105,6 +105,14 @@ impl Settings {
     pub fn unsupported(&self, name: &str, detail: impl Into<String>) -> ConfigError {
         ConfigError::not_supported(self.describe(name), detail)
     }
+
+    pub fn not_applicable(&self, name: &str, why: &'static str, detail: String) -> ConfigError {
+        ConfigError::NotApplicable {
+            flag: self.describe(name),
+            why,
+            detail,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,33 @@ pub enum Status {
     Ignored,
     /// Controls the loader itself (`--config-file`, `--version`).
     Meta,
+    /// An etcd feature oxcd does not have by design (see
+    /// [`why_not_applicable`]): accepted only with etcd's default value;
+    /// any other value is an error saying why.
+    NotApplicable,
+}
+
+/// Why a [`Status::NotApplicable`] flag has no meaning in oxcd.
+pub fn why_not_applicable(name: &str) -> &'static str {
+    match name {
+        "enable-v2" | "experimental-enable-v2v3" => {
+            "oxcd serves only the v3 API (the v2 API is deprecated in etcd 3.4 and gone in 3.6)"
+        }
+        n if n.starts_with("proxy") => {
+            "the v2 proxy is etcd's v2 API feature (gone in etcd 3.6); use a plain TCP load balancer or `etcd grpc-proxy`"
+        }
+        "discovery" | "discovery-fallback" | "discovery-proxy" => {
+            "bootstrap through a v2 discovery service needs the v2 API; list the members in --initial-cluster"
+        }
+        "enable-pprof" => "it serves Go runtime profiles; profile oxcd with `perf` instead",
+        "experimental-backend-bbolt-freelist-type" => {
+            "oxcd's backend is LMDB, which has no bbolt freelist"
+        }
+        "log-package-levels" => {
+            "it sets capnslog package levels; use --log-level, or RUST_LOG=module=level"
+        }
+        _ => "etcd-only feature",
+    }
 }
 
 /// How a flag's value is written (Go's flag syntax, as etcd parses it).
@@ -214,11 +241,11 @@ pub const FLAGS: &[FlagSpec] = &[
         "Token that keeps members of different clusters apart during bootstrap."),
     flag("advertise-client-urls", "http://localhost:2379", K::List, S::Honoured, G::Clustering,
         "Comma-separated client URLs this member publishes; required when --listen-client-urls is given on the command line."),
-    flag("discovery", "", K::Text, S::NotBuiltYet, G::Clustering,
+    flag("discovery", "", K::Text, S::NotApplicable, G::Clustering,
         "Discovery service URL used to bootstrap the cluster."),
-    flag("discovery-fallback", "proxy", K::Choice(&["proxy", "exit"]), S::NotBuiltYet, G::Clustering,
+    flag("discovery-fallback", "proxy", K::Choice(&["proxy", "exit"]), S::NotApplicable, G::Clustering,
         "What to do when the discovery service fails: 'exit' or 'proxy'."),
-    flag("discovery-proxy", "", K::Text, S::NotBuiltYet, G::Clustering,
+    flag("discovery-proxy", "", K::Text, S::NotApplicable, G::Clustering,
         "HTTP proxy for reaching the discovery service."),
     flag("discovery-srv", "", K::Text, S::NotBuiltYet, G::Clustering,
         "DNS domain whose SRV records list the cluster's members."),
@@ -232,7 +259,7 @@ pub const FLAGS: &[FlagSpec] = &[
         "History kept by automatic compaction: hours or a duration (periodic mode) or revisions (revision mode); 0 disables it."),
     flag("auto-compaction-mode", "periodic", K::Text, S::Honoured, G::Clustering,
         "How to read --auto-compaction-retention: 'periodic' or 'revision'."),
-    flag("enable-v2", "false", K::Bool, S::NotBuiltYet, G::Clustering,
+    flag("enable-v2", "false", K::Bool, S::NotApplicable, G::Clustering,
         "Serve the etcd v2 API."),
     // Security.
     flag("cert-file", "", K::Text, S::Honoured, G::Security,
@@ -281,8 +308,8 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("auth-token-ttl", "300", K::Uint, S::Honoured, G::Auth,
         "Seconds a simple auth token stays valid after its last use."),
     // Profiling and monitoring.
-    flag("enable-pprof", "false", K::Bool, S::NotBuiltYet, G::Profiling,
-        "Serve runtime profiles under /debug/pprof/ on the client URLs (only false is accepted)."),
+    flag("enable-pprof", "false", K::Bool, S::NotApplicable, G::Profiling,
+        "Serve Go runtime profiles under /debug/pprof/ on the client URLs."),
     flag("metrics", "basic", K::Choice(&["basic", "extensive"]), S::Honoured, G::Profiling,
         "Detail of exported metrics: 'basic' or 'extensive'."),
     flag("listen-metrics-urls", "", K::List, S::Honoured, G::Profiling,
@@ -295,26 +322,26 @@ pub const FLAGS: &[FlagSpec] = &[
     flag("log-level", "info", K::Choice(&["debug", "info", "warn", "error", "panic", "fatal"]), S::Honoured, G::Logging,
         "Lowest level logged: debug, info, warn, error, panic or fatal."),
     // v2 proxy.
-    flag("proxy", "off", K::Choice(&["off", "readonly", "on"]), S::NotBuiltYet, G::Proxy,
+    flag("proxy", "off", K::Choice(&["off", "readonly", "on"]), S::NotApplicable, G::Proxy,
         "Run as a v2 proxy: 'off', 'readonly' or 'on'."),
-    flag("proxy-failure-wait", "5000", K::Uint, S::NotBuiltYet, G::Proxy,
+    flag("proxy-failure-wait", "5000", K::Uint, S::NotApplicable, G::Proxy,
         "Milliseconds a failed endpoint is skipped by the proxy."),
-    flag("proxy-refresh-interval", "30000", K::Uint, S::NotBuiltYet, G::Proxy,
+    flag("proxy-refresh-interval", "30000", K::Uint, S::NotApplicable, G::Proxy,
         "Milliseconds between refreshes of the proxy's endpoint list."),
-    flag("proxy-dial-timeout", "1000", K::Uint, S::NotBuiltYet, G::Proxy,
+    flag("proxy-dial-timeout", "1000", K::Uint, S::NotApplicable, G::Proxy,
         "Milliseconds the proxy waits for a connection (0: no limit)."),
-    flag("proxy-write-timeout", "5000", K::Uint, S::NotBuiltYet, G::Proxy,
+    flag("proxy-write-timeout", "5000", K::Uint, S::NotApplicable, G::Proxy,
         "Milliseconds the proxy waits for a write (0: no limit)."),
-    flag("proxy-read-timeout", "0", K::Uint, S::NotBuiltYet, G::Proxy,
+    flag("proxy-read-timeout", "0", K::Uint, S::NotApplicable, G::Proxy,
         "Milliseconds the proxy waits for a read (0: no limit)."),
     // Experimental.
     flag("experimental-initial-corrupt-check", "false", K::Bool, S::Honoured, G::Experimental,
         "Compare data with the other members before serving."),
     flag("experimental-corrupt-check-time", "0s", K::Duration, S::Honoured, G::Experimental,
         "Period of the cluster-wide corruption check (0: off)."),
-    flag("experimental-enable-v2v3", "", K::Text, S::NotBuiltYet, G::Experimental,
+    flag("experimental-enable-v2v3", "", K::Text, S::NotApplicable, G::Experimental,
         "Serve the v2 API from the v3 store under this key prefix."),
-    flag("experimental-backend-bbolt-freelist-type", "array", K::Text, S::NotBuiltYet, G::Experimental,
+    flag("experimental-backend-bbolt-freelist-type", "array", K::Text, S::NotApplicable, G::Experimental,
         "bbolt freelist layout: 'array' or 'map'."),
     flag("experimental-enable-lease-checkpoint", "false", K::Bool, S::Honoured, G::Experimental,
         "Checkpoint remaining lease TTLs through raft. Always on in oxcd; the flag is accepted."),
@@ -336,7 +363,7 @@ pub const FLAGS: &[FlagSpec] = &[
     // Deprecated in etcd.
     flag("debug", "false", K::Bool, S::Honoured, G::Deprecated,
         "Same as --log-level=debug."),
-    flag("log-package-levels", "", K::Text, S::NotBuiltYet, G::Deprecated,
+    flag("log-package-levels", "", K::Text, S::NotApplicable, G::Deprecated,
         "Per-package log levels such as 'etcdserver=DEBUG'."),
     flag("log-output", "default", K::List, S::Honoured, G::Deprecated,
         "Older spelling of --log-outputs (used when --log-outputs is not given, with a warning)."),
@@ -576,6 +603,7 @@ pub(crate) mod tests {
             Status::NotBuiltYet => "not built yet",
             Status::Ignored => "ignored",
             Status::Meta => "honoured",
+            Status::NotApplicable => "not in oxcd",
         };
         let toml_key = if f.settable_outside_command_line() {
             format!("`{}`", f.name)

@@ -308,13 +308,13 @@ auto-compaction-retention: "1"
     assert!(!c.client_tls.auto_tls);
     assert!(!c.strict_reconfig_check);
     assert!(c.auto_compaction.is_some());
-    // A feature not built yet is refused by name, from YAML as from TOML.
+    // A feature oxcd lacks is refused by name, from YAML as from TOML.
     if let Err(e) = std::fs::write(f.path(), text) {
         panic!("write: {e}");
     }
     assert_eq!(
         err(&["--config-file", &path]),
-        format!("oxcd: --enable-v2 (from config file {path}) is not supported yet (only etcd's default false is accepted, got \"true\")")
+        format!("oxcd: --enable-v2 (from config file {path}) does not apply to oxcd: oxcd serves only the v3 API (the v2 API is deprecated in etcd 3.4 and gone in 3.6) (only etcd's default false is accepted, got \"true\")")
     );
 }
 
@@ -334,7 +334,7 @@ fn file_values_are_validated_like_flags() {
     let path = path_of(&f);
     assert_eq!(
         err(&["--config-file", &path]),
-        format!("oxcd: --enable-v2 (from config file {path}) is not supported yet (only etcd's default false is accepted, got \"true\")")
+        format!("oxcd: --enable-v2 (from config file {path}) does not apply to oxcd: oxcd serves only the v3 API (the v2 API is deprecated in etcd 3.4 and gone in 3.6) (only etcd's default false is accepted, got \"true\")")
     );
     let f = toml_file("election-timeout = 100\n");
     let path = path_of(&f);
@@ -348,7 +348,7 @@ fn file_values_are_validated_like_flags() {
 fn unsupported_flags_error_unless_default() {
     assert_eq!(
         err(&["--enable-v2"]),
-        "oxcd: --enable-v2 is not supported yet (only etcd's default false is accepted, got \"true\")"
+        "oxcd: --enable-v2 does not apply to oxcd: oxcd serves only the v3 API (the v2 API is deprecated in etcd 3.4 and gone in 3.6) (only etcd's default false is accepted, got \"true\")"
     );
     ok(&["--enable-v2=false"]);
     ok(&[
@@ -362,7 +362,7 @@ fn unsupported_flags_error_unless_default() {
         "--enable-grpc-gateway",
     ]);
     assert!(err(&["--auth-token=bogus"]).contains("unknown token type \"bogus\""));
-    assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof is not supported yet"));
+    assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof does not apply to oxcd"));
     // Once honoured; now accepted only at etcd's default.
     ok(&[
         "--max-snapshots=5",

@@ -41,22 +41,35 @@ fn normalise(kind: Kind, raw: &str) -> Result<Normal, String> {
 }
 
 fn check_one(s: &Settings, spec: &FlagSpec) -> Result<(), ConfigError> {
+    let Err(detail) = at_default(s, spec)? else {
+        return Ok(());
+    };
+    Err(match spec.status {
+        Status::NotApplicable => {
+            s.not_applicable(spec.name, table::why_not_applicable(spec.name), detail)
+        }
+        _ => s.unsupported(spec.name, detail),
+    })
+}
+
+/// `Ok(Ok(()))` when the flag holds etcd's default (in any spelling),
+/// `Ok(Err(detail))` when it does not.
+fn at_default(s: &Settings, spec: &FlagSpec) -> Result<Result<(), String>, ConfigError> {
     let raw = s.raw(spec.name);
     let given = normalise(spec.kind, raw).map_err(|reason| s.invalid(spec.name, reason))?;
     let default = normalise(spec.kind, spec.default)
         .map_err(|reason| s.invalid(spec.name, format!("bad built-in default: {reason}")))?;
     if given == default {
-        return Ok(());
+        return Ok(Ok(()));
     }
     let shown_default = if spec.default.is_empty() {
         "''"
     } else {
         spec.default
     };
-    Err(s.unsupported(
-        spec.name,
-        format!("only etcd's default {shown_default} is accepted, got {raw:?}"),
-    ))
+    Ok(Err(format!(
+        "only etcd's default {shown_default} is accepted, got {raw:?}"
+    )))
 }
 
 /// Errors on the first not-built-yet flag set to a non-default value
@@ -68,7 +81,7 @@ pub fn check(s: &Settings) -> Result<Vec<String>, ConfigError> {
             continue;
         };
         match spec.status {
-            Status::NotBuiltYet => check_one(s, spec)?,
+            Status::NotBuiltYet | Status::NotApplicable => check_one(s, spec)?,
             Status::Ignored => warnings.push(format!(
                 "{} is an obsolete etcd flag; ignoring it",
                 s.describe(name)
@@ -97,7 +110,8 @@ mod tests {
 
     #[test]
     fn every_not_built_flag_accepts_its_default() {
-        for spec in FLAGS.iter().filter(|f| f.status == Status::NotBuiltYet) {
+        let refused = [Status::NotBuiltYet, Status::NotApplicable];
+        for spec in FLAGS.iter().filter(|f| refused.contains(&f.status)) {
             let s = with(&[(spec.name, spec.default)]);
             assert_eq!(check(&s), Ok(vec![]), "{}", spec.name);
         }
@@ -125,21 +139,30 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("oxcd: --enable-v2 is not supported yet (only etcd's default false is accepted, got \"true\")")
+            Some("oxcd: --enable-v2 does not apply to oxcd: oxcd serves only the v3 API (the v2 API is deprecated in etcd 3.4 and gone in 3.6) (only etcd's default false is accepted, got \"true\")")
         );
         for (name, value) in [
             ("enable-pprof", "true"),
             ("discovery", "https://discovery.etcd.io/x"),
             ("proxy", "on"),
             ("experimental-enable-v2v3", "/v2"),
+            ("log-package-levels", "etcdserver=DEBUG"),
         ] {
             let err = check(&with(&[(name, value)])).err().map(|e| e.to_string());
             let msg = err.unwrap_or_default();
             assert!(
-                msg.starts_with(&format!("oxcd: --{name} is not supported yet")),
+                msg.starts_with(&format!("oxcd: --{name} does not apply to oxcd: ")),
                 "{msg}"
             );
         }
+        let err = check(&with(&[("max-wals", "2")]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.unwrap_or_default()
+                .starts_with("oxcd: --max-wals is not supported yet"),
+            "a flag still to build says so"
+        );
     }
 
     #[test]
@@ -170,7 +193,7 @@ mod tests {
         }
         let msg = check(&s).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
-            msg.starts_with("oxcd: --enable-v2 (from ETCD_ENABLE_V2) is not supported yet"),
+            msg.starts_with("oxcd: --enable-v2 (from ETCD_ENABLE_V2) does not apply to oxcd"),
             "{msg}"
         );
     }
