@@ -612,6 +612,8 @@ fn start_actors(
         max_concurrent_streams: config.max_concurrent_streams,
         bcrypt_cost: config.bcrypt_cost,
         enable_grpc_gateway: config.enable_grpc_gateway,
+        cors: config.cors.clone(),
+        host_whitelist: config.host_whitelist.clone(),
     }
 }
 

@@ -85,6 +85,10 @@ pub struct ApiContext {
     pub bcrypt_cost: u32,
     /// `--enable-grpc-gateway`: etcd's JSON API under `/v3/`.
     pub enable_grpc_gateway: bool,
+    /// `--cors`: origins given CORS headers on the HTTP endpoints.
+    pub cors: Vec<String>,
+    /// `--host-whitelist`: Host names plain-HTTP requests may carry.
+    pub host_whitelist: Vec<String>,
 }
 
 impl ApiContext {
@@ -216,16 +220,21 @@ pub async fn serve(
         )
         .clone()
         .routes();
-    let mut router = grpc.clone().into_axum_router();
+    let mut http_routes = http::client_routes(ctx.http());
     if ctx.enable_grpc_gateway {
-        router = router.merge(http::gateway::routes(
-            grpc,
+        http_routes = http_routes.merge(http::gateway::routes(
+            grpc.clone(),
             ctx.max_concurrent_streams,
             max_decode,
         ));
     }
+    let access = http::access::AccessControl::new(&ctx.cors, &ctx.host_whitelist, tls.is_some());
+    let http_routes = http_routes.layer(axum::middleware::from_fn_with_state(
+        access,
+        http::access::guard,
+    ));
     let routes = Routes::from(http::with_not_found(
-        router.merge(http::client_routes(ctx.http())),
+        grpc.into_axum_router().merge(http_routes),
     ));
     Server::builder()
         .accept_http1(true)

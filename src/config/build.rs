@@ -348,6 +348,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         max_wals: s.uint("max-wals")?,
         strict_reconfig_check: s.bool("strict-reconfig-check")?,
         enable_grpc_gateway: s.bool("enable-grpc-gateway")?,
+        cors: urls::cors_origins(s)?,
+        host_whitelist: values::split_list(s.text("host-whitelist")),
         pre_vote: s.bool("pre-vote")?,
         force_new_cluster: s.bool("force-new-cluster")?,
         unsafe_no_fsync: s.bool("unsafe-no-fsync")?,

@@ -97,6 +97,10 @@ pub struct Config {
     pub max_wals: u64,
     /// `--strict-reconfig-check`.
     pub strict_reconfig_check: bool,
+    /// `--cors` (`*` or empty: any origin).
+    pub cors: Vec<String>,
+    /// `--host-whitelist` (`*` or empty: any host).
+    pub host_whitelist: Vec<String>,
     /// `--enable-grpc-gateway`: the JSON gateway on the client port.
     pub enable_grpc_gateway: bool,
     /// `--pre-vote`.
@@ -181,6 +185,8 @@ impl Default for Config {
             max_wals: 5,
             strict_reconfig_check: true,
             enable_grpc_gateway: true,
+            cors: vec!["*".to_string()],
+            host_whitelist: vec!["*".to_string()],
             pre_vote: false,
             force_new_cluster: false,
             unsafe_no_fsync: false,

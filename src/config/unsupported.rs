@@ -125,7 +125,6 @@ mod tests {
             ("initial-election-tick-advance", "true"),
             ("experimental-watch-progress-notify-interval", "600s"),
             ("experimental-backend-bbolt-freelist-type", "array"),
-            ("cors", "*,*"),
             ("proxy", "off"),
         ] {
             assert_eq!(check(&with(&[(name, value)])), Ok(vec![]), "{name}={value}");

@@ -186,6 +186,19 @@ pub fn advertise_urls(s: &Settings, name: &str) -> Result<Vec<String>, ConfigErr
     Ok(dedup(urls).into_iter().map(|u| u.url).collect())
 }
 
+/// Parses `--cors`: `*` (any origin), or origins written as etcd wants
+/// them, `scheme://host:port` URLs without a path.
+pub fn cors_origins(s: &Settings) -> Result<Vec<String>, ConfigError> {
+    if s.raw("cors").trim() == "*" {
+        return Ok(vec!["*".to_string()]);
+    }
+    let mut urls = Vec::new();
+    for item in items(s, "cors")? {
+        urls.push(parse_for_flag(s, "cors", item)?);
+    }
+    Ok(dedup(urls).into_iter().map(|u| u.url).collect())
+}
+
 /// Parses `--initial-cluster` (`name=url,name=url`; a name may repeat to give
 /// a member several peer URLs).
 pub fn initial_cluster(s: &Settings) -> Result<Vec<(String, String)>, ConfigError> {
@@ -399,6 +412,19 @@ mod tests {
         assert_eq!(
             err_text(advertise_urls(&s, "advertise-client-urls")),
             "oxcd: invalid value \"http://:2379\" for --advertise-client-urls: unexpected empty host (http://:2379)"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_urls_or_a_star() {
+        assert_eq!(cors_origins(&with("cors", "*")).unwrap(), vec!["*"]);
+        assert_eq!(
+            cors_origins(&with("cors", "https://a.example:443,http://b:80")).unwrap(),
+            vec!["https://a.example:443", "http://b:80"]
+        );
+        assert_eq!(
+            err_text(cors_origins(&with("cors", "https://a.example"))),
+            "oxcd: invalid value \"https://a.example\" for --cors: URL address does not have the form \"host:port\": https://a.example"
         );
     }
 

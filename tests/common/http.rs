@@ -24,13 +24,35 @@ impl HttpAnswer {
 
 /// `method path` on `endpoint` (`127.0.0.1:port`).
 pub fn request(endpoint: &str, method: &str, path: &str) -> HttpAnswer {
+    request_with(endpoint, method, path, &[])
+}
+
+/// Like [`request`] with extra headers; a `Host` among them replaces the
+/// endpoint as the Host header.
+pub fn request_with(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpAnswer {
     let mut stream = TcpStream::connect(endpoint).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let host = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map_or(endpoint, |(_, v)| *v);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+    {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{head}Connection: close\r\nContent-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();

@@ -2,6 +2,7 @@
 //! on `--listen-metrics-urls`): `/health`, `/livez`, `/readyz`, `/version`
 //! and `/metrics`, with etcd 3.5's paths, status codes and bodies.
 
+pub mod access;
 #[cfg(feature = "failpoints")]
 mod failpoints;
 pub mod gateway;
