@@ -467,12 +467,22 @@ fn start_actors(
     }
     let gate = Arc::new(gate);
     let writer_store = store.clone();
-    let sync_every_entries = config.snapshot_count;
+    // etcd's backend batch limit counts operations per backend commit; an
+    // LMDB flush is oxcd's durable backend commit.
+    let sync_every_entries = match config.backend_batch_limit {
+        0 => config.snapshot_count,
+        limit => limit.min(config.snapshot_count),
+    };
     let batch_writer = BatchWriter::new(
         writer_store,
         tokens,
         sync_every_entries,
         config.quota_backend_bytes,
+    )
+    .with_sync_interval(
+        config
+            .backend_batch_interval
+            .unwrap_or(crate::actors::mvcc_store::DEFAULT_LMDB_SYNC_INTERVAL),
     );
     let thread_writer = batch_writer.clone();
     let mvcc = SyncArbiter::start(1, move || MvccWriter::new(thread_writer.clone()));

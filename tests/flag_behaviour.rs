@@ -203,3 +203,30 @@ fn host_whitelist_and_cors_guard_the_http_endpoints_as_on_etcd() {
         );
     }
 }
+
+/// LMDB flushes (`oxcd_disk_backend_flush_duration_seconds`) counted after
+/// 20 puts.
+fn backend_flushes_after_puts(args: &[&str]) -> f64 {
+    let server = Cluster::start_with_args(ServerKind::Oxcd, args);
+    let metric = "oxcd_disk_backend_flush_duration_seconds_count";
+    let flushes = || {
+        let page = common::http::get(&server.endpoint(), "/metrics").body;
+        common::http::sample(&common::http::parse_metrics(&page), metric)
+            .expect("the flush histogram")
+    };
+    let before = flushes();
+    for i in 0..20 {
+        assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
+    }
+    flushes() - before
+}
+
+#[test]
+fn backend_batch_flags_set_how_often_lmdb_is_flushed() {
+    let usual = backend_flushes_after_puts(&[]);
+    let by_limit = backend_flushes_after_puts(&["--backend-batch-limit=1"]);
+    let by_interval = backend_flushes_after_puts(&["--backend-batch-interval=1ms"]);
+    assert!(usual < 10.0, "{usual} flushes for 20 puts by default (1 s)");
+    assert!(by_limit >= 19.0, "{by_limit} flushes with a limit of 1");
+    assert!(by_interval >= 19.0, "{by_interval} flushes every 1ms");
+}

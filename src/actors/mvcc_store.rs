@@ -19,4 +19,6 @@ pub use readers::{
     BackendStatus, BuildSnapshot, CountLiveKeys, ExportEtcdSnapshot, GetBackendStatus,
     GetDowngrade, GetMembers, HashBackend, HashKv, MvccReader, RangeRead, ReadRange,
 };
-pub use writer::{ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter};
+pub use writer::{
+    ApplyBatch, ApplyItem, BatchApplied, BatchWriter, MvccWriter, DEFAULT_LMDB_SYNC_INTERVAL,
+};

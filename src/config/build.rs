@@ -344,6 +344,9 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         heartbeat_interval,
         election_timeout,
         snapshot_count,
+        backend_batch_interval: Some(s.duration("backend-batch-interval")?)
+            .filter(|d| !d.is_zero()),
+        backend_batch_limit: u64::try_from(s.int("backend-batch-limit")?).unwrap_or(0),
         max_snapshots: s.uint("max-snapshots")?,
         max_wals: s.uint("max-wals")?,
         strict_reconfig_check: s.bool("strict-reconfig-check")?,

@@ -91,6 +91,12 @@ pub struct Config {
     pub election_timeout: Duration,
     /// `--snapshot-count` (0 already replaced by 100000).
     pub snapshot_count: u64,
+    /// `--backend-batch-interval`: the longest LMDB goes unflushed while
+    /// entries are applied (`None`: oxcd's 1 s).
+    pub backend_batch_interval: Option<Duration>,
+    /// `--backend-batch-limit`: most applied entries between LMDB flushes
+    /// (0: `--snapshot-count`).
+    pub backend_batch_limit: u64,
     /// `--max-snapshots` (0: unlimited).
     pub max_snapshots: u64,
     /// `--max-wals` (0: unlimited).
@@ -181,6 +187,8 @@ impl Default for Config {
             heartbeat_interval: Duration::from_millis(100),
             election_timeout: Duration::from_millis(1000),
             snapshot_count: DEFAULT_SNAPSHOT_COUNT,
+            backend_batch_interval: None,
+            backend_batch_limit: 0,
             max_snapshots: 5,
             max_wals: 5,
             strict_reconfig_check: true,

@@ -16,9 +16,10 @@ use crate::storage::apply::{self, ApplyResponse};
 use crate::storage::{quota, StorageError, StorageResult, Store};
 
 /// LMDB runs without per-commit syncs (the WAL is the durable record); it is
-/// flushed this often, or after `--snapshot-count` entries, so the WAL and
-/// raft's in-memory log before that point can be released.
-const LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// flushed this often (unless `--backend-batch-interval` says otherwise), or
+/// after `--snapshot-count` (or `--backend-batch-limit`) entries, so the WAL
+/// and raft's in-memory log before that point can be released.
+pub const DEFAULT_LMDB_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Applies batches to LMDB; used by the `MvccWriter` thread and, for small
 /// batches that are not due to flush, inline by the applier. Clones share
@@ -38,6 +39,7 @@ pub struct BatchWriter {
 }
 
 struct SyncCadence {
+    every: Duration,
     last_sync: Instant,
     last_sync_index: u64,
     every_entries: u64,
@@ -45,7 +47,7 @@ struct SyncCadence {
 
 impl SyncCadence {
     fn due(&self, index: u64) -> bool {
-        self.last_sync.elapsed() >= LMDB_SYNC_INTERVAL
+        self.last_sync.elapsed() >= self.every
             || index.saturating_sub(self.last_sync_index) >= self.every_entries
     }
 }
@@ -58,6 +60,7 @@ impl BatchWriter {
         quota_bytes: u64,
     ) -> Self {
         let cadence = SyncCadence {
+            every: DEFAULT_LMDB_SYNC_INTERVAL,
             last_sync: Instant::now(),
             last_sync_index: store.consistent_index(),
             every_entries: sync_every_entries,
@@ -68,6 +71,15 @@ impl BatchWriter {
             cadence: Arc::new(Mutex::new(cadence)),
             quota_bytes,
         }
+    }
+
+    /// etcd's `--backend-batch-interval`: LMDB is flushed at least this
+    /// often while entries are applied.
+    pub fn with_sync_interval(self, every: Duration) -> Self {
+        if let Ok(mut cadence) = self.cadence.lock() {
+            cadence.every = every;
+        }
+        self
     }
 
     /// Applies `batch` in one LMDB transaction, on the calling thread; never
