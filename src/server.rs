@@ -128,7 +128,7 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
     let client_tls = tls::client_tls(&config)?;
     let peer_tls = tls::peer_tls(&config)?;
     etcd_data_dir::adopt_restored_etcd_dir(&dirs, &config)?;
-    let snapshots = SnapshotDir::new(dirs.snap.clone());
+    let snapshots = SnapshotDir::new(dirs.snap.clone()).keeping_all(config.max_snapshots == 0);
     // A snapshot from the leader, staged before a restart, replaces LMDB's
     // file before it opens.
     let pending_install = snapshots.take_pending_install(&dirs.db)?;
@@ -167,6 +167,7 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
     let (wal, contents) = open_wal(&dirs, pending_install.as_ref().map(|p| &p.meta))?;
     let (mut wal, contents) =
         cut_restored_log(&dirs, wal, contents, store.consistent_index(), &conf)?;
+    wal.keep_released_segments(config.max_wals == 0);
     let contents = if config.force_new_cluster {
         force_new_cluster::force_new_cluster(
             &mut wal,
@@ -226,7 +227,7 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
         )
     });
     let published = publish_member_attributes(&api_ctx.frontend, &config, api_ctx.local_id);
-    let snapshot_dir = SnapshotDir::new(dirs.snap.clone());
+    let snapshot_dir = SnapshotDir::new(dirs.snap.clone()).keeping_all(config.max_snapshots == 0);
     let snapshot_receiver = system.block_on(async {
         SyncArbiter::start(1, move || SnapshotReceiver::new(snapshot_dir.clone()))
     });

@@ -208,10 +208,10 @@ pub const FLAGS: &[FlagSpec] = &[
         "Comma-separated http://IP:port URLs to accept peer (Raft) connections on."),
     flag("listen-client-urls", "http://localhost:2379", K::List, S::Honoured, G::Member,
         "Comma-separated http://IP:port URLs to serve clients on (localhost means 127.0.0.1)."),
-    flag("max-snapshots", "5", K::Uint, S::NotBuiltYet, G::Member,
-        "How many snapshot files to keep (0: keep all); oxcd keeps only the newest."),
-    flag("max-wals", "5", K::Uint, S::NotBuiltYet, G::Member,
-        "How many WAL files to keep (0: keep all)."),
+    flag("max-snapshots", "5", K::Uint, S::Honoured, G::Member,
+        "How many snapshot files to keep; 0 keeps every one built. oxcd deletes an older one as soon as a newer exists, so it never keeps more than 1."),
+    flag("max-wals", "5", K::Uint, S::Honoured, G::Member,
+        "How many WAL files to keep; 0 keeps every segment, even those LMDB no longer needs. oxcd deletes a segment as soon as LMDB holds all of it, so it never keeps more than it needs."),
     flag("quota-backend-bytes", "0", K::Int, S::Honoured, G::Member,
         "Backend size that raises the NOSPACE alarm (0: 2 GiB; above 8 GiB only warns)."),
     flag("backend-batch-interval", "0s", K::Duration, S::Honoured, G::Member,
@@ -580,9 +580,8 @@ pub(crate) mod tests {
         ] {
             assert!(honoured.contains(name), "{name} should be honoured");
         }
-        // One snapshot file kept, WAL segments deleted once LMDB holds them, and
-        // no minimum client ping interval in tonic.
-        for name in ["max-snapshots", "max-wals", "grpc-keepalive-min-time"] {
+        // No minimum client ping interval in tonic.
+        for name in ["grpc-keepalive-min-time"] {
             assert_eq!(
                 spec(name).map(|f| f.status),
                 Some(Status::NotBuiltYet),

@@ -364,28 +364,14 @@ fn unsupported_flags_error_unless_default() {
     assert!(err(&["--auth-token=bogus"]).contains("unknown token type \"bogus\""));
     assert!(err(&["--enable-pprof"]).starts_with("oxcd: --enable-pprof does not apply to oxcd"));
     // Once honoured; now accepted only at etcd's default.
-    ok(&[
-        "--max-snapshots=5",
-        "--max-wals=5",
-        "--grpc-keepalive-min-time=5000ms",
-    ]);
-    assert_eq!(
-        err(&["--max-snapshots=2"]),
-        "oxcd: --max-snapshots is not supported yet (only etcd's default 5 is accepted, got \"2\")"
-    );
-    assert_eq!(
-        err(&["--max-wals=3"]),
-        "oxcd: --max-wals is not supported yet (only etcd's default 5 is accepted, got \"3\")"
-    );
+    let c = ok(&["--max-snapshots=2", "--max-wals=0"]);
+    assert_eq!((c.max_snapshots, c.max_wals), (2, 0));
     assert_eq!(
         err(&["--grpc-keepalive-min-time=1s"]),
         "oxcd: --grpc-keepalive-min-time is not supported yet (only etcd's default 5s is accepted, got \"1s\")"
     );
-    let e = load_with_env(&[], &[("ETCD_MAX_WALS", "7")]);
-    assert_eq!(
-        e.err().map(|e| e.to_string()).as_deref(),
-        Some("oxcd: --max-wals (from ETCD_MAX_WALS) is not supported yet (only etcd's default 5 is accepted, got \"7\")")
-    );
+    let c = load_with_env(&[], &[("ETCD_MAX_WALS", "7")]).map(|c| c.max_wals);
+    assert_eq!(c.ok(), Some(7));
 }
 
 #[test]

@@ -154,12 +154,12 @@ mod tests {
                 "{msg}"
             );
         }
-        let err = check(&with(&[("max-wals", "2")]))
+        let err = check(&with(&[("grpc-keepalive-min-time", "1s")]))
             .err()
             .map(|e| e.to_string());
         assert!(
             err.unwrap_or_default()
-                .starts_with("oxcd: --max-wals is not supported yet"),
+                .starts_with("oxcd: --grpc-keepalive-min-time is not supported yet"),
             "a flag still to build says so"
         );
     }

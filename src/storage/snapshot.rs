@@ -33,6 +33,9 @@ const MAP_HEADROOM: u64 = 64 << 20;
 #[derive(Clone, Debug)]
 pub struct SnapshotDir {
     path: PathBuf,
+    /// `--max-snapshots=0`: built snapshot files are never deleted (by
+    /// default only the newest is kept).
+    keep_all: bool,
 }
 
 /// A snapshot file the leader built: what it holds and where it is.
@@ -56,7 +59,16 @@ pub struct PendingInstall {
 
 impl SnapshotDir {
     pub fn new(path: PathBuf) -> SnapshotDir {
-        SnapshotDir { path }
+        SnapshotDir {
+            path,
+            keep_all: false,
+        }
+    }
+
+    /// etcd's `--max-snapshots=0`: keep every complete snapshot file.
+    pub fn keeping_all(mut self, keep_all: bool) -> SnapshotDir {
+        self.keep_all = keep_all;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -191,11 +203,11 @@ impl SnapshotDir {
         for entry in entries {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let snapshot_file = name.ends_with(&format!(".{SNAPSHOT_EXT}"))
-                || name.ends_with(&format!(".{SNAPSHOT_EXT}.part"));
+            let complete = name.ends_with(&format!(".{SNAPSHOT_EXT}"));
+            let snapshot_file = complete || name.ends_with(&format!(".{SNAPSHOT_EXT}.part"));
             if name == BUILD_DIR {
                 fs::remove_dir_all(&path)?;
-            } else if snapshot_file && !keep.contains(&path) {
+            } else if snapshot_file && !keep.contains(&path) && !(complete && self.keep_all) {
                 fs::remove_file(&path)?;
             }
         }

@@ -531,3 +531,20 @@ fn a_full_disk_refuses_the_append_and_leaves_the_log_usable() {
     let indexes: Vec<u64> = contents.entries.iter().map(|e| e.index).collect();
     assert_eq!(indexes, (1..=next).collect::<Vec<_>>());
 }
+
+#[test]
+fn released_segments_stay_when_asked_and_replay_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path(), small());
+    wal.keep_released_segments(true);
+    wal.append(&ents(1..=30, 1), Some(&hs(1, 1, 30))).unwrap();
+    wal.sync().unwrap();
+    let before = segment_files(dir.path());
+    wal.compact_to(&meta(20, 1)).unwrap();
+    assert_eq!(segment_files(dir.path()), before, "nothing deleted");
+    drop(wal);
+    let (_, contents) = open(dir.path(), small());
+    assert_eq!(contents.snapshot, Some(meta(20, 1)));
+    let indexes: Vec<u64> = contents.entries.iter().map(|e| e.index).collect();
+    assert_eq!(indexes, (21..=30).collect::<Vec<_>>());
+}

@@ -49,6 +49,8 @@ pub struct Wal {
     dir_dirty: bool,
     /// An I/O error happened; see the module docs.
     failed: bool,
+    /// `--max-wals=0`: segments LMDB no longer needs are kept.
+    keep_released: bool,
 }
 
 impl Wal {
@@ -113,6 +115,7 @@ impl Wal {
             terms,
             dir_dirty: writable.repaired,
             failed: false,
+            keep_released: false,
         };
         if writable.repaired {
             wal.sync()?;
@@ -174,6 +177,13 @@ impl Wal {
         let result = self.compact_inner(meta);
         self.failed |= result.is_err();
         result
+    }
+
+    /// etcd's `--max-wals=0`: never delete a segment, even once a cut has
+    /// released it (by default it goes at once, so the log never holds
+    /// more segments than it needs).
+    pub fn keep_released_segments(&mut self, keep: bool) {
+        self.keep_released = keep;
     }
 
     /// Index of the last entry logged, or of the cut if none follows it.
@@ -365,7 +375,9 @@ impl Wal {
         self.sync_inner()?;
 
         let current = self.segments.len().saturating_sub(1);
-        let doomed = if keep {
+        let doomed = if keep && self.keep_released {
+            0
+        } else if keep {
             self.segments[..current]
                 .iter()
                 .take_while(|s| s.max_index <= meta.index)
