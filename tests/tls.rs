@@ -250,3 +250,54 @@ fn the_example_config_serves_tls_with_client_certificates() {
     assert!(!bare.success(), "{bare:?}");
     assert!(member.data_dir.is_dir());
 }
+
+/// config/production.yml, an etcd 3.4 production config with every
+/// setting such a deployment uses, starts oxcd as it is (only its ports
+/// are moved to free ones) and serves with client certificates.
+#[test]
+fn an_etcd_production_yaml_config_starts_oxcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "pki");
+    pki.issue("server", "server", &["127.0.0.1"], false);
+    pki.issue("peer", "peer", &["127.0.0.1"], false);
+    let (client_cert, client_key) = pki.issue("client", "root", &["client.local"], false);
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/production.yml");
+    let (client, peer, metrics) = (free_port(), free_port(), free_port());
+    let log = dir.path().join("oxcd.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(oxcd_bin())
+        .current_dir(dir.path())
+        .arg(format!("--config-file={config}"))
+        .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
+        .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+        .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
+        .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
+        .arg(format!("--initial-cluster=infra0=https://127.0.0.1:{peer}"))
+        .arg(format!("--listen-metrics-urls=http://127.0.0.1:{metrics}"))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut member = Member {
+        child,
+        data_dir: dir.path().join("infra0.oxcd"),
+        log,
+    };
+    let ca = format!("--cacert={}", pki.ca_file());
+    let cert = format!("--cert={client_cert}");
+    let key = format!("--key={client_key}");
+    let endpoint = format!("https://127.0.0.1:{client}");
+    wait_serving(&mut member, &endpoint, &[&ca, &cert, &key]);
+    let put = ctl(&endpoint, &[&ca, &cert, &key], &["put", "from-yaml", "1"]);
+    assert!(put.success(), "{put:?}");
+    assert!(
+        member.data_dir.join("wal-dedicated").is_dir(),
+        "the file's wal-dir is used"
+    );
+    let page = common::http::get(&format!("127.0.0.1:{metrics}"), "/metrics").body;
+    assert!(
+        page.contains("grpc_server_handling_seconds"),
+        "metrics: extensive from the file"
+    );
+}
