@@ -249,7 +249,8 @@ pub fn run_with(config: Config, providers: &ProviderRegistry) -> Result<(), Boot
         peer_listeners,
         tls::per_listener(&config.listen_peer_urls, &peer_tls),
     );
-    system.block_on(async move { serve_peers(peer_listeners, peer_service) })?;
+    let check_peer_san = !config.peer_skip_client_san_verification;
+    system.block_on(async move { serve_peers(peer_listeners, peer_service, check_peer_san) })?;
     // Peers answer each other's hash requests from here on, so members
     // started together can all check.
     if config.initial_corrupt_check {

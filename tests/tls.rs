@@ -269,9 +269,13 @@ fn an_etcd_production_yaml_config_starts_oxcd() {
         .current_dir(dir.path())
         .arg(format!("--config-file={config}"))
         .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
-        .arg(format!("--advertise-client-urls=https://127.0.0.1:{client}"))
+        .arg(format!(
+            "--advertise-client-urls=https://127.0.0.1:{client}"
+        ))
         .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=https://127.0.0.1:{peer}"
+        ))
         .arg(format!("--initial-cluster=infra0=https://127.0.0.1:{peer}"))
         .arg(format!("--listen-metrics-urls=http://127.0.0.1:{metrics}"))
         .stdin(Stdio::null())

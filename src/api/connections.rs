@@ -134,6 +134,18 @@ pub fn incoming(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Option<Shutdown>,
 ) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
+    incoming_checked(listener, tls, shutdown, false)
+}
+
+/// [`incoming`]; with `check_client_san`, a TLS client whose certificate
+/// names addresses other than the one it connects from is refused (etcd's
+/// check on the peer port; see `tls::check_peer_client_san`).
+pub fn incoming_checked(
+    listener: Listener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: Option<Shutdown>,
+    check_client_san: bool,
+) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::spawn(async move {
@@ -174,6 +186,12 @@ pub fn incoming(
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls)) => {
+                                if check_client_san {
+                                    if let Err(err) = client_san_fits(&tls, &remote).await {
+                                        tracing::warn!(%remote, "rejected connection: {err}");
+                                        return;
+                                    }
+                                }
                                 let conn = Conn::Tls(Box::new(tls));
                                 let _ = tx.send(Ok(LenientAuthority::new(conn))).await;
                             }
@@ -190,6 +208,22 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// The client certificate of `tls`, if any, against the address it came
+/// from.
+async fn client_san_fits<S>(
+    tls: &tokio_rustls::server::TlsStream<S>,
+    remote: &str,
+) -> Result<(), String> {
+    let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+        return Ok(());
+    };
+    let Ok(remote) = remote.parse::<std::net::SocketAddr>() else {
+        // A unix socket: no address to compare.
+        return Ok(());
+    };
+    crate::tls::check_peer_client_san(cert.as_ref(), remote.ip()).await
 }
 
 #[cfg(test)]
@@ -233,5 +267,45 @@ mod tests {
         let info = conn.connect_info();
         assert_eq!(info.common_name.as_deref(), Some("alice"));
         assert!(info.remote.is_some());
+    }
+
+    /// A peer whose client certificate is for another address: refused
+    /// unless the check is off (etcd's
+    /// `--experimental-peer-skip-client-san-verification`).
+    #[tokio::test]
+    async fn a_client_certificate_for_another_address_is_refused_when_checked() {
+        let ca = TestCa::new();
+        let roots = ca.roots();
+        for check in [true, false] {
+            let server = ca.issue("server", "127.0.0.1");
+            let client = ca.issue("peer", "10.9.9.9");
+            let verifier = WebPkiClientVerifier::builder(roots.clone())
+                .build()
+                .unwrap();
+            let server_config = rustls::ServerConfig::builder()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(vec![server.cert], server.key)
+                .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
+            let mut accepted = incoming_checked(
+                Listener::Tcp(listener),
+                Some(Arc::new(server_config)),
+                Some(shutdown),
+                check,
+            );
+            let client_config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(vec![client.cert], client.key)
+                .unwrap();
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            let _client = connector.connect(name, tcp).await.unwrap();
+            let next =
+                tokio::time::timeout(std::time::Duration::from_millis(500), accepted.next()).await;
+            assert_eq!(next.is_ok(), !check, "check {check}");
+        }
     }
 }

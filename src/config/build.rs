@@ -332,6 +332,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
             .filter(|t| !t.is_zero()),
         max_concurrent_streams: max_concurrent_streams(s)?,
         cipher_suites: tls::cipher_suites(s),
+        peer_skip_client_san_verification: s
+            .bool("experimental-peer-skip-client-san-verification")?,
         self_signed_cert_validity: tls::self_signed_cert_validity(s)?,
         listen_peer_urls,
         initial_advertise_peer_urls,

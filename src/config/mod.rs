@@ -65,6 +65,8 @@ pub struct Config {
     /// `--experimental-corrupt-check-time`: the leader compares hashes with
     /// every member this often (None: never).
     pub corrupt_check_time: Option<std::time::Duration>,
+    /// `--experimental-peer-skip-client-san-verification`.
+    pub peer_skip_client_san_verification: bool,
     /// `--cipher-suites` in Go's names (empty: rustls' defaults).
     pub cipher_suites: Vec<String>,
     /// `--self-signed-cert-validity`, in years.
@@ -175,6 +177,7 @@ impl Default for Config {
             corrupt_check_time: None,
             max_concurrent_streams: None,
             cipher_suites: Vec::new(),
+            peer_skip_client_san_verification: false,
             self_signed_cert_validity: 1,
             listen_peer_urls: vec![localhost(2380)],
             initial_advertise_peer_urls: vec!["http://localhost:2380".to_string()],

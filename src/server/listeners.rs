@@ -72,6 +72,7 @@ pub(super) fn publish_member_attributes(
 pub(super) fn serve_peers(
     listeners: Vec<(BoundListener, Option<TlsConfig>)>,
     peer_service: PeerService,
+    check_client_san: bool,
 ) -> Result<(), BootError> {
     for (listener, tls) in listeners {
         let addr = listener.describe();
@@ -81,7 +82,8 @@ pub(super) fn serve_peers(
         actix_rt::spawn(async move {
             // Nagle off, as on the client side: raft acks are small and
             // latency-bound (incoming sets it).
-            let incoming = crate::api::connections::incoming(listener, tls, None);
+            let incoming =
+                crate::api::connections::incoming_checked(listener, tls, None, check_client_san);
             let served = tonic::transport::Server::builder()
                 .add_service(PeerServer::new(service).max_decoding_message_size(64 << 20))
                 .serve_with_incoming(incoming)

@@ -44,7 +44,7 @@ pub fn valid_for_host(der: &[u8], host: &str) -> bool {
         })
 }
 
-fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+pub(super) fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
         16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),

@@ -15,6 +15,7 @@ mod dial;
 mod error;
 mod files;
 mod identity;
+mod san;
 #[cfg(test)]
 pub(crate) mod test_ca;
 mod verify;
@@ -29,6 +30,7 @@ pub use client::{client_config, dialer_config};
 pub use dial::{dial, handshake, TlsIo};
 pub use error::TlsError;
 pub use identity::common_name;
+pub use san::check_peer_client_san;
 
 /// One side's TLS flags (`--cert-file ...` or `--peer-cert-file ...`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
