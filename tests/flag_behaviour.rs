@@ -198,8 +198,8 @@ fn host_whitelist_and_cors_guard_the_http_endpoints_as_on_etcd() {
         assert_eq!(codes(oxcd), codes(etcd), "oxcd answers as etcd does");
         assert_eq!(oxcd[2].2, etcd[2].2);
         assert_eq!(
-            codes(&[oxcd_default.clone()]),
-            codes(&[etcd_default.clone()])
+            codes(std::slice::from_ref(oxcd_default)),
+            codes(std::slice::from_ref(etcd_default))
         );
     }
 }
