@@ -33,45 +33,41 @@ fn initial_election_tick_advance_decides_whether_a_lone_member_waits() {
     );
 }
 
-/// WAL fsyncs counted by a member after 20 puts.
-fn wal_fsyncs_after_puts(args: &[&str]) -> (f64, String) {
+/// How much `metric` grows while a lone member started with `args` takes 20
+/// puts, and the member's log.
+fn counted_during_20_puts(args: &[&str], metric: &str) -> (f64, String) {
     let server = Cluster::start_with_args(ServerKind::Oxcd, args);
+    let read = || {
+        let page = common::http::get(&server.endpoint(), "/metrics").body;
+        common::http::sample(&common::http::parse_metrics(&page), metric)
+            .unwrap_or_else(|| panic!("no {metric}"))
+    };
+    let before = read();
     for i in 0..20 {
         assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
     }
-    let metrics = common::http::get(&server.endpoint(), "/metrics").body;
-    let samples = common::http::parse_metrics(&metrics);
-    let count = common::http::sample(&samples, "etcd_disk_wal_fsync_duration_seconds_count")
-        .expect("the fsync histogram");
-    (count, server.member(0).log_tail(200))
+    (read() - before, server.member(0).log_tail(400))
 }
+
+const WAL_FSYNCS: &str = "etcd_disk_wal_fsync_duration_seconds_count";
 
 #[test]
 fn unsafe_no_fsync_turns_syncs_off_with_a_warning() {
-    let (synced, _) = wal_fsyncs_after_puts(&[]);
+    let (synced, _) = counted_during_20_puts(&[], WAL_FSYNCS);
     assert!(synced >= 20.0, "{synced} fsyncs for 20 puts");
-    let (unsynced, log) = wal_fsyncs_after_puts(&["--unsafe-no-fsync"]);
+    let (unsynced, log) = counted_during_20_puts(&["--unsafe-no-fsync"], WAL_FSYNCS);
     assert_eq!(unsynced, 0.0, "no fsync with --unsafe-no-fsync");
     assert!(log.contains("fsync is disabled"), "{log}");
 }
 
-/// `etcd_server_slow_apply_total` after 20 puts, and the member's log.
-fn slow_applies_after_puts(args: &[&str]) -> (f64, String) {
-    let server = Cluster::start_with_args(ServerKind::Oxcd, args);
-    for i in 0..20 {
-        assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
-    }
-    let metrics = common::http::get(&server.endpoint(), "/metrics").body;
-    let samples = common::http::parse_metrics(&metrics);
-    let count = common::http::sample(&samples, "etcd_server_slow_apply_total").expect("counter");
-    (count, server.member(0).log_tail(400))
-}
+const SLOW_APPLIES: &str = "etcd_server_slow_apply_total";
 
 #[test]
 fn warning_apply_duration_sets_what_counts_as_a_slow_apply() {
-    let (usual, _) = slow_applies_after_puts(&[]);
+    let (usual, _) = counted_during_20_puts(&[], SLOW_APPLIES);
     // Every apply takes longer than a nanosecond.
-    let (all, log) = slow_applies_after_puts(&["--experimental-warning-apply-duration=1ns"]);
+    let (all, log) =
+        counted_during_20_puts(&["--experimental-warning-apply-duration=1ns"], SLOW_APPLIES);
     assert!(all >= 20.0, "{all} slow applies of 20 puts");
     assert!(usual < 10.0, "{usual} applies of a one-key put over 100ms");
     assert!(log.contains("apply request took too long"), "{log}");
@@ -204,28 +200,14 @@ fn host_whitelist_and_cors_guard_the_http_endpoints_as_on_etcd() {
     }
 }
 
-/// LMDB flushes (`oxcd_disk_backend_flush_duration_seconds`) counted after
-/// 20 puts.
-fn backend_flushes_after_puts(args: &[&str]) -> f64 {
-    let server = Cluster::start_with_args(ServerKind::Oxcd, args);
-    let metric = "oxcd_disk_backend_flush_duration_seconds_count";
-    let flushes = || {
-        let page = common::http::get(&server.endpoint(), "/metrics").body;
-        common::http::sample(&common::http::parse_metrics(&page), metric)
-            .expect("the flush histogram")
-    };
-    let before = flushes();
-    for i in 0..20 {
-        assert!(server.ctl(&["put", &format!("k{i}"), "v"]).success());
-    }
-    flushes() - before
-}
+/// LMDB flushes.
+const FLUSHES: &str = "oxcd_disk_backend_flush_duration_seconds_count";
 
 #[test]
 fn backend_batch_flags_set_how_often_lmdb_is_flushed() {
-    let usual = backend_flushes_after_puts(&[]);
-    let by_limit = backend_flushes_after_puts(&["--backend-batch-limit=1"]);
-    let by_interval = backend_flushes_after_puts(&["--backend-batch-interval=1ms"]);
+    let usual = counted_during_20_puts(&[], FLUSHES).0;
+    let by_limit = counted_during_20_puts(&["--backend-batch-limit=1"], FLUSHES).0;
+    let by_interval = counted_during_20_puts(&["--backend-batch-interval=1ms"], FLUSHES).0;
     assert!(usual < 10.0, "{usual} flushes for 20 puts by default (1 s)");
     assert!(by_limit >= 19.0, "{by_limit} flushes with a limit of 1");
     assert!(by_interval >= 19.0, "{by_interval} flushes every 1ms");

@@ -215,30 +215,20 @@ fn the_example_config_serves_tls_with_client_certificates() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/tls-client.toml");
     let (https, http) = (free_port(), free_port());
     let peer = format!("http://127.0.0.1:{}", free_port());
-    let log = dir.path().join("oxcd.log");
-    let out = std::fs::File::create(&log).unwrap();
     // The file's ports are overridden; its TLS settings and relative
     // certificate paths (certs/...) are used as written.
-    let child = Command::new(oxcd_bin())
-        .current_dir(dir.path())
-        .arg(format!("--config-file={config}"))
-        .arg(format!(
-            "--listen-client-urls=https://127.0.0.1:{https},http://127.0.0.1:{http}"
-        ))
-        .arg(format!("--advertise-client-urls=https://127.0.0.1:{https}"))
-        .arg(format!("--listen-peer-urls={peer}"))
-        .arg(format!("--initial-advertise-peer-urls={peer}"))
-        .arg(format!("--initial-cluster=tls-demo={peer}"))
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut member = Member {
-        child,
-        data_dir: dir.path().join("tls-demo.oxcd"),
-        log,
-    };
+    let mut member = start_from_config(
+        dir.path(),
+        config,
+        "tls-demo.oxcd",
+        &[
+            format!("--listen-client-urls=https://127.0.0.1:{https},http://127.0.0.1:{http}"),
+            format!("--advertise-client-urls=https://127.0.0.1:{https}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=tls-demo={peer}"),
+        ],
+    );
     let ca = format!("--cacert={}", pki.ca_file());
     let cert = format!("--cert={client_cert}");
     let key = format!("--key={client_key}");
@@ -263,31 +253,19 @@ fn an_etcd_production_yaml_config_starts_oxcd() {
     let (client_cert, client_key) = pki.issue("client", "root", &["client.local"], false);
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/production.yml");
     let (client, peer, metrics) = (free_port(), free_port(), free_port());
-    let log = dir.path().join("oxcd.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(oxcd_bin())
-        .current_dir(dir.path())
-        .arg(format!("--config-file={config}"))
-        .arg(format!("--listen-client-urls=https://127.0.0.1:{client}"))
-        .arg(format!(
-            "--advertise-client-urls=https://127.0.0.1:{client}"
-        ))
-        .arg(format!("--listen-peer-urls=https://127.0.0.1:{peer}"))
-        .arg(format!(
-            "--initial-advertise-peer-urls=https://127.0.0.1:{peer}"
-        ))
-        .arg(format!("--initial-cluster=infra0=https://127.0.0.1:{peer}"))
-        .arg(format!("--listen-metrics-urls=http://127.0.0.1:{metrics}"))
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut member = Member {
-        child,
-        data_dir: dir.path().join("infra0.oxcd"),
-        log,
-    };
+    let mut member = start_from_config(
+        dir.path(),
+        config,
+        "infra0.oxcd",
+        &[
+            format!("--listen-client-urls=https://127.0.0.1:{client}"),
+            format!("--advertise-client-urls=https://127.0.0.1:{client}"),
+            format!("--listen-peer-urls=https://127.0.0.1:{peer}"),
+            format!("--initial-advertise-peer-urls=https://127.0.0.1:{peer}"),
+            format!("--initial-cluster=infra0=https://127.0.0.1:{peer}"),
+            format!("--listen-metrics-urls=http://127.0.0.1:{metrics}"),
+        ],
+    );
     let ca = format!("--cacert={}", pki.ca_file());
     let cert = format!("--cert={client_cert}");
     let key = format!("--key={client_key}");
@@ -304,4 +282,25 @@ fn an_etcd_production_yaml_config_starts_oxcd() {
         page.contains("grpc_server_handling_seconds"),
         "metrics: extensive from the file"
     );
+}
+
+/// oxcd started in `dir` from `config` (relative paths in it are relative
+/// to `dir`) with `flags` after it; its data dir is `dir/data_dir`.
+fn start_from_config(dir: &Path, config: &str, data_dir: &str, flags: &[String]) -> Member {
+    let log = dir.join("oxcd.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(oxcd_bin())
+        .current_dir(dir)
+        .arg(format!("--config-file={config}"))
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Member {
+        child,
+        data_dir: dir.join(data_dir),
+        log,
+    }
 }
