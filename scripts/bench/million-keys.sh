@@ -4,7 +4,7 @@
 #   1. fill: 1,000,000 sequential keys (16 bytes), 256-byte values, with
 #      --clients over --conns connections; the fill's throughput is kept;
 #   2. peak RSS (VmHWM) and RSS after the fill, and the backend size;
-#   3. a full count (`get --prefix --count-only`), RSS again;
+#   3. a count of every key (`get "" --prefix --limit=1`), RSS again;
 #   4. restart (SIGTERM, start again): time until it serves, RSS then.
 # Results go to OUT (Markdown) and OUT.json.
 #
@@ -44,13 +44,14 @@ db_size() { etcdctl --endpoints=127.0.0.1:$port endpoint status -w json | python
 
 json_rows=()
 run_kind() {
-  local kind=$1 bin=$2 fill t0 t1 hwm rss count_rss restart_ms restart_rss size count
+  local kind=$1 bin=$2 fill t0 t1 hwm rss anon file count_rss restart_ms restart_rss size count
   start_member "$kind" "$bin" --quota-backend-bytes=8589934592
   fill=$("$bench_bin" --endpoints=127.0.0.1:$port --clients "$clients" --conns $((clients / 10 > 0 ? clients / 10 : 1)) \
     --total "$keys" --key-space-size "$keys" --sequential-keys --key-size 16 --val-size 256 \
     --json --no-progress put)
   hwm=$(kib "$pid" VmHWM); rss=$(kib "$pid" VmRSS); size=$(db_size)
-  count=$(etcdctl --endpoints=127.0.0.1:$port --command-timeout=120s get "" --prefix --count-only -w json |
+  anon=$(kib "$pid" RssAnon); file=$(kib "$pid" RssFile)
+  count=$(etcdctl --endpoints=127.0.0.1:$port --command-timeout=120s get "" --prefix --keys-only --limit=1 -w json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
   count_rss=$(kib "$pid" VmRSS)
   stop_member
@@ -66,13 +67,14 @@ run_kind() {
   restart_rss=$(kib "$pid" VmRSS)
   stop_member
   echo "$kind: peak ${hwm} KiB, after fill ${rss} KiB, after count ${count_rss} KiB, restart ${restart_ms} ms at ${restart_rss} KiB, db ${size} B, ${count} keys" >&2
-  json_rows+=("$(python3 - "$kind" "$fill" "$hwm" "$rss" "$count_rss" "$restart_ms" "$restart_rss" "$size" "$count" <<'PY'
+  json_rows+=("$(python3 - "$kind" "$fill" "$hwm" "$rss" "$count_rss" "$restart_ms" "$restart_rss" "$size" "$count" "$anon" "$file" <<'PY'
 import json, sys
 kind, fill = sys.argv[1], json.loads(sys.argv[2])
-hwm, rss, count_rss, restart_ms, restart_rss, size, count = map(int, sys.argv[3:10])
+hwm, rss, count_rss, restart_ms, restart_rss, size, count, anon, file = map(int, sys.argv[3:12])
 print(json.dumps({"kind": kind, "fill": fill, "peak_kib": hwm, "rss_after_fill_kib": rss,
                   "rss_after_count_kib": count_rss, "restart_ms": restart_ms,
-                  "rss_after_restart_kib": restart_rss, "db_bytes": size, "keys": count}))
+                  "rss_after_restart_kib": restart_rss, "db_bytes": size, "keys": count,
+                  "rss_anon_after_fill_kib": anon, "rss_file_after_fill_kib": file}))
 PY
 )")
 }
@@ -98,6 +100,8 @@ line("fill throughput (puts/s)", lambda v: f"{v:,.0f}", lambda r: r["fill"]["req
 line("fill p99 (ms)", lambda v: f"{v:.1f}", lambda r: r["fill"]["latency_ms"]["p99"])
 line("peak RSS (VmHWM)", mib, "peak_kib")
 line("RSS after the fill", mib, "rss_after_fill_kib")
+line("  of it anonymous (heap)", mib, "rss_anon_after_fill_kib")
+line("  of it file pages (mmap of the backend)", mib, "rss_file_after_fill_kib")
 line("RSS after a full count", mib, "rss_after_count_kib")
 line("restart until serving (ms)", lambda v: f"{v:,}", "restart_ms")
 line("RSS after restart", mib, "rss_after_restart_kib")
