@@ -1,7 +1,8 @@
 //! `--force-new-cluster`, etcd's recovery after losing quorum for good: a
 //! three-member cluster loses two members, the survivor restarts with the
 //! flag as a one-member cluster holding every committed write, two fresh
-//! members join it, and all three end with the same HashKV. The same
+//! members join it, and all three end with the same HashKV; a lease granted
+//! before is kept alive after. The same
 //! scenario runs on the real etcd 3.4.23 when it is installed.
 
 mod common;
@@ -109,6 +110,16 @@ fn survivor_recovers_and_fresh_members_join(kind: ServerKind, same_history: bool
         );
     }
     put(&n1, "k", "before");
+    // A lease with a key, to be kept alive after the recovery.
+    let grant = ctl_json(&n1, &["lease", "grant", "600"]);
+    let lease = format!("{:x}", grant["ID"].as_i64().expect("lease id"));
+    let out = etcdctl(
+        &n2,
+        &["put", "leased", "v", "--lease", &lease],
+        None,
+        CTL_TIMEOUT,
+    );
+    assert!(out.success(), "{out:?}");
     let out = etcdctl(&n1, &["del", "key/0", "--prefix"], None, CTL_TIMEOUT);
     assert!(out.success(), "{out:?}");
     let before_rev = revision(&n1);
@@ -128,6 +139,16 @@ fn survivor_recovers_and_fresh_members_join(kind: ServerKind, same_history: bool
     assert_eq!(survivor_id.len(), 1, "one member left: {survivor_id:?}");
     assert_eq!(served(&n1), before, "every committed write is kept");
     put(&n1, "k", "after");
+    let kept = etcdctl(
+        &n1,
+        &["lease", "keep-alive", "--once", &lease],
+        None,
+        CTL_TIMEOUT,
+    );
+    assert!(
+        kept.success(),
+        "the lease is kept alive after the recovery: {kept:?}"
+    );
 
     // The flag does nothing more on the next restart.
     cluster.set_member_args(0, &[]);
