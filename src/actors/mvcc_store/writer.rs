@@ -122,7 +122,7 @@ impl BatchWriter {
                 .map(|h| h.id)
                 .unwrap_or_default();
             let fits = quota::fits(size, quota::cost(&item.request), self.quota_bytes);
-            let compaction_started = std::time::Instant::now();
+            let compaction_started = item.request.compaction.is_some().then(Instant::now);
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(mut response, events)| {
                     all_events.extend(events);
@@ -138,11 +138,13 @@ impl BatchWriter {
             );
             if result.is_ok() {
                 lease_changes.extend(LeaseChange::of(&item.request));
-                if let Some(compaction) = &item.request.compaction {
+                if let (Some(compaction), Some(started)) =
+                    (&item.request.compaction, compaction_started)
+                {
                     // etcd's wording, which operators grep for.
                     tracing::info!(
                         "compact-revision" = compaction.revision,
-                        took = ?compaction_started.elapsed(),
+                        took = ?started.elapsed(),
                         "finished scheduled compaction"
                     );
                 }
