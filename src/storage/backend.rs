@@ -73,6 +73,9 @@ pub struct Backend {
     kv: RawDb,
     meta: RawDb,
     lease: RawDb,
+    /// The data file's mapping, released after each flush (writable
+    /// environments only; see `storage/mapped_pages.rs`).
+    mapped: crate::storage::mapped_pages::MappedFile,
 }
 
 impl Backend {
@@ -99,6 +102,10 @@ impl Backend {
                 .write(true)
                 .open(dir.join("data.mdb"))?,
         );
+        backend.mapped = crate::storage::mapped_pages::MappedFile::find(&dir.join("data.mdb"));
+        if backend.mapped.is_empty() {
+            tracing::debug!("LMDB's mapping not found; its pages stay in RSS");
+        }
         Ok(backend)
     }
 
@@ -135,6 +142,7 @@ impl Backend {
             kv,
             meta,
             lease,
+            mapped: Default::default(),
         })
     }
 
@@ -219,10 +227,17 @@ impl Backend {
 
     /// Flushes everything committed so far to disk (the env runs NO_SYNC).
     pub fn sync(&self) -> StorageResult<()> {
-        if !crate::storage::fsync::enabled() {
-            return Ok(());
+        if crate::storage::fsync::enabled() {
+            self.env.force_sync()?;
         }
-        Ok(self.env.force_sync()?)
+        self.release_mapped_pages();
+        Ok(())
+    }
+
+    /// Drops the map's pages from this process's RSS (they stay in the page
+    /// cache); see `storage/mapped_pages.rs`.
+    pub fn release_mapped_pages(&self) {
+        self.mapped.release();
     }
 
     /// Writes a compacted copy of the whole environment to `path` (a new

@@ -12,6 +12,7 @@ pub mod dir_lock;
 pub use dir_lock::DirLock;
 pub mod key_index;
 pub mod lease;
+pub mod mapped_pages;
 pub mod mvcc;
 pub mod quota;
 pub mod revision;

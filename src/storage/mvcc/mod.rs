@@ -90,6 +90,8 @@ impl Store {
         let backend = Backend::open(dir, opts.map_size)?;
         let opts = opts.clone();
         let restored = restore::restore(&backend)?;
+        // Rebuilding the index read every page; they need not stay in RSS.
+        backend.release_mapped_pages();
         let (auth, alarms) = {
             let txn = backend.read_txn()?;
             let auth = crate::storage::auth::decode(
