@@ -248,8 +248,13 @@ fn arm(cluster: &Cluster, i: usize, name: &str, action: &str) {
         .args(["-sS", "-f", "-X", "PUT", "--data", action, &url])
         .output()
         .expect("run curl");
+    // A crash armed on a busy member can fire before the answer is written:
+    // curl then sees the connection close (52: empty reply, 56: reset). The
+    // crash itself is checked by the caller.
+    let crashed_first =
+        action == "return(crash)" && matches!(out.status.code(), Some(52) | Some(56));
     assert!(
-        out.status.success(),
+        out.status.success() || crashed_first,
         "arming {name} on member {i}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
