@@ -234,13 +234,26 @@ mod tests {
     use rustls::pki_types::ServerName;
     use rustls::server::WebPkiClientVerifier;
 
-    #[tokio::test]
-    async fn a_verified_client_certificate_names_the_caller() {
-        let ca = TestCa::new();
+    /// What one TLS client connection leaves: the listener's accepted
+    /// connections, the client end, and the shutdown trigger to keep alive.
+    type OneClient = (
+        tokio_stream::wrappers::ReceiverStream<Accepted>,
+        tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        crate::api::shutdown::ShutdownTrigger,
+    );
+
+    /// A TLS listener (server certificate for 127.0.0.1, client certificates
+    /// of `ca` required, `check_client_san` as given) and one client with a
+    /// certificate named `cn` for `client_host`, connected to it.
+    async fn connect_with_client_cert(
+        ca: &TestCa,
+        cn: &str,
+        client_host: &str,
+        check_client_san: bool,
+    ) -> OneClient {
         let roots = ca.roots();
         let server = ca.issue("server", "127.0.0.1");
-        let client = ca.issue("alice", "127.0.0.1");
-
+        let client = ca.issue(cn, client_host);
         let verifier = WebPkiClientVerifier::builder(roots.clone())
             .build()
             .unwrap();
@@ -250,10 +263,13 @@ mod tests {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let listener = Listener::Tcp(listener);
-        let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
-        let mut accepted = incoming(listener, Some(Arc::new(server_config)), Some(shutdown));
-
+        let (trigger, shutdown) = crate::api::shutdown::shutdown_channel();
+        let accepted = incoming_checked(
+            Listener::Tcp(listener),
+            Some(Arc::new(server_config)),
+            Some(shutdown),
+            check_client_san,
+        );
         let client_config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_client_auth_cert(vec![client.cert], client.key)
@@ -261,8 +277,15 @@ mod tests {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
-        let _client = connector.connect(name, tcp).await.unwrap();
+        let client = connector.connect(name, tcp).await.unwrap();
+        (accepted, client, trigger)
+    }
 
+    #[tokio::test]
+    async fn a_verified_client_certificate_names_the_caller() {
+        let ca = TestCa::new();
+        let (mut accepted, _client, _trigger) =
+            connect_with_client_cert(&ca, "alice", "127.0.0.1", false).await;
         let conn = accepted.next().await.unwrap().unwrap();
         let info = conn.connect_info();
         assert_eq!(info.common_name.as_deref(), Some("alice"));
@@ -275,34 +298,9 @@ mod tests {
     #[tokio::test]
     async fn a_client_certificate_for_another_address_is_refused_when_checked() {
         let ca = TestCa::new();
-        let roots = ca.roots();
         for check in [true, false] {
-            let server = ca.issue("server", "127.0.0.1");
-            let client = ca.issue("peer", "10.9.9.9");
-            let verifier = WebPkiClientVerifier::builder(roots.clone())
-                .build()
-                .unwrap();
-            let server_config = rustls::ServerConfig::builder()
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(vec![server.cert], server.key)
-                .unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let (_trigger, shutdown) = crate::api::shutdown::shutdown_channel();
-            let mut accepted = incoming_checked(
-                Listener::Tcp(listener),
-                Some(Arc::new(server_config)),
-                Some(shutdown),
-                check,
-            );
-            let client_config = rustls::ClientConfig::builder()
-                .with_root_certificates(roots.clone())
-                .with_client_auth_cert(vec![client.cert], client.key)
-                .unwrap();
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let name = ServerName::try_from("127.0.0.1").unwrap();
-            let _client = connector.connect(name, tcp).await.unwrap();
+            let (mut accepted, _client, _trigger) =
+                connect_with_client_cert(&ca, "peer", "10.9.9.9", check).await;
             let next =
                 tokio::time::timeout(std::time::Duration::from_millis(500), accepted.next()).await;
             assert_eq!(next.is_ok(), !check, "check {check}");
