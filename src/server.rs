@@ -618,6 +618,7 @@ fn start_actors(
         snap_dir: DataDirs::of(config).snap,
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
+        ping_policy: crate::api::ping_policy::PingPolicy::from_flag(config.grpc_keepalive.min_time),
         shutdown,
         request_timeout: config.request_timeout(),
         extensive_metrics: config.extensive_metrics,

@@ -21,6 +21,8 @@ use tonic::transport::server::Connected;
 
 use super::lenient_authority::LenientAuthority;
 use super::listener::{Listener, Stream};
+use super::ping_policed::PingPoliced;
+use super::ping_policy::PingPolicy;
 use super::shutdown::Shutdown;
 
 /// A handshake not done in this long is dropped.
@@ -124,17 +126,19 @@ impl AsyncWrite for Conn {
     }
 }
 
-pub type Accepted = io::Result<LenientAuthority<Conn>>;
+pub type Accepted = io::Result<LenientAuthority<PingPoliced<Conn>>>;
 
 /// The connections `listener` accepts, until `shutdown` fires (never for
 /// the peer listeners: a stopping leader still hands over through them);
-/// TLS is spoken first when `tls` is given.
+/// TLS is spoken first when `tls` is given; clients pinging more often
+/// than `pings` allows are sent away.
 pub fn incoming(
     listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Option<Shutdown>,
+    pings: Option<PingPolicy>,
 ) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
-    incoming_checked(listener, tls, shutdown, false)
+    accept(listener, tls, shutdown, false, pings)
 }
 
 /// [`incoming`]; with `check_client_san`, a TLS client whose certificate
@@ -145,6 +149,16 @@ pub fn incoming_checked(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Option<Shutdown>,
     check_client_san: bool,
+) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
+    accept(listener, tls, shutdown, check_client_san, None)
+}
+
+fn accept(
+    listener: Listener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: Option<Shutdown>,
+    check_client_san: bool,
+    pings: Option<PingPolicy>,
 ) -> tokio_stream::wrappers::ReceiverStream<Accepted> {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     let acceptor = tls.map(TlsAcceptor::from);
@@ -172,11 +186,7 @@ pub fn incoming_checked(
             };
             match &acceptor {
                 None => {
-                    if tx
-                        .send(Ok(LenientAuthority::new(Conn::Plain(stream))))
-                        .await
-                        .is_err()
-                    {
+                    if tx.send(Ok(wrap(Conn::Plain(stream), pings))).await.is_err() {
                         return;
                     }
                 }
@@ -193,7 +203,7 @@ pub fn incoming_checked(
                                     }
                                 }
                                 let conn = Conn::Tls(Box::new(tls));
-                                let _ = tx.send(Ok(LenientAuthority::new(conn))).await;
+                                let _ = tx.send(Ok(wrap(conn, pings))).await;
                             }
                             // As Go's server: a failed handshake is logged,
                             // the listener goes on.
@@ -208,6 +218,10 @@ pub fn incoming_checked(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+fn wrap(conn: Conn, pings: Option<PingPolicy>) -> LenientAuthority<PingPoliced<Conn>> {
+    LenientAuthority::new(PingPoliced::new(conn, pings))
 }
 
 /// The client certificate of `tls`, if any, against the address it came

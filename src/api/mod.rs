@@ -21,6 +21,8 @@ pub mod maintenance;
 pub mod oversize;
 pub mod peer;
 pub mod peer_snapshot;
+pub mod ping_policed;
+pub mod ping_policy;
 pub mod propose;
 pub mod require_leader;
 pub mod server;

@@ -73,6 +73,8 @@ pub struct ApiContext {
     pub keepalive_interval: Option<std::time::Duration>,
     /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
     pub keepalive_timeout: Option<std::time::Duration>,
+    /// How often clients may ping (`--grpc-keepalive-min-time`).
+    pub ping_policy: super::ping_policy::PingPolicy,
     /// Resolves when the server stops: listeners close, streams end.
     pub shutdown: Shutdown,
     /// etcd's request timeout (health checks' reads wait this long).
@@ -116,7 +118,7 @@ pub async fn serve_metrics(
         .accept_http1(true)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            incoming(listener, tls, Some(ctx.shutdown.clone())),
+            incoming(listener, tls, Some(ctx.shutdown.clone()), None),
             ctx.shutdown.clone().wait(),
         )
         .await
@@ -251,7 +253,12 @@ pub async fn serve(
         .http2_keepalive_timeout(ctx.keepalive_timeout)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
-            incoming(listener, tls, Some(ctx.shutdown.clone())),
+            incoming(
+                listener,
+                tls,
+                Some(ctx.shutdown.clone()),
+                Some(ctx.ping_policy),
+            ),
             ctx.shutdown.clone().wait(),
         )
         .await

@@ -366,10 +366,8 @@ fn unsupported_flags_error_unless_default() {
     // Once honoured; now accepted only at etcd's default.
     let c = ok(&["--max-snapshots=2", "--max-wals=0"]);
     assert_eq!((c.max_snapshots, c.max_wals), (2, 0));
-    assert_eq!(
-        err(&["--grpc-keepalive-min-time=1s"]),
-        "oxcd: --grpc-keepalive-min-time is not supported yet (only etcd's default 5s is accepted, got \"1s\")"
-    );
+    let c = ok(&["--grpc-keepalive-min-time=1s"]);
+    assert_eq!(c.grpc_keepalive.min_time, std::time::Duration::from_secs(1));
     let c = load_with_env(&[], &[("ETCD_MAX_WALS", "7")]).map(|c| c.max_wals);
     assert_eq!(c.ok(), Some(7));
 }

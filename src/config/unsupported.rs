@@ -154,12 +154,12 @@ mod tests {
                 "{msg}"
             );
         }
-        let err = check(&with(&[("grpc-keepalive-min-time", "1s")]))
+        let err = check(&with(&[("discovery-srv", "example.com")]))
             .err()
             .map(|e| e.to_string());
         assert!(
             err.unwrap_or_default()
-                .starts_with("oxcd: --grpc-keepalive-min-time is not supported yet"),
+                .starts_with("oxcd: --discovery-srv is not supported yet"),
             "a flag still to build says so"
         );
     }
