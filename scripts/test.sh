@@ -26,7 +26,7 @@ fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 
-APT_PACKAGES=(etcd-server etcd-client golang-etcd-server-dev protobuf-compiler curl)
+APT_PACKAGES=(etcd-server etcd-client golang-etcd-server-dev protobuf-compiler curl dnsmasq-base)
 
 declare -a STEP_NAMES=()
 declare -a STEP_RESULTS=()

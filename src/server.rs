@@ -4,6 +4,8 @@
 
 mod corrupt_check;
 mod corrupt_monitor;
+mod discovery_srv;
+mod dns_srv;
 mod etcd_data_dir;
 mod force_new_cluster;
 mod listeners;
@@ -33,7 +35,7 @@ use crate::actors::auth::Auth;
 use crate::actors::compactor::Compactor;
 use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{ForwardTimes, Lessor, LessorPeers};
-use crate::actors::mvcc_store::{BatchWriter, Defragmenter, MvccReader, MvccWriter};
+use crate::actors::mvcc_store::{BatchWriter, Defragmenter, MvccReader, MvccWriter, Purge, Purger};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::{RaftNode, Snapshots};
@@ -475,12 +477,20 @@ fn start_actors(
         0 => config.snapshot_count,
         limit => limit.min(config.snapshot_count),
     };
+    let purge_store = store.clone();
+    let batch_limit = config.compaction_batch_limit;
+    let purger = SyncArbiter::start(1, move || Purger::new(purge_store.clone(), batch_limit));
+    if store.purge_pending() {
+        // A compaction's purge was cut short by a stop.
+        purger.do_send(Purge);
+    }
     let batch_writer = BatchWriter::new(
         writer_store,
         tokens,
         sync_every_entries,
         config.quota_backend_bytes,
     )
+    .with_purger(purger)
     .with_sync_interval(
         config
             .backend_batch_interval
@@ -619,6 +629,7 @@ fn start_actors(
         keepalive_interval: non_zero(config.grpc_keepalive.interval),
         keepalive_timeout: non_zero(config.grpc_keepalive.timeout),
         ping_policy: crate::api::ping_policy::PingPolicy::from_flag(config.grpc_keepalive.min_time),
+        purged_revision: store.watch_purged(),
         shutdown,
         request_timeout: config.request_timeout(),
         extensive_metrics: config.extensive_metrics,

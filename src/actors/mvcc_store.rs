@@ -11,10 +11,12 @@
 mod auth_tokens;
 mod defragmenter;
 mod op_counts;
+mod purger;
 mod readers;
 mod writer;
 
 pub use defragmenter::{Defragment, Defragmenter};
+pub use purger::{Purge, Purger};
 pub use readers::{
     BackendStatus, BuildSnapshot, CountLiveKeys, ExportEtcdSnapshot, GetBackendStatus,
     GetDowngrade, GetMembers, HashBackend, HashKv, MvccReader, RangeRead, ReadRange,

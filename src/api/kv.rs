@@ -21,14 +21,21 @@ pub struct KvService {
     frontend: Addr<FrontEnd>,
     header: HeaderFiller,
     max_txn_ops: usize,
+    purged: tokio::sync::watch::Receiver<i64>,
 }
 
 impl KvService {
-    pub fn new(frontend: Addr<FrontEnd>, header: HeaderFiller, max_txn_ops: usize) -> Self {
+    pub fn new(
+        frontend: Addr<FrontEnd>,
+        header: HeaderFiller,
+        max_txn_ops: usize,
+        purged: tokio::sync::watch::Receiver<i64>,
+    ) -> Self {
         KvService {
             frontend,
             header,
             max_txn_ops,
+            purged,
         }
     }
 }
@@ -104,7 +111,14 @@ impl Kv for KvService {
     ) -> Result<Response<CompactionResponse>, Status> {
         let credentials = credentials_of(&request);
         let request = request.into_inner();
+        let (physical, revision) = (request.physical, request.revision);
         let mut response = propose(&self.frontend, request, credentials).await?;
+        if physical {
+            // etcd's `physical`: answered once this member's records below
+            // the revision are gone. Only a stopping server ends the wait.
+            let mut purged = self.purged.clone();
+            let _ = purged.wait_for(|&done| done >= revision).await;
+        }
         self.header.fill(&mut response.header);
         Ok(Response::new(response))
     }

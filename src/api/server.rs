@@ -73,6 +73,9 @@ pub struct ApiContext {
     pub keepalive_interval: Option<std::time::Duration>,
     /// How long a ping may go unanswered (`--grpc-keepalive-timeout`).
     pub keepalive_timeout: Option<std::time::Duration>,
+    /// The last compaction whose records are all deleted (a `physical`
+    /// Compaction waits for it).
+    pub purged_revision: tokio::sync::watch::Receiver<i64>,
     /// How often clients may ping (`--grpc-keepalive-min-time`).
     pub ping_policy: super::ping_policy::PingPolicy,
     /// Resolves when the server stops: listeners close, streams end.
@@ -139,6 +142,7 @@ pub async fn serve(
         ctx.frontend.clone(),
         ctx.header.clone(),
         ctx.max_txn_ops,
+        ctx.purged_revision.clone(),
     ))
     .max_decoding_message_size(max_decode)
     .max_encoding_message_size(usize::MAX);

@@ -285,20 +285,32 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
     let (heartbeat_interval, election_timeout) = raft_timing(s)?;
     check_advertise_client_urls(s)?;
     let auto_compaction = auto_compaction(s)?;
-    let initial_cluster = if s.is_set("initial-cluster") {
-        urls::initial_cluster(s)?
+    let discovery_srv = Some(s.text("discovery-srv").trim().to_string()).filter(|d| !d.is_empty());
+    let initial_cluster = if discovery_srv.is_some() {
+        if s.is_set("initial-cluster") {
+            return Err(ConfigError::Invalid(
+                "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"".into(),
+            ));
+        }
+        // Resolved at first start (server::discovery_srv), checked there.
+        Vec::new()
     } else {
-        initial_advertise_peer_urls
-            .iter()
-            .map(|url| (name.clone(), url.clone()))
-            .collect()
+        let initial_cluster = if s.is_set("initial-cluster") {
+            urls::initial_cluster(s)?
+        } else {
+            initial_advertise_peer_urls
+                .iter()
+                .map(|url| (name.clone(), url.clone()))
+                .collect()
+        };
+        urls::check_local_member(
+            &name,
+            &initial_cluster,
+            &initial_advertise_peer_urls,
+            initial_cluster_state == ClusterState::New,
+        )?;
+        initial_cluster
     };
-    urls::check_local_member(
-        &name,
-        &initial_cluster,
-        &initial_advertise_peer_urls,
-        initial_cluster_state == ClusterState::New,
-    )?;
     let quota_backend_bytes = quota(s, &mut warnings)?;
     let max_request_bytes = max_request_bytes(s, &mut warnings)?;
     let snapshot_count = match s.uint("snapshot-count")? {
@@ -338,6 +350,8 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         listen_peer_urls,
         initial_advertise_peer_urls,
         initial_cluster,
+        discovery_srv,
+        discovery_srv_name: s.text("discovery-srv-name").trim().to_string(),
         initial_cluster_state,
         initial_cluster_token: s.text("initial-cluster-token").to_string(),
         quota_backend_bytes,
@@ -349,6 +363,10 @@ pub fn build(s: &Settings, mut warnings: Vec<String>) -> Result<Config, ConfigEr
         backend_batch_interval: Some(s.duration("backend-batch-interval")?)
             .filter(|d| !d.is_zero()),
         backend_batch_limit: u64::try_from(s.int("backend-batch-limit")?).unwrap_or(0),
+        compaction_batch_limit: match s.int("experimental-compaction-batch-limit")? {
+            n if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            _ => super::DEFAULT_COMPACTION_BATCH_LIMIT,
+        },
         max_snapshots: s.uint("max-snapshots")?,
         max_wals: s.uint("max-wals")?,
         strict_reconfig_check: s.bool("strict-reconfig-check")?,

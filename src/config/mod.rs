@@ -34,6 +34,9 @@ pub use types::{
 };
 pub use urls::{is_tls, BindAddr, Endpoint};
 
+/// etcd's default `--experimental-compaction-batch-limit`.
+pub const DEFAULT_COMPACTION_BATCH_LIMIT: usize = 1000;
+
 /// The validated configuration of one oxcd member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -77,6 +80,11 @@ pub struct Config {
     pub initial_advertise_peer_urls: Vec<String>,
     /// `--initial-cluster` as (member name, peer URL) pairs, in given order.
     pub initial_cluster: Vec<(String, String)>,
+    /// `--discovery-srv`: the initial cluster comes from this domain's SRV
+    /// records at first start (`initial_cluster` is then empty).
+    pub discovery_srv: Option<String>,
+    /// `--discovery-srv-name`: suffix of the SRV service names.
+    pub discovery_srv_name: String,
     /// `--initial-cluster-state`.
     pub initial_cluster_state: ClusterState,
     /// `--initial-cluster-token`.
@@ -99,6 +107,9 @@ pub struct Config {
     /// `--backend-batch-limit`: most applied entries between LMDB flushes
     /// (0: `--snapshot-count`).
     pub backend_batch_limit: u64,
+    /// `--experimental-compaction-batch-limit`: most records a compaction's
+    /// purge examines per LMDB transaction (0 or less: etcd's 1000).
+    pub compaction_batch_limit: usize,
     /// `--max-snapshots` (0: unlimited).
     pub max_snapshots: u64,
     /// `--max-wals` (0: unlimited).
@@ -182,6 +193,8 @@ impl Default for Config {
             listen_peer_urls: vec![localhost(2380)],
             initial_advertise_peer_urls: vec!["http://localhost:2380".to_string()],
             initial_cluster: vec![("default".to_string(), "http://localhost:2380".to_string())],
+            discovery_srv: None,
+            discovery_srv_name: String::new(),
             initial_cluster_state: ClusterState::New,
             initial_cluster_token: "etcd-cluster".to_string(),
             quota_backend_bytes: DEFAULT_QUOTA_BYTES,
@@ -192,6 +205,7 @@ impl Default for Config {
             snapshot_count: DEFAULT_SNAPSHOT_COUNT,
             backend_batch_interval: None,
             backend_batch_limit: 0,
+            compaction_batch_limit: DEFAULT_COMPACTION_BATCH_LIMIT,
             max_snapshots: 5,
             max_wals: 5,
             strict_reconfig_check: true,

@@ -616,3 +616,24 @@ fn recovery_and_start_up_flags_are_read() {
     assert!(c.force_new_cluster);
     assert!(!c.initial_election_tick_advance);
 }
+
+#[test]
+fn discovery_srv_replaces_the_initial_cluster() {
+    let c = ok(&[
+        "--name=infra0",
+        "--discovery-srv=example.com",
+        "--discovery-srv-name=blue",
+        "--initial-advertise-peer-urls=http://10.0.1.10:2380",
+    ]);
+    assert_eq!(c.discovery_srv.as_deref(), Some("example.com"));
+    assert_eq!(c.discovery_srv_name, "blue");
+    // Resolved at first start, not from the flags.
+    assert!(c.initial_cluster.is_empty());
+    assert_eq!(
+        err(&[
+            "--discovery-srv=example.com",
+            "--initial-cluster=default=http://localhost:2380",
+        ]),
+        "oxcd: multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\""
+    );
+}

@@ -154,14 +154,6 @@ mod tests {
                 "{msg}"
             );
         }
-        let err = check(&with(&[("discovery-srv", "example.com")]))
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.unwrap_or_default()
-                .starts_with("oxcd: --discovery-srv is not supported yet"),
-            "a flag still to build says so"
-        );
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct MvccMetrics {
     pub range_budget_held_bytes: IntGauge,
     pub range_budget_waits_total: IntCounter,
     pub range_budget_refused_total: IntCounter,
+    /// A compaction's purge: each step but the last (the writes it held
+    /// up), the whole purge, and the records it deleted.
+    pub compaction_pause_duration_milliseconds: Histogram,
+    pub compaction_total_duration_milliseconds: Histogram,
+    pub compaction_keys_total: IntCounter,
 }
 
 pub struct DiskMetrics {
@@ -128,6 +133,15 @@ impl Metrics {
                 .namespace("etcd")
                 .subsystem("disk")
                 .buckets(buckets);
+            registered(r, built!(Histogram::with_opts(opts)))
+        };
+
+        // etcd's compaction histograms, in milliseconds.
+        let milliseconds = |name: &str, help: &str, start: f64, count: usize| {
+            let opts = HistogramOpts::new(name, help)
+                .namespace("etcd")
+                .subsystem("debugging_mvcc")
+                .buckets(built!(exponential_buckets(start, 2.0, count)));
             registered(r, built!(Histogram::with_opts(opts)))
         };
 
@@ -274,6 +288,23 @@ impl Metrics {
                     .namespace("oxcd")
                     .subsystem("mvcc")
                 )),
+            ),
+            compaction_pause_duration_milliseconds: milliseconds(
+                "db_compaction_pause_duration_milliseconds",
+                "Bucketed histogram of db compaction pause duration.",
+                1.0,
+                13,
+            ),
+            compaction_total_duration_milliseconds: milliseconds(
+                "db_compaction_total_duration_milliseconds",
+                "Bucketed histogram of db compaction total duration.",
+                100.0,
+                14,
+            ),
+            compaction_keys_total: counter(
+                "debugging_mvcc",
+                "db_compaction_keys_total",
+                "Total number of db keys compacted.",
             ),
         };
 

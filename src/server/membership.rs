@@ -30,6 +30,18 @@ pub(super) fn load_or_bootstrap_membership(
             members,
         });
     }
+    // First start with --discovery-srv: DNS gives the initial cluster.
+    let discovered;
+    let config = match &config.discovery_srv {
+        Some(domain) => {
+            discovered = Config {
+                initial_cluster: super::discovery_srv::initial_cluster(config, domain)?,
+                ..config.clone()
+            };
+            &discovered
+        }
+        None => config,
+    };
     if config.initial_cluster_state == ClusterState::Existing {
         let membership = join_existing_cluster(config)?;
         store_membership(store, &membership)?;

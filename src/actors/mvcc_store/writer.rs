@@ -36,6 +36,8 @@ pub struct BatchWriter {
     /// quotaApplierV3 does (a member whose file is larger than the one
     /// that admitted the request still raises its own NOSPACE alarm).
     quota_bytes: u64,
+    /// Told when a compaction commits, to delete what it left.
+    purger: Option<Addr<super::Purger>>,
 }
 
 struct SyncCadence {
@@ -70,7 +72,15 @@ impl BatchWriter {
             tokens,
             cadence: Arc::new(Mutex::new(cadence)),
             quota_bytes,
+            purger: None,
         }
+    }
+
+    /// Where committed compactions' purges go (none: they wait for
+    /// `Store::finish_purge`).
+    pub fn with_purger(mut self, purger: Addr<super::Purger>) -> Self {
+        self.purger = Some(purger);
+        self
     }
 
     /// etcd's `--backend-batch-interval`: LMDB is flushed at least this
@@ -103,6 +113,7 @@ impl BatchWriter {
         let mut lease_changes = Vec::new();
         let mut conf_changes = Vec::new();
         let mut over_quota = false;
+        let mut compacted = false;
         for item in batch
             .items
             .iter()
@@ -122,7 +133,6 @@ impl BatchWriter {
                 .map(|h| h.id)
                 .unwrap_or_default();
             let fits = quota::fits(size, quota::cost(&item.request), self.quota_bytes);
-            let compaction_started = item.request.compaction.is_some().then(Instant::now);
             let result = apply::apply_request(&mut txn, &item.request, &*self.store).map(
                 |(mut response, events)| {
                     all_events.extend(events);
@@ -138,16 +148,7 @@ impl BatchWriter {
             );
             if result.is_ok() {
                 lease_changes.extend(LeaseChange::of(&item.request));
-                if let (Some(compaction), Some(started)) =
-                    (&item.request.compaction, compaction_started)
-                {
-                    // etcd's wording, which operators grep for.
-                    tracing::info!(
-                        "compact-revision" = compaction.revision,
-                        took = ?started.elapsed(),
-                        "finished scheduled compaction"
-                    );
-                }
+                compacted |= item.request.compaction.is_some();
             }
             // As etcd: the write stays applied, its caller is told the
             // space is exceeded, and the member raises NOSPACE.
@@ -164,6 +165,9 @@ impl BatchWriter {
         let over_quota =
             over_quota && !txn.alarm_active(crate::proto::etcdserverpb::AlarmType::Nospace);
         txn.commit(batch.last_index)?;
+        if let (true, Some(purger)) = (compacted, &self.purger) {
+            purger.do_send(super::Purge);
+        }
         Ok(BatchApplied {
             outcomes,
             events: all_events,

@@ -67,9 +67,13 @@ pub fn export_etcd(store: &Store, path: &Path, term: u64) -> StorageResult<(u64,
     ];
     let compacted = view.compacted_revision();
     if compacted > 0 {
-        let rev = revision_bytes(compacted);
-        meta.push((META_FINISHED_COMPACT.to_vec(), rev.clone()));
-        meta.push((META_SCHEDULED_COMPACT.to_vec(), rev));
+        // A purge still going on in this view: etcd finishes it after a
+        // restore, as it would its own.
+        let purged = crate::storage::mvcc::stored_purged_revision(backend, txn)?
+            .unwrap_or(compacted)
+            .max(0);
+        meta.push((META_FINISHED_COMPACT.to_vec(), revision_bytes(purged)));
+        meta.push((META_SCHEDULED_COMPACT.to_vec(), revision_bytes(compacted)));
     }
 
     let auth =

@@ -112,6 +112,7 @@ pub fn import_etcd(
         let mut batch = store.begin_batch()?;
         batch.compact(scheduled)?;
         batch.commit(0)?;
+        store.finish_purge()?;
         store.sync()?;
         imported.compacted = scheduled;
     }

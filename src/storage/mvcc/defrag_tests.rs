@@ -26,6 +26,7 @@ fn put(s: &Store, k: &str, v: &[u8]) {
     t.end();
     let ci = s.consistent_index() + 1;
     b.commit(ci).unwrap();
+    s.finish_purge().unwrap();
 }
 
 fn compact(s: &Store) {
@@ -34,6 +35,7 @@ fn compact(s: &Store) {
     b.compact(rev).unwrap();
     let ci = s.consistent_index() + 1;
     b.commit(ci).unwrap();
+    s.finish_purge().unwrap();
 }
 
 /// Every live key and value, and the whole-backend hash.

@@ -7,6 +7,7 @@
 
 mod defrag;
 mod hash;
+mod purge;
 mod range;
 mod read;
 mod restore;
@@ -31,6 +32,7 @@ use super::lease::LeaseTable;
 
 pub use defrag::{recover_interrupted, DefragReport};
 pub use hash::KvHash;
+pub use purge::{PurgePlan, PurgeStep};
 pub use range::{RangeOptions, RangeResult, RangeSource};
 pub use read::ReadTxn;
 pub use write::{TxnOutcome, TxnWrite, WriteBatch};
@@ -82,6 +84,11 @@ pub struct Store {
     /// on every applied request.
     nospace_on: AtomicBool,
     corrupt_on: AtomicBool,
+    /// The compaction whose records are still to delete (see `purge`).
+    purge: Mutex<Option<PurgePlan>>,
+    purge_pending: AtomicBool,
+    /// The last compaction whose records are all deleted.
+    purged: tokio::sync::watch::Sender<i64>,
 }
 
 impl Store {
@@ -118,7 +125,16 @@ impl Store {
             nospace_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Nospace)),
             corrupt_on: AtomicBool::new(alarms::any_of(&alarms, AlarmType::Corrupt)),
             alarms: RwLock::new(alarms),
+            purge: Mutex::new(None),
+            purge_pending: AtomicBool::new(false),
+            purged: tokio::sync::watch::Sender::new(restored.purged_rev),
         };
+        if restored.purged_rev < restored.compacted_rev {
+            // A purge was cut short: the index is compacted, the records
+            // are not all gone yet.
+            let keep = store.index_read().keep(restored.compacted_rev);
+            store.schedule_purge(PurgePlan::new(restored.compacted_rev, keep));
+        }
         store.refresh_size();
         Ok(store)
     }
@@ -308,6 +324,18 @@ pub(crate) fn stored_consistent_index(
         .map(|bytes| decode_i64(META_CONSISTENT_INDEX, &bytes))
         .transpose()?
         .map_or(0, |v| v as u64))
+}
+
+/// The last finished purge recorded in `txn` (`None`: every compaction
+/// was purged in its own transaction).
+pub(crate) fn stored_purged_revision(
+    backend: &Backend,
+    txn: &super::backend::LmdbRead<'_>,
+) -> StorageResult<Option<i64>> {
+    backend
+        .get_meta(txn, purge::META_PURGED_REV)?
+        .map(|bytes| decode_i64(purge::META_PURGED_REV, &bytes))
+        .transpose()
 }
 
 /// The current and compacted revision of a store written record by record

@@ -18,6 +18,8 @@ pub(super) struct Restored {
     pub index: TreeIndex,
     pub current_rev: i64,
     pub compacted_rev: i64,
+    /// The last compaction whose purge finished.
+    pub purged_rev: i64,
     pub consistent_index: u64,
     pub leases: LeaseTable,
 }
@@ -62,6 +64,9 @@ pub(super) fn restore(backend: &Backend) -> StorageResult<Restored> {
         .max(last_main)
         .max(compacted_rev)
         .max(1);
+    // Absent: written before purges ran apart from compactions, when every
+    // compaction purged in its own transaction.
+    let purged_rev = meta_i64(super::purge::META_PURGED_REV)?.unwrap_or(compacted_rev);
     let consistent_index = meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
     if compacted_rev > 0 {
         index.compact(compacted_rev);
@@ -70,6 +75,7 @@ pub(super) fn restore(backend: &Backend) -> StorageResult<Restored> {
         index,
         current_rev,
         compacted_rev,
+        purged_rev,
         consistent_index,
         leases: LeaseTable::restore(records, attached),
     })

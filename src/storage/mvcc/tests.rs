@@ -43,10 +43,12 @@ fn delete(s: &Store, k: &str, end: &str) -> (i64, i64) {
     (n, rev)
 }
 
+/// Compacts and purges at once (purge steps have tests of their own).
 fn compact(s: &Store, rev: i64) -> StorageResult<()> {
     let mut b = s.begin_batch()?;
     b.compact(rev)?;
-    b.commit(s.consistent_index() + 1)
+    b.commit(s.consistent_index() + 1)?;
+    s.finish_purge()
 }
 
 fn range(s: &Store, k: &str, end: &str, o: RangeOptions) -> StorageResult<RangeResult> {
@@ -760,4 +762,81 @@ fn hash_kv_is_stable_per_revision_and_refuses_bad_revisions() {
     let view = s.read().unwrap();
     assert!(matches!(view.hash_kv(3), Err(StorageError::Compacted)));
     assert_eq!(view.hash_kv(0).unwrap().compact_revision, 3);
+}
+
+/// Compacts without purging: what a Compaction request's batch does.
+fn compact_only(s: &Store, rev: i64) {
+    let mut b = s.begin_batch().unwrap();
+    b.compact(rev).unwrap();
+    b.commit(s.consistent_index() + 1).unwrap();
+}
+
+#[test]
+fn a_purge_deletes_in_steps_of_the_limit_and_reads_never_see_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for i in 0..50 {
+        put(&s, "a", &i.to_string()); // 2..=51
+    }
+    compact_only(&s, 41);
+    // Compacted for readers at once; every record still there.
+    assert_eq!(s.compacted_revision(), 41);
+    assert!(s.purge_pending());
+    assert_eq!(records(&s).len(), 50);
+    let hash_before = s.read().unwrap().hash_kv(0).unwrap();
+    let mut steps = Vec::new();
+    while let Some(step) = s.purge_step(7).unwrap() {
+        steps.push(step.deleted);
+        // Each step is its own commit: readers see the same data.
+        assert_eq!(get(&s, "a").unwrap().value, b"49");
+        if step.finished {
+            break;
+        }
+    }
+    // 40 records at or below 41, 39 of them superseded: 7 per step.
+    assert_eq!(steps, vec![7, 7, 7, 7, 7, 4]);
+    assert!(!s.purge_pending());
+    assert_eq!(s.purged_revision(), 41);
+    assert_eq!(records(&s).len(), 11);
+    assert_eq!(s.read().unwrap().hash_kv(0).unwrap().hash, hash_before.hash);
+    assert_eq!(s.purge_step(7).unwrap(), None);
+}
+
+#[test]
+fn a_purge_cut_short_by_a_restart_is_finished_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        for i in 0..30 {
+            put(&s, "k", &i.to_string());
+        }
+        compact_only(&s, 21);
+        let first = s.purge_step(5).unwrap().unwrap();
+        assert!(!first.finished);
+        assert_eq!(records(&s).len(), 25);
+    }
+    let s = open(dir.path());
+    assert_eq!(s.compacted_revision(), 21);
+    assert!(s.purge_pending(), "the purge resumes after a restart");
+    s.finish_purge().unwrap();
+    assert_eq!(records(&s).len(), 11);
+    assert_eq!(s.purged_revision(), 21);
+    drop(s);
+    let s = open(dir.path());
+    assert!(!s.purge_pending());
+}
+
+#[test]
+fn a_later_compaction_takes_over_an_unfinished_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    for i in 0..30 {
+        put(&s, "k", &i.to_string());
+    }
+    compact_only(&s, 11);
+    s.purge_step(3).unwrap();
+    compact_only(&s, 25);
+    s.finish_purge().unwrap();
+    assert_eq!(s.purged_revision(), 25);
+    assert_eq!(records(&s).len(), 7);
 }

@@ -1,7 +1,5 @@
 //! Write batches (one LMDB write txn, many etcd txns) and the txns in them.
 
-use std::collections::HashSet;
-use std::ops::Bound;
 use std::sync::RwLockWriteGuard;
 
 use prost::Message;
@@ -12,10 +10,11 @@ use std::sync::Arc;
 
 use crate::storage::backend::{Backend, LmdbWrite, OwnedWrite};
 use crate::storage::error::{StorageError, StorageResult};
-use crate::storage::key_index::{ByteBounds, IndexChange, TreeIndex};
+use crate::storage::key_index::{IndexChange, TreeIndex};
 use crate::storage::lease::{lease_key, LeaseRecord};
-use crate::storage::revision::{main_prefix, Revision};
+use crate::storage::revision::Revision;
 
+use super::purge::PurgePlan;
 use super::range::{fetch, plan, RangeOptions, RangeResult, RangeSource};
 use super::{
     encode_i64, Store, META_COMPACTED_REV, META_CONSISTENT_INDEX, META_CURRENT_REV, NEVER_COMPACTED,
@@ -40,6 +39,8 @@ pub struct WriteBatch<'s> {
     /// The index is compacted only once LMDB has committed the purge; until
     /// then it still answers correctly for every revision >= `compacted`.
     pending_compact: Option<i64>,
+    /// The records the batch's compaction leaves to delete.
+    pending_purge: Option<PurgePlan>,
     /// A write failed half-way: LMDB and the index may disagree, so the
     /// batch may only be dropped.
     failed: bool,
@@ -67,6 +68,7 @@ impl<'s> WriteBatch<'s> {
             rev,
             compacted,
             pending_compact: None,
+            pending_purge: None,
             failed: false,
             pending_auth: None,
             pending_alarms: None,
@@ -107,8 +109,9 @@ impl<'s> WriteBatch<'s> {
         self.txn.as_deref().ok_or_else(finished)
     }
 
-    /// Compaction: purges from LMDB every revision <= `rev` that is not the
-    /// latest live revision of its key as of `rev`, and records `rev`.
+    /// Compaction: records `rev` and compacts the index at commit; the LMDB
+    /// records it no longer needs are deleted afterwards, in steps
+    /// ([`Store::purge_step`]).
     pub fn compact(&mut self, rev: i64) -> StorageResult<()> {
         if rev > self.rev {
             return Err(StorageError::FutureRevision);
@@ -116,32 +119,14 @@ impl<'s> WriteBatch<'s> {
         if rev <= self.compacted {
             return Err(StorageError::Compacted);
         }
-        let purged = self.purge(rev);
-        self.failed |= purged.is_err();
-        purged?;
+        let keep = self.index.keep(rev);
+        // Below the new compaction: a restart before the purge ends
+        // purges again.
+        let purged = self.store.purged_revision();
+        self.put_meta(super::purge::META_PURGED_REV, &encode_i64(purged))?;
         self.compacted = rev;
         self.pending_compact = Some(rev);
-        Ok(())
-    }
-
-    /// Deletes the records a compaction at `rev` no longer needs.
-    fn purge(&mut self, rev: i64) -> StorageResult<()> {
-        let keep: HashSet<Revision> = self.index.keep(rev);
-        let db = self.backend.kv();
-        let upper = main_prefix(rev.saturating_add(1));
-        let bounds: ByteBounds<'_> = (Bound::Unbounded, Bound::Excluded(&upper));
-        let txn = self.txn_mut()?;
-        let mut doomed = Vec::new();
-        for item in db.range(txn, &bounds)? {
-            let (key, _) = item?;
-            let (r, _) = Revision::from_key(key)?;
-            if !keep.contains(&r) {
-                doomed.push(key.to_vec());
-            }
-        }
-        for key in &doomed {
-            db.delete(txn, key)?;
-        }
+        self.pending_purge = Some(PurgePlan::new(rev, keep));
         Ok(())
     }
 
@@ -265,6 +250,9 @@ impl<'s> WriteBatch<'s> {
         self.undo.clear();
         if let Some(at) = self.pending_compact.take() {
             self.index.compact(at);
+        }
+        if let Some(plan) = self.pending_purge.take() {
+            self.store.schedule_purge(plan);
         }
         self.store
             .publish(&self.index, self.rev, self.compacted, consistent_index);
