@@ -153,3 +153,30 @@ fn leftovers_of_an_interrupted_run_are_removed_at_boot() {
     assert!(!partial.exists());
     assert!(db.join("data.mdb").exists(), "db/ untouched");
 }
+
+/// A purge half done when a defragmentation starts finishes in the new
+/// file without leaving a record behind.
+#[test]
+fn a_purge_half_done_finishes_after_a_defragmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir.path().join("db"));
+    for round in 0..20 {
+        for k in 0..10 {
+            put(&s, &format!("k{k}"), &[round as u8; 100]);
+        }
+    }
+    let mut b = s.begin_batch().unwrap();
+    b.compact(s.current_revision()).unwrap();
+    let ci = s.consistent_index() + 1;
+    b.commit(ci).unwrap();
+    let half = s.purge_step(100).unwrap().unwrap();
+    assert_eq!((half.deleted, half.finished), (100, false));
+    let before = contents(&s);
+    s.defragment().unwrap();
+    assert_eq!(contents(&s).0, before.0);
+    s.finish_purge().unwrap();
+    let backend = s.backend();
+    let txn = backend.read_txn().unwrap();
+    let records = backend.kv().iter(&txn).unwrap().count();
+    assert_eq!(records, 10, "one record per key is left");
+}

@@ -85,8 +85,14 @@ impl Store {
     /// `limit` records, in one LMDB transaction; `None` when nothing is
     /// scheduled.
     pub fn purge_step(&self, limit: usize) -> StorageResult<Option<PurgeStep>> {
-        // The index write lock keeps batches and a defragmentation's swap
-        // out while the step writes.
+        // No step during a defragmentation: its catch-up rounds copy new
+        // records and a compaction's removals, not a purge half-done
+        // (the purge goes on in the new file after the swap).
+        let _defrag = self
+            .defragging
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The index write lock keeps batches out while the step writes.
         let _index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         let mut slot = self.purge.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(plan) = slot.as_mut() else {
