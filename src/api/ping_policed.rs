@@ -12,9 +12,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
-use super::ping_policy::{too_many_pings_goaway, FrameScanner, PingPolicy, Strikes};
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+use super::ping_policy::{too_many_pings_goaway, FrameScanner, PingPolicy, Strikes, PREFACE};
 
 pub struct PingPoliced<S> {
     io: S,
@@ -224,19 +222,12 @@ impl<S: Connected> Connected for PingPoliced<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ping_policy::{ENHANCE_YOUR_CALM, PING, TOO_MANY_PINGS};
+    use super::super::ping_policy::{
+        encode_frame as frame, ENHANCE_YOUR_CALM, PING, TOO_MANY_PINGS,
+    };
     use super::*;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-        f.push(kind);
-        f.push(flags);
-        f.extend_from_slice(&stream.to_be_bytes());
-        f.extend_from_slice(payload);
-        f
-    }
 
     /// A client that pings four times at once: the server side reads them
     /// all, then the client receives the GOAWAY and the end of the stream.

@@ -13,6 +13,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// What every HTTP/2 client sends first.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// Frame types and flags the policy looks at.
 pub(crate) const DATA: u8 = 0x0;
 pub(crate) const HEADERS: u8 = 0x1;
@@ -197,6 +200,16 @@ pub(crate) fn too_many_pings_goaway(last_stream: u32) -> Vec<u8> {
     frame.extend_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
     frame.extend_from_slice(TOO_MANY_PINGS);
     frame
+}
+
+/// One frame as bytes (tests build client streams with it).
+#[cfg(test)]
+pub(crate) fn encode_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
 }
 
 #[cfg(test)]
