@@ -358,8 +358,16 @@ impl Handler<Durable> for RaftNode {
         use raft::Storage as _;
         let store = self.raw.store().clone();
         // The WAL may drop everything LMDB holds; its cut point needs the term.
-        let Ok(term) = store.term(msg.index) else {
-            return;
+        let term = match store.term(msg.index) {
+            Ok(term) => term,
+            Err(err) => {
+                // Not expected: the log keeps entries back to the applied index.
+                tracing::warn!(
+                    index = msg.index,
+                    "WAL cut skipped: no term for the flushed index: {err}"
+                );
+                return;
+            }
         };
         let mut meta = raft::eraftpb::SnapshotMetadata {
             index: msg.index,
