@@ -113,6 +113,11 @@ mod harness {
                     out| Slowest request took too long: *s\nout| Stddev too high: *s\n\
                     out| FAIL\nexit 1";
         assert_eq!(drop_timed_verdict(pass), drop_timed_verdict(fail));
+        // the same failure after `@mask "Slowest request took {}s"`
+        let masked_fail = "out| Compacted with revision *\nout| PASS: Throughput is * writes/s\n\
+                           out| Slowest request took *s\nout| PASS: Stddev is *s\n\
+                           out| FAIL\nexit 1";
+        assert_eq!(drop_timed_verdict(pass), drop_timed_verdict(masked_fail));
         assert_eq!(
             drop_timed_verdict(pass).as_deref(),
             Some("out| Compacted with revision *")
