@@ -6,6 +6,9 @@ use oxcd::actors::auth::registry::ProviderRegistry;
 
 /// gRPC, HTTP/2 and protobuf allocate per request; mimalloc is faster than
 /// glibc's allocator for that pattern and returns memory more readily.
+/// `--features system-allocator` leaves glibc's in place, for heap profilers
+/// (heaptrack) that hook malloc and cannot see mimalloc's arenas.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
