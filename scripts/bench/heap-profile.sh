@@ -55,6 +55,6 @@ wait "$sampler" 2>/dev/null || true
 sleep 2
 profile=$(ls -t "$out"/heaptrack.oxcd*.zst | head -1)
 heaptrack_print --print-peaks=yes --print-allocators=no --print-temporary=no --print-leaks=no \
-  --peak-limit 25 --merge-backtraces=yes "$profile" >"$out/peak.txt"
+  --peak-limit 15 --merge-backtraces=no "$profile" >"$out/peak.txt"
 grep -E "^peak heap memory|^peak RSS|^total memory leaked|^calls to allocation" "$out/peak.txt" >&2 || true
 tail -3 "$out/rss.txt" >&2
