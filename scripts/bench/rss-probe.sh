@@ -8,39 +8,24 @@
 set -euo pipefail
 
 [ $# -ge 2 ] || { sed -n '2,7p' "$0" >&2; exit 2; }
+here=$(cd "$(dirname "$0")/../.." && pwd)
 oxcd_bin=$1; bench_bin=$2; shift 2
 work=$(mktemp -d /tmp/oxcd-rss.XXXXXX)
-server=""; sampler=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null
-  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
-  wait 2>/dev/null; rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); peer=$(free_port)
+. "$here/scripts/bench/member.sh"
+for setting in "$@"; do export "${setting?}"; done
 
-env "$@" "$oxcd_bin" --name=probe --data-dir="$work/data" \
-  --listen-client-urls=http://127.0.0.1:$port --advertise-client-urls=http://127.0.0.1:$port \
-  --listen-peer-urls=http://127.0.0.1:$peer --initial-advertise-peer-urls=http://127.0.0.1:$peer \
-  --initial-cluster=probe=http://127.0.0.1:$peer >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-  etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
-
-(while kill -0 "$server" 2>/dev/null; do
-   awk '/RssAnon/{print $2}' /proc/"$server"/status 2>/dev/null || true
+start_member oxcd "$oxcd_bin"
+(while kill -0 "$pid" 2>/dev/null; do
+   awk '/RssAnon/{print $2}' /proc/"$pid"/status 2>/dev/null || true
    sleep 0.2
  done) >"$work/anon" &
-sampler=$!
 
 rps=$("$bench_bin" --endpoints 127.0.0.1:$port --no-progress --json --clients 1000 --conns 100 \
   --key-space-size 100000 --duration 10s put |
   python3 -c 'import json,sys; print(round(json.load(sys.stdin)["requests_per_sec"]))')
-hwm=$(awk '/VmHWM/{print $2}' /proc/"$server"/status)
-thp=$(awk '/AnonHugePages/{print $2}' /proc/"$server"/smaps_rollup)
+hwm=$(awk '/VmHWM/{print $2}' /proc/"$pid"/status)
+thp=$(awk '/AnonHugePages/{print $2}' /proc/"$pid"/smaps_rollup)
+stop_member
 max_anon=$(sort -n "$work/anon" | tail -1)
 echo "$(basename "$oxcd_bin") $* req/s=$rps VmHWM=$((hwm / 1024))MiB" \
   "max RssAnon=$((max_anon / 1024))MiB AnonHugePages=$((thp / 1024))MiB"
