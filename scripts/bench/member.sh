@@ -2,6 +2,7 @@
 # ports, its data and log under $work (the caller makes $work).
 #   start_member KIND BINARY [FLAG...]  sets $port (client) and $pid; waits
 #                                       until it answers `endpoint health`
+#                                       (MEMBER_START_TRIES x 0.1 s, default 100)
 #   stop_member                         stops it (SIGTERM) and waits
 # The EXIT trap stops a member still running and removes $work.
 
@@ -21,7 +22,7 @@ start_member() {
     --listen-peer-urls=http://127.0.0.1:$peer --initial-advertise-peer-urls=http://127.0.0.1:$peer \
     --initial-cluster=bench=http://127.0.0.1:$peer "$@" >"$work/$kind.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq "${MEMBER_START_TRIES:-100}"); do
     etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && return
     sleep 0.1
   done
