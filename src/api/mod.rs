@@ -7,6 +7,7 @@ pub mod budget_body;
 pub mod cluster;
 pub mod concurrency;
 pub mod connections;
+pub mod direct_route;
 pub mod election;
 pub mod error;
 pub mod grpc_metrics;

@@ -195,7 +195,7 @@ pub async fn serve(
     };
     let grpc = RoutesBuilder::default()
         .add_service(health)
-        .add_service(kv)
+        .add_service(kv.clone())
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(watch)
@@ -252,6 +252,11 @@ pub async fn serve(
             super::oversize::like_grpc_go,
         ))
         .layer(tonic::service::InterceptorLayer::new(require_leader))
+        // Innermost: KV calls go to their service without the router.
+        .layer(super::direct_route::DirectRouteLayer::new(
+            <KvServer<KvService> as tonic::server::NamedService>::NAME,
+            kv,
+        ))
         .max_concurrent_streams(ctx.max_concurrent_streams)
         .http2_keepalive_interval(ctx.keepalive_interval)
         .http2_keepalive_timeout(ctx.keepalive_timeout)
