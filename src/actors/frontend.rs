@@ -14,9 +14,11 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use prost::Message as _;
 use tokio::sync::oneshot;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::auth::gate::{AuthGate, Identity};
@@ -132,11 +134,17 @@ impl WriteRequest {
     }
 }
 
+/// The actors' addresses are shared through `Rc`: cloning an `Addr` allocates
+/// (actix gives every sender its own park handle), and each request's future
+/// needs them.
 pub struct FrontEnd {
-    raft: Addr<RaftNode>,
-    quota: Addr<Quota>,
+    raft: Rc<Addr<RaftNode>>,
+    quota: Rc<Addr<Quota>>,
     gate: Arc<AuthGate>,
-    readers: Addr<MvccReader>,
+    readers: Rc<Addr<MvccReader>>,
+    /// This actor, for a request's future to cancel its waiter on failure;
+    /// weak so that it does not keep the actor alive. Set once started.
+    me: Option<WeakAddr<FrontEnd>>,
     waiters: HashMap<u64, Waiter>,
     ids: RequestIds,
     request_timeout: Duration,
@@ -157,10 +165,11 @@ impl FrontEnd {
         request_timeout: Duration,
     ) -> Self {
         FrontEnd {
-            raft,
-            quota,
+            raft: Rc::new(raft),
+            quota: Rc::new(quota),
             gate,
-            readers,
+            readers: Rc::new(readers),
+            me: None,
             waiters: HashMap::new(),
             ids: RequestIds::new(member_id),
             request_timeout,
@@ -203,6 +212,7 @@ impl Actor for FrontEnd {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(crate::actors::MAILBOX_CAPACITY);
+        self.me = Some(ctx.address().downgrade());
     }
 }
 
@@ -242,7 +252,7 @@ pub struct Propose {
 impl Handler<Propose> for FrontEnd {
     type Result = ResponseFuture<ServerResult<ApplyResponse>>;
 
-    fn handle(&mut self, msg: Propose, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Propose, _: &mut Context<Self>) -> Self::Result {
         let id = self.ids.next();
         let mut body = msg.body;
         if let WriteRequest::LeaseGrant(grant) = &mut body {
@@ -270,7 +280,7 @@ impl Handler<Propose> for FrontEnd {
             self.quota.clone(),
             self.gate.clone(),
             self.raft.clone(),
-            ctx.address(),
+            self.me.clone(),
         );
         let timeout = self.request_timeout;
         let credentials = msg.credentials;
@@ -286,7 +296,9 @@ impl Handler<Propose> for FrontEnd {
                 if let Err(ServerError::NoSpace) = admitted {
                     // As etcd's quota alarmer: the alarm is in raft before
                     // the caller hears, so an `alarm list` after sees it.
-                    raiser.send(RaiseNoSpace).await?;
+                    if let Some(raiser) = raiser.as_ref().and_then(WeakAddr::upgrade) {
+                        raiser.send(RaiseNoSpace).await?;
+                    }
                 }
                 admitted?;
                 if let Some(access) = access {
@@ -307,13 +319,15 @@ impl Handler<Propose> for FrontEnd {
 /// Runs a proposal to its applied result; if it fails anywhere, the
 /// waiter registered under `id` is dropped.
 async fn cancel_on_failure<T>(
-    me: Addr<FrontEnd>,
+    me: Option<WeakAddr<FrontEnd>>,
     id: u64,
     proposal: impl std::future::Future<Output = ServerResult<T>>,
 ) -> ServerResult<T> {
     let outcome = proposal.await;
     if outcome.is_err() {
-        me.do_send(Cancel { id });
+        if let Some(me) = me.as_ref().and_then(WeakAddr::upgrade) {
+            me.do_send(Cancel { id });
+        }
     }
     outcome
 }
@@ -330,7 +344,7 @@ pub struct ProposeMemberChange {
 impl Handler<ProposeMemberChange> for FrontEnd {
     type Result = ResponseFuture<ServerResult<Vec<crate::proto::etcdserverpb::Member>>>;
 
-    fn handle(&mut self, msg: ProposeMemberChange, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ProposeMemberChange, _: &mut Context<Self>) -> Self::Result {
         use raft::eraftpb::{ConfChange, ConfChangeType};
         let id = self.ids.next();
         let (change, kind) = match msg.change {
@@ -359,7 +373,7 @@ impl Handler<ProposeMemberChange> for FrontEnd {
         let (tx, rx) = oneshot::channel();
         self.waiters.insert(id, tx);
         self.publish_pending();
-        let (raft, me, timeout) = (self.raft.clone(), ctx.address(), self.request_timeout);
+        let (raft, me, timeout) = (self.raft.clone(), self.me.clone(), self.request_timeout);
         Box::pin(async move {
             let outcome = async {
                 raft.send(ProposeConfChange {

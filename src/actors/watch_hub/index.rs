@@ -44,9 +44,13 @@ impl WatcherIndex {
     /// Every group of watchers whose keys some event of `events` touches.
     pub fn candidates<'a>(&'a self, events: &[Event]) -> Vec<Candidates<'a>> {
         let mut out = Vec::new();
+        // Every applied batch comes here, watched or not: no map to build
+        // when no watcher is on a single key.
         let mut per_key: HashMap<&[u8], Vec<usize>> = HashMap::new();
-        for (at, event) in events.iter().enumerate() {
-            per_key.entry(event_key(event)).or_default().push(at);
+        if !self.by_key.is_empty() {
+            for (at, event) in events.iter().enumerate() {
+                per_key.entry(event_key(event)).or_default().push(at);
+            }
         }
         for (key, positions) in &per_key {
             if let Some(watchers) = self.by_key.get(*key) {
