@@ -12,32 +12,30 @@
 set -euo pipefail
 
 [ $# -ge 3 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+here=$(cd "$(dirname "$0")/../.." && pwd)
 oxcd_bin=$(realpath "$1"); bench_bin=$(realpath "$2"); out=$3; shift 3
 [ $# -gt 0 ] || set -- --clients 1000 --conns 100 --key-space-size 100000 --duration 10s put
 command -v heaptrack >/dev/null || { echo "heaptrack is needed (apt-get install heaptrack)" >&2; exit 2; }
 mkdir -p "$out"; out=$(realpath "$out")
 
 work=$(mktemp -d /tmp/oxcd-heap.XXXXXX)
+. "$here/scripts/bench/member.sh"
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); peer=$(free_port)
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; cleanup' EXIT
 
-(cd "$out" && exec heaptrack -o "$out/heaptrack.oxcd" "$oxcd_bin" --name=heap --data-dir="$work/data" \
-  --listen-client-urls=http://127.0.0.1:$port --advertise-client-urls=http://127.0.0.1:$port \
-  --listen-peer-urls=http://127.0.0.1:$peer --initial-advertise-peer-urls=http://127.0.0.1:$peer \
-  --initial-cluster=heap=http://127.0.0.1:$peer) >"$work/server.log" 2>&1 &
-for _ in $(seq 300); do
-  etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
-# heaptrack's own script has the same arguments; the server is the process
-# running the binary itself.
-for p in $(pgrep -f -- "--data-dir=$work/data"); do
+# start_member runs the binary it is given: a wrapper puts heaptrack in front.
+cat >"$work/under-heaptrack" <<EOF
+#!/bin/sh
+cd "$out" && exec heaptrack -o "$out/heaptrack.oxcd" "$oxcd_bin" "\$@"
+EOF
+chmod +x "$work/under-heaptrack"
+MEMBER_START_TRIES=300 start_member oxcd "$work/under-heaptrack"
+# $pid is heaptrack's own script; the server is the process running the
+# binary itself.
+for p in $(pgrep -f -- "--data-dir=$work/oxcd"); do
   [ "$(readlink /proc/"$p"/exe)" = "$oxcd_bin" ] && server=$p
 done
-[ -n "$server" ] || { echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+[ -n "$server" ] || { echo "server did not start" >&2; cat "$work/oxcd.log" >&2; exit 1; }
 echo "server pid $server" >&2
 
 : >"$out/rss.txt"
@@ -51,6 +49,7 @@ sampler=$!
 kill "$server"
 for _ in $(seq 600); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 server=""
+wait "$pid" 2>/dev/null || true; pid=""   # heaptrack writes its file as it exits
 wait "$sampler" 2>/dev/null || true
 sleep 2
 profile=$(ls -t "$out"/heaptrack.oxcd*.zst | head -1)
