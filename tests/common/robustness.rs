@@ -47,8 +47,9 @@ pub enum Fault {
     DiskFull,
     /// A follower defragments and dies at the directory swap (before or after it).
     DefragCrash(&'static str),
-    /// A follower is down while the cluster writes past its log (`--snapshot-count=100`),
-    /// comes back armed to die while staging the snapshot it is sent, then starts clean.
+    /// A follower is down while the cluster writes 80 entries past its log
+    /// (`--snapshot-count=20`), comes back armed to die while staging the snapshot it is
+    /// sent, then starts clean.
     SnapshotInstallCrash(&'static str),
 }
 
@@ -112,7 +113,8 @@ impl Fault {
     /// Extra member flags the fault needs.
     fn member_args(self) -> &'static [&'static str] {
         match self {
-            Fault::SnapshotInstallCrash(_) => &["--snapshot-count=100"],
+            // Small, so a few dozen writes behind are enough to need a snapshot.
+            Fault::SnapshotInstallCrash(_) => &["--snapshot-count=20"],
             _ => &[],
         }
     }
@@ -424,13 +426,48 @@ async fn inject(cluster: &mut Cluster, fault: Fault) {
         Fault::SnapshotInstallCrash(point) => {
             let i = victim(cluster, Victim::Follower).await;
             cluster.kill9(i);
-            // Long enough for the others to write past the 100 entries they keep.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // The follower needs a snapshot only once the others' logs no longer reach
+            // back to it: count entries, not seconds (a slow machine writes fewer).
+            let others: Vec<usize> = (0..cluster.members.len()).filter(|&m| m != i).collect();
+            let behind_from = highest_index(cluster, &others).await;
+            await_index(cluster, &others, behind_from + SNAPSHOT_GAP_ENTRIES).await;
             let action = format!("{point}=return(crash)");
             cluster.set_member_env(i, &[("FAILPOINTS", action.as_str())]);
             cluster.spawn(i).expect("start the follower armed");
             await_crash_and_restart(cluster, i, point);
         }
+    }
+}
+
+/// Entries the others write past a stopped follower, with `--snapshot-count=20`:
+/// a snapshot at least 20 entries past it, and room for the compaction that follows.
+const SNAPSHOT_GAP_ENTRIES: u64 = 80;
+
+/// The highest raft index any of `members` reports.
+async fn highest_index(cluster: &Cluster, members: &[usize]) -> u64 {
+    let mut highest = 0;
+    for &m in members {
+        if let Some(status) = status_of(cluster, m).await {
+            highest = highest.max(status.raft_applied_index);
+        }
+    }
+    highest
+}
+
+/// Wait (while the traffic lasts) until one of `members` has applied `index`.
+async fn await_index(cluster: &Cluster, members: &[usize], index: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let applied = highest_index(cluster, members).await;
+        if applied >= index {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the traffic reached applied index {applied}, not {index}\n{}",
+            cluster.log_tails(20)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
