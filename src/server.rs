@@ -37,6 +37,7 @@ use crate::actors::frontend::FrontEnd;
 use crate::actors::lessor::{ForwardTimes, Lessor, LessorPeers};
 use crate::actors::mvcc_store::{BatchWriter, Defragmenter, MvccReader, MvccWriter, Purge, Purger};
 use crate::actors::peer_net::{PeerHealth, PeerNet};
+use crate::actors::protocol::Refused;
 use crate::actors::quota::Quota;
 use crate::actors::raft_node::{RaftNode, Snapshots};
 use crate::actors::snapshot_receiver::SnapshotReceiver;
@@ -505,13 +506,10 @@ fn start_actors(
         MvccReader::new(reader_store.clone())
     });
     let wal_writer = WalHandle::start(wal, board.clone());
-    let quota = Quota::new(
-        config.max_request_bytes as usize,
-        config.quota_backend_bytes,
-        store.clone(),
-        board.clone(),
-    )
-    .start();
+    // The front end hears of proposals the quota actor or the raft node
+    // refused: make its address first, run it once those exist.
+    let frontend_ctx = Context::<FrontEnd>::new();
+    let refusals = frontend_ctx.address().recipient::<Refused>();
 
     // The applier and the raft node name each other: make the applier's
     // address first, run it once the raft node exists.
@@ -540,6 +538,7 @@ fn start_actors(
         config.initial_election_tick_advance,
         config.election_ticks() as usize,
     );
+    let raft_refusals = refusals.clone();
     let raft = RaftNode::start_in_arbiter(&raft_arbiter, move |_| {
         RaftNode::new(
             raw,
@@ -552,17 +551,28 @@ fn start_actors(
             snapshots,
         )
         .with_initial_tick_advance(tick_advance.0, tick_advance.1)
+        .with_refusals(raft_refusals)
     });
-    let frontend = FrontEnd::new(
-        raft.clone(),
-        quota,
-        gate.clone(),
-        readers.clone(),
-        membership.local_id,
-        config.request_timeout(),
+    let quota = Quota::new(
+        config.max_request_bytes as usize,
+        config.quota_backend_bytes,
+        store.clone(),
+        board.clone(),
+        raft.clone().recipient(),
+        refusals,
     )
-    .with_range_budget(RangeBudget::new(config.range_memory_budget))
     .start();
+    let frontend = frontend_ctx.run(
+        FrontEnd::new(
+            raft.clone(),
+            quota,
+            gate.clone(),
+            readers.clone(),
+            membership.local_id,
+            config.request_timeout(),
+        )
+        .with_range_budget(RangeBudget::new(config.range_memory_budget)),
+    );
     let watch_hub = WatchHub::new(store.current_revision(), readers.clone())
         .with_progress_interval(config.watch_progress_notify_interval)
         .start();

@@ -24,9 +24,9 @@ use std::sync::Arc;
 use super::auth::gate::{AuthGate, Identity};
 use super::auth::{Access, Credentials, KeyAccess};
 use super::mvcc_store::{MvccReader, RangeRead, ReadRange};
-use super::protocol::Trigger;
-use super::quota::{CheckQuota, Quota};
-use super::raft_node::{ProposeConfChange, ProposeData, RaftNode, ReadIndex};
+use super::protocol::{Refused, Trigger};
+use super::quota::{Admit, Quota};
+use super::raft_node::{ProposeConfChange, RaftNode, ReadIndex};
 use super::range_budget::{BudgetHold, RangeBudget};
 use super::{ServerError, ServerResult};
 use crate::proto::etcdserverpb::{
@@ -270,49 +270,52 @@ impl Handler<Propose> for FrontEnd {
             Err(err) => return Box::pin(async move { Err(err) }),
         };
         let internal = body.into_internal(id, caller);
-        let cost = crate::storage::quota::cost(&internal);
-        let data = internal.encode_to_vec();
+        let admit = Admit {
+            id,
+            cost: crate::storage::quota::cost(&internal),
+            data: internal.encode_to_vec(),
+        };
         let (tx, rx) = oneshot::channel();
         // Register before proposing so a fast apply cannot miss its waiter.
         self.waiters.insert(id, tx);
         self.publish_pending();
-        let (quota, gate, raft, me) = (
-            self.quota.clone(),
-            self.gate.clone(),
-            self.raft.clone(),
-            self.me.clone(),
-        );
-        let timeout = self.request_timeout;
-        let credentials = msg.credentials;
-        let raiser = me.clone();
+        let (me, timeout) = (self.me.clone(), self.request_timeout);
+        let Some(access) = access else {
+            // Quota, then raft, answer through the waiter: no reply to await.
+            self.quota.do_send(admit);
+            return Box::pin(cancel_on_failure(me, id, wait_applied(rx, timeout)));
+        };
+        let (quota, gate, credentials) = (self.quota.clone(), self.gate.clone(), msg.credentials);
         Box::pin(async move {
             let outcome = async {
-                let admitted = quota
-                    .send(CheckQuota {
-                        encoded_len: data.len(),
-                        cost,
-                    })
-                    .await?;
-                if let Err(ServerError::NoSpace) = admitted {
-                    // As etcd's quota alarmer: the alarm is in raft before
-                    // the caller hears, so an `alarm list` after sees it.
-                    if let Some(raiser) = raiser.as_ref().and_then(WeakAddr::upgrade) {
-                        raiser.send(RaiseNoSpace).await?;
-                    }
-                }
-                admitted?;
-                if let Some(access) = access {
-                    gate.authorize(&credentials, access).await?;
-                }
-                raft.send(ProposeData { data })
-                    .await
-                    .map_err(ServerError::from)
-                    .and_then(|proposed| proposed)
-                    .map_err(proposal_failed)?;
+                gate.authorize(&credentials, access).await?;
+                quota.do_send(admit);
                 wait_applied(rx, timeout).await
             };
             cancel_on_failure(me, id, outcome).await
         })
+    }
+}
+
+impl Handler<Refused> for FrontEnd {
+    type Result = ();
+
+    fn handle(&mut self, msg: Refused, ctx: &mut Context<Self>) {
+        let Some(waiter) = self.waiters.remove(&msg.id) else {
+            return;
+        };
+        self.publish_pending();
+        if !matches!(msg.error, ServerError::NoSpace) {
+            let _ = waiter.send(Err(msg.error));
+            return;
+        }
+        // As etcd's quota alarmer: the alarm is in raft before the caller
+        // hears, so an `alarm list` after sees it.
+        let raised = <Self as Handler<RaiseNoSpace>>::handle(self, RaiseNoSpace, ctx);
+        ctx.spawn(actix::fut::wrap_future(async move {
+            raised.await;
+            let _ = waiter.send(Err(msg.error));
+        }));
     }
 }
 

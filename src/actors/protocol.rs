@@ -11,6 +11,7 @@
 
 use actix::prelude::*;
 
+use super::ServerError;
 use crate::proto::etcdserverpb::InternalRaftRequest;
 use crate::proto::mvccpb::Event;
 use crate::storage::apply::membership::MemberChange;
@@ -71,6 +72,15 @@ pub struct Trigger {
     /// The batch took this member's backend past its quota with no NOSPACE
     /// alarm active: the front end raises one (etcd's applier does).
     pub raise_nospace: bool,
+}
+
+/// From the quota actor or the raft node: a proposal refused before raft took
+/// it (over a limit, no leader, too far behind); its waiter gets `error`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refused {
+    pub id: u64,
+    pub error: ServerError,
 }
 
 /// From the applier: lease requests applied, in log order.

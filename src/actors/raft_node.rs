@@ -20,7 +20,7 @@ use raft::{RawNode, StateRole};
 
 use super::applier::{Applier, ApplyEntries};
 use super::peer_net::{PeerNet, SendRaft};
-use super::protocol::{Applied, Durable};
+use super::protocol::{Applied, Durable, Refused};
 use super::status::RaftStatusBoard;
 use super::wal_writer::{Persist, PersistedHere, ReleaseTo, WalHandle};
 use super::{ServerError, ServerResult};
@@ -50,6 +50,8 @@ pub struct RaftNode {
     /// with peers, the election ticks skipped when the first peer message
     /// arrives (taken then).
     tick_advance: Option<usize>,
+    /// Where proposals raft did not take are answered (the front end).
+    refusals: Option<Recipient<Refused>>,
 }
 
 impl RaftNode {
@@ -76,7 +78,14 @@ impl RaftNode {
             reads: ReadIndexQueue::default(),
             snapshots,
             tick_advance: None,
+            refusals: None,
         }
+    }
+
+    /// Proposals raft does not take are answered through `refusals`.
+    pub fn with_refusals(mut self, refusals: Recipient<Refused>) -> Self {
+        self.refusals = Some(refusals);
+        self
     }
 
     /// etcd's `--initial-election-tick-advance`: a member that just started
@@ -307,23 +316,41 @@ impl Handler<Step> for RaftNode {
     }
 }
 
-/// Propose an encoded InternalRaftRequest.
+/// Propose an encoded InternalRaftRequest (request `id`); if raft does not
+/// take it, the refusal goes to the front end's waiter for `id`.
 #[derive(Message)]
-#[rtype(result = "ServerResult<()>")]
+#[rtype(result = "()")]
 pub struct ProposeData {
+    pub id: u64,
     pub data: Vec<u8>,
 }
 
 impl Handler<ProposeData> for RaftNode {
-    type Result = ServerResult<()>;
+    type Result = ();
 
-    fn handle(&mut self, msg: ProposeData, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ProposeData, ctx: &mut Context<Self>) {
+        let id = msg.id;
+        if let Err(error) = self.propose(msg.data, ctx) {
+            // etcd's `proposals_failed_total`: a proposal raft did not take.
+            crate::metrics::metrics()
+                .server
+                .proposals_failed_total
+                .inc();
+            if let Some(refusals) = &self.refusals {
+                refusals.do_send(Refused { id, error });
+            }
+        }
+    }
+}
+
+impl RaftNode {
+    fn propose(&mut self, data: Vec<u8>, ctx: &mut Context<Self>) -> ServerResult<()> {
         check_apply_gap(self.raw.raft.raft_log.committed, self.applied)?;
         if self.raw.raft.leader_id == raft::INVALID_ID {
             return Err(ServerError::NoLeader);
         }
         self.raw
-            .propose(Vec::new(), msg.data)
+            .propose(Vec::new(), data)
             .map_err(|err| match err {
                 raft::Error::ProposalDropped => ServerError::NoLeader,
                 other => {
