@@ -119,6 +119,15 @@ impl Fault {
         }
     }
 
+    /// The least traffic the fault needs: the snapshot crash waits for the others to
+    /// write 80 entries after the kill, which a slow machine's 5 s do not always hold.
+    fn min_traffic(self) -> Duration {
+        match self {
+            Fault::SnapshotInstallCrash(_) => Duration::from_secs(12),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// Faults between members need the peer proxies.
     pub fn needs_mesh(self) -> bool {
         matches!(
@@ -454,7 +463,8 @@ async fn highest_index(cluster: &Cluster, members: &[usize]) -> u64 {
     highest
 }
 
-/// Wait (while the traffic lasts) until one of `members` has applied `index`.
+/// Wait (while the traffic lasts: [`Fault::min_traffic`]) until one of `members` has
+/// applied `index`.
 async fn await_index(cluster: &Cluster, members: &[usize], index: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -483,7 +493,8 @@ pub async fn run(profile: &str, members: usize, fault: Fault) -> RunReport {
         .peer_mesh(fault.needs_mesh())
         .args(fault.member_args())
         .start();
-    let timing = Timing::from_env();
+    let mut timing = Timing::from_env();
+    timing.traffic = timing.traffic.max(fault.min_traffic());
     let record = cluster.dir().join(format!("{profile}.history.json"));
     let started = Instant::now();
     let mut traffic = start_traffic(&cluster, profile, &record, timing);
