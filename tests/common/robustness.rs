@@ -438,7 +438,7 @@ async fn inject(cluster: &mut Cluster, fault: Fault) {
             // The follower needs a snapshot only once the others' logs no longer reach
             // back to it: count entries, not seconds (a slow machine writes fewer).
             let others: Vec<usize> = (0..cluster.members.len()).filter(|&m| m != i).collect();
-            let behind_from = highest_index(cluster, &others).await;
+            let behind_from = highest_applied(cluster, &others).await;
             await_index(cluster, &others, behind_from + SNAPSHOT_GAP_ENTRIES).await;
             let action = format!("{point}=return(crash)");
             cluster.set_member_env(i, &[("FAILPOINTS", action.as_str())]);
@@ -452,8 +452,8 @@ async fn inject(cluster: &mut Cluster, fault: Fault) {
 /// a snapshot at least 20 entries past it, and room for the compaction that follows.
 const SNAPSHOT_GAP_ENTRIES: u64 = 80;
 
-/// The highest raft index any of `members` reports.
-async fn highest_index(cluster: &Cluster, members: &[usize]) -> u64 {
+/// The highest applied index any of `members` reports.
+async fn highest_applied(cluster: &Cluster, members: &[usize]) -> u64 {
     let mut highest = 0;
     for &m in members {
         if let Some(status) = status_of(cluster, m).await {
@@ -468,7 +468,7 @@ async fn highest_index(cluster: &Cluster, members: &[usize]) -> u64 {
 async fn await_index(cluster: &Cluster, members: &[usize], index: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let applied = highest_index(cluster, members).await;
+        let applied = highest_applied(cluster, members).await;
         if applied >= index {
             return;
         }
