@@ -4,7 +4,7 @@
 //! working through every member, and after the new leader is killed -9 the
 //! rest go on checking.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! shape, a forged one, one outliving auth), and the stored hash never
 //! being the password.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::auth_client::AuthClient;

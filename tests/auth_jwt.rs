@@ -2,7 +2,7 @@
 //! token signed with another key, an unsigned one, an expired one and one
 //! from before a permission change are refused with etcd's errors.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! version oxcd reports): nested txns are checked, and LeaseTimeToLive with
 //! keys needs read on them.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! config/auth-static-file.toml (users and roles from
 //! config/auth-static-users.toml), used with `etcdctl --user`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! `watch-latency` delivers every expected event; `lease-keepalive` renews its leases and
 //! revokes them (against etcd for now, see its test).
 
-mod common;
+use crate::common;
 
 use common::{Cluster, ServerKind};
 use oxcd::proto::etcdserverpb::kv_client::KvClient;

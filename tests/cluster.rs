@@ -4,7 +4,7 @@
 //! and a member that missed more than --snapshot-count entries catches up by
 //! snapshot.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! several TTLs; again after `member update` moves the new leader's peer
 //! URL, and after the original leader is removed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

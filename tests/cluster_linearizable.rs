@@ -4,7 +4,7 @@
 //! must be linearizable (`common::linearizability::check`); a request that
 //! failed or timed out may or may not have happened, as the checker assumes.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! promoted; an old
 //! member is removed; the Cluster API's errors are etcd's.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

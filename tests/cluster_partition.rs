@@ -7,7 +7,7 @@
 //! keep-alive through the isolated member waits for a leader and answers
 //! etcd's "no leader" at the request timeout.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! them); a `physical` compaction is answered once they are gone. The same
 //! scenario runs against etcd 3.4.23, which must count the same.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! restart every acknowledged put is there with its revision and value, and
 //! revisions carry on from there.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! What an operator sees on day one: `oxcd --help | head` ends quietly,
 //! and logs written to a file (or pipe) carry no terminal colour codes.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -3,7 +3,7 @@
 //! first keeps serving and loses nothing; a holder killed -9 leaves a lock
 //! file that does not block the next start.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};

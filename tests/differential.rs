@@ -3,7 +3,7 @@
 //! `OXCD_DIFF_SELF_TEST=1` runs etcd on both sides (proves the normalisation).
 //! See docs/testing.md.
 
-mod common;
+use crate::common;
 
 use common::scenario::{run_area, run_other_areas};
 

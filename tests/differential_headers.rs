@@ -3,7 +3,7 @@
 //! oxcd; every answer's header (present or not, cluster and member ids,
 //! revision, whether a term is set) or error must be the same.
 
-mod common;
+use crate::common;
 
 use common::diff::line_diff;
 use common::header_script;

@@ -6,7 +6,7 @@
 //! the http records run on oxcd only (etcd 3.4 ignores them, a bug 3.5
 //! fixed: oxcd follows 3.5).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

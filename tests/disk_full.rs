@@ -8,7 +8,7 @@
 //!
 //! Needs root (it mounts a tmpfs); as another user it says so and passes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

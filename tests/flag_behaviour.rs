@@ -1,7 +1,7 @@
 //! etcd flags that change how a member behaves, each shown changing it (not
 //! only parsed): one test per flag group of issue 19.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

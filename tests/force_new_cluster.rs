@@ -5,7 +5,7 @@
 //! before is kept alive after. The same
 //! scenario runs on the real etcd 3.4.23 when it is installed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 //! keys are replaced by placeholders (in order of appearance, so equal ids
 //! stay equal).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Command;

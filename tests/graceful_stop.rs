@@ -3,7 +3,7 @@
 //! hands leadership to a peer first, so a rolling restart loses nothing; a
 //! second signal exits at once even while requests are still in flight.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

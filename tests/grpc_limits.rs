@@ -2,7 +2,7 @@
 //! gRPC streams at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, as etcd
 //! sets it); a further call waits until one ends.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

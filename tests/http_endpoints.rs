@@ -3,7 +3,7 @@
 //! `/metrics` (parsed by the Prometheus project's own text parser), with
 //! etcd 3.5's bodies and status codes, and values that follow the cluster.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

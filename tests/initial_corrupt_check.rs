@@ -8,7 +8,7 @@
 //! writes are refused with "etcdserver: corrupt cluster", reads still work
 //! and /health says why.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

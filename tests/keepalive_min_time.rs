@@ -3,7 +3,7 @@
 //! (and so etcd) does; one that keeps to the minimum is not. The same
 //! scenarios run against etcd 3.4.23 when it is installed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! min/max revision filters, nested txns, count_only, LEASE compares, values
 //! at the request size limit; plus the services a client probes at startup.
 
-mod common;
+use crate::common;
 
 use common::grpc::{kv, put};
 use common::{Cluster, ServerKind};

@@ -3,7 +3,7 @@
 //! across a restart, a wave of 10,000 expiries under a writer, and the lock
 //! recipe built from a txn and a lease.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

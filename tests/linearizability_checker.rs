@@ -2,7 +2,7 @@
 //! bad histories, the recorder, and large random histories (valid ones made by simulating a
 //! real register, and invalid ones made by corrupting one read).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! Unlock failed (its member died) revokes its lease, which releases any
 //! lock it may hold without knowing, and starts again on another member.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

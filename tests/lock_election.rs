@@ -5,7 +5,7 @@
 //! runs on a fresh server of each, and the transcripts (lease ids by name,
 //! revisions, values, error codes and messages) must be equal.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

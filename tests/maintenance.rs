@@ -5,7 +5,7 @@
 //! load fails no write, keeps every member's backend hash equal, and
 //! survives kill -9 of every member right after.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! drop; a `Mesh` of three fake members (echo servers, dialed from separate processes) with
 //! isolate / cut / heal; and a real 3-member etcd cluster whose leader is isolated and healed.
 
-mod common;
+use crate::common;
 
 use common::proxy::{parse_proc_addr, Mesh, Proxy};
 use common::{etcdctl, Cluster, ServerKind};

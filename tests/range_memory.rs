@@ -37,7 +37,7 @@
 //! makes oxcd's allocator give freed memory back at once, separating what
 //! the ranges hold from what the allocator merely keeps (the "after" column).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};

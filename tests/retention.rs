@@ -2,7 +2,7 @@
 //! segment once LMDB holds all of it and keeps only the newest snapshot file
 //! (never more than etcd's limits); 0 keeps every one, as in etcd.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

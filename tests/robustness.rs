@@ -2,10 +2,10 @@
 //! run, every history checked for linearizability and the watch guarantees
 //! (`common::robustness`; the checks are `oxcd-bench check-history`). The CI runs last
 //! seconds each; `OXCD_ROBUSTNESS_SECONDS=60 CARGO_TARGET_DIR=target/robustness cargo test
-//! --release --features failpoints --test robustness` is the
+//! --release --features failpoints --test integration robustness::` is the
 //! long run (docs/testing.md).
 
-mod common;
+use crate::common;
 
 use common::robustness::{run, Fault, Victim};
 

@@ -6,7 +6,7 @@
 //! started on it serves the same keys, values, revisions, versions, leases,
 //! users and roles as oxcd did.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! to a member added later and after kill -9 of every member. Bad files are
 //! refused and leave the target dir alone.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

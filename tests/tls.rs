@@ -4,7 +4,7 @@
 //! CA signed, `--auto-tls`, and start-up errors that name the flag. The
 //! certificates are made here with rcgen.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! a member joins, a lease is kept alive through a follower (forwarded to
 //! the leader over the peer connection) and the leader hands over on stop.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

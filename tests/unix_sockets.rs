@@ -4,7 +4,7 @@
 //! members talk to each other only over unix sockets, with TLS over them
 //! too, and etcdctl reaching a member over a unix client URL.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! fragment, slow readers, and ordered, gap-free delivery under a concurrent
 //! writer.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! writer puts, deletes and commits multi-key txns: ordered, unique,
 //! reliable, atomic, resumable and bookmarkable.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

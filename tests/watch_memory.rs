@@ -7,7 +7,7 @@
 //! clients read again, every stalled watcher gets every acknowledged
 //! revision, in order.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

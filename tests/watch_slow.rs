@@ -6,7 +6,7 @@
 //! memory stays bounded (the stalled streams' backlog stays in LMDB history,
 //! not in the server's buffers).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
